@@ -1,0 +1,296 @@
+"""Users, their broker API keys and their alerts: tables `users`, `api_keys`, `alerts` (spec §3.1,
+§3.8, §3.9). Column names, types, defaults and CHECKs follow the spec; defaults are also set in the
+database so that raw SQL inserts get them."""
+
+import uuid
+import zoneinfo
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.functions import RandomUUID
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Now
+from django.utils.timezone import now
+
+from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
+
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+TIMEZONE_PATTERN = r"^[A-Za-z]+/[A-Za-z_]+$"
+
+
+def default_notification_preferences() -> dict[str, bool]:
+    return {"email_trade_executed": True, "email_daily_summary": True, "push_price_alerts": True}
+
+
+def default_api_key_permissions() -> list[str]:
+    return ["read"]
+
+
+def validate_timezone_name(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("%(value)s is not a known time zone.", params={"value": value})
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields: object) -> "User":
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields: object) -> "User":
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields: object) -> "User":
+        fields.setdefault("is_staff", True)
+        fields.setdefault("is_superuser", True)
+        fields.setdefault("is_verified", True)
+        return self._create(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in with an email address. `is_staff`/`is_superuser` are Django's operator
+    flags, added to the spec's columns; the password column is `password_hash` (Argon2)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    email = models.EmailField(
+        max_length=255,
+        unique=True,
+        validators=[RegexValidator(EMAIL_PATTERN, "Enter a valid email address.")],
+    )
+    password = models.CharField("password", max_length=255, db_column="password_hash")
+
+    first_name = models.CharField(max_length=100, null=True, blank=True)
+    last_name = models.CharField(max_length=100, null=True, blank=True)
+    timezone = models.CharField(
+        max_length=50,
+        null=True,
+        blank=True,
+        default="Europe/Paris",
+        db_default="Europe/Paris",
+        validators=[
+            RegexValidator(TIMEZONE_PATTERN, "Enter a time zone as Area/City."),
+            validate_timezone_name,
+        ],
+    )
+    preferred_currency = models.CharField(
+        max_length=3,
+        null=True,
+        blank=True,
+        default="EUR",
+        db_default="EUR",
+        validators=[currency_validator],
+    )
+
+    is_active = models.BooleanField(null=True, default=True, db_default=True)
+    is_verified = models.BooleanField(null=True, default=False, db_default=False)
+    mfa_enabled = models.BooleanField(null=True, default=False, db_default=False)
+    mfa_secret = models.CharField(max_length=255, null=True, blank=True)
+    is_staff = models.BooleanField(
+        default=False, db_default=False, help_text="Can sign in to the operator console."
+    )
+
+    notification_preferences = models.JSONField(
+        null=True,
+        blank=True,
+        default=default_notification_preferences,
+        db_default=default_notification_preferences(),
+    )
+
+    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    last_login = models.DateTimeField(
+        "last login", null=True, blank=True, db_column="last_login_at"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "users"
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(condition=Q(email__iregex=EMAIL_PATTERN), name="email_format"),
+            models.CheckConstraint(
+                condition=Q(timezone__regex=TIMEZONE_PATTERN), name="valid_timezone"
+            ),
+            models.CheckConstraint(
+                condition=Q(preferred_currency__regex=CURRENCY_PATTERN), name="valid_currency"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["email"], name="idx_users_email"),
+            models.Index(
+                fields=["is_active"], name="idx_users_active", condition=Q(is_active=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class ApiKeyExchange(models.TextChoices):
+    BINANCE = "binance"
+    KRAKEN = "kraken"
+    ALPACA = "alpaca"
+    COINBASE = "coinbase"
+    DEGIRO = "degiro"
+
+
+class ApiKeyPermission(models.TextChoices):
+    READ = "read"
+    TRADE = "trade"
+    WITHDRAW = "withdraw"
+
+
+class ApiKey(models.Model):
+    """A user's encrypted broker credentials. The clear text never leaves the service layer."""
+
+    Exchange = ApiKeyExchange
+
+    Permission = ApiKeyPermission
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="api_keys", db_index=False
+    )
+    name = models.CharField(max_length=100)
+    exchange = models.CharField(max_length=50, choices=Exchange.choices)
+    is_testnet = models.BooleanField(null=True, default=True, db_default=True)
+
+    api_key_encrypted = models.BinaryField()
+    api_secret_encrypted = models.BinaryField()
+    passphrase_encrypted = models.BinaryField(null=True, blank=True)
+
+    permissions = ArrayField(
+        models.CharField(max_length=50, choices=Permission.choices),
+        null=True,
+        blank=True,
+        default=default_api_key_permissions,
+        db_default=Value(
+            default_api_key_permissions(), output_field=ArrayField(models.CharField(max_length=50))
+        ),
+    )
+
+    is_valid = models.BooleanField(null=True, default=True, db_default=True)
+    last_validated_at = models.DateTimeField(null=True, blank=True)
+    validation_error = models.TextField(null=True, blank=True)
+
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    request_count = models.IntegerField(null=True, default=0, db_default=0)
+
+    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+
+    class Meta:
+        db_table = "api_keys"
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(exchange__in=ApiKeyExchange.values),
+                name="valid_exchange",
+            ),
+            # The spec's `permissions <@ ARRAY['read', 'trade', 'withdraw']` compares VARCHAR(50)[]
+            # with TEXT[], for which PostgreSQL has no operator; Django's `contained_by` casts the
+            # array literal to the column's type, which is what the spec means.
+            models.CheckConstraint(
+                condition=Q(permissions__contained_by=ApiKeyPermission.values),
+                name="valid_permissions",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "exchange", "is_testnet"], name="idx_api_keys_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user"], name="idx_api_keys_user"),
+            models.Index(fields=["user", "exchange"], name="idx_api_keys_user_exchange"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.exchange})"
+
+
+class AlertAlertType(models.TextChoices):
+    PRICE = "price"
+    INDICATOR = "indicator"
+    VOLUME = "volume"
+    CHANGE_PCT = "change_pct"
+
+
+class AlertCondition(models.TextChoices):
+    ABOVE = "above"
+    BELOW = "below"
+    CROSSES_ABOVE = "crosses_above"
+    CROSSES_BELOW = "crosses_below"
+    EQUALS = "equals"
+
+
+class Alert(models.Model):
+    AlertType = AlertAlertType
+
+    Condition = AlertCondition
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="alerts", db_index=False)
+    symbol = models.CharField(max_length=20, validators=[symbol_validator])
+
+    alert_type = models.CharField(max_length=20, choices=AlertType.choices)
+    condition = models.CharField(max_length=20, choices=Condition.choices)
+    threshold = models.DecimalField(max_digits=18, decimal_places=8)
+
+    indicator = models.CharField(max_length=20, null=True, blank=True)
+    indicator_params = models.JSONField(null=True, blank=True)
+
+    notify_email = models.BooleanField(null=True, default=True, db_default=True)
+    notify_push = models.BooleanField(null=True, default=True, db_default=True)
+    message = models.TextField(null=True, blank=True)
+
+    is_active = models.BooleanField(null=True, default=True, db_default=True)
+    is_triggered = models.BooleanField(null=True, default=False, db_default=False)
+    is_recurring = models.BooleanField(null=True, default=False, db_default=False)
+
+    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "alerts"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(alert_type__in=AlertAlertType.values),
+                name="valid_alert_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(condition__in=AlertCondition.values),
+                name="valid_condition",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user"], name="idx_alerts_user"),
+            models.Index(
+                fields=["symbol", "is_active", "is_triggered"],
+                name="idx_alerts_active",
+                condition=Q(is_active=True, is_triggered=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.condition} {self.threshold}"

@@ -1,0 +1,305 @@
+"""Portfolios, positions and trades: tables `portfolios`, `positions`, `trades` (spec §3.5–3.7).
+
+Trades keep a plain (NO ACTION) reference to users as the spec writes it: a user with trade
+history cannot be deleted outright, since trades are kept ten years (MiFID II); GDPR erasure
+anonymises instead.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.functions import RandomUUID
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Now
+from django.utils.timezone import now
+
+from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
+from strategies.models import Side
+
+ZERO = Decimal("0")
+
+
+class Portfolio(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="portfolios",
+        db_index=False,
+    )
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(null=True, blank=True)
+    base_currency = models.CharField(
+        max_length=3,
+        null=True,
+        blank=True,
+        default="EUR",
+        db_default="EUR",
+        validators=[currency_validator],
+    )
+
+    is_paper = models.BooleanField(null=True, default=True, db_default=True)
+    broker = models.CharField(max_length=50, null=True, blank=True)
+    broker_account_id = models.CharField(max_length=100, null=True, blank=True)
+
+    initial_balance = models.DecimalField(
+        max_digits=15, decimal_places=2, validators=[MinValueValidator(ZERO)]
+    )
+    cash_balance = models.DecimalField(max_digits=15, decimal_places=2)
+
+    positions_value = models.DecimalField(
+        max_digits=15, decimal_places=2, null=True, default=ZERO, db_default=ZERO
+    )
+    total_value = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
+    unrealized_pnl = models.DecimalField(
+        max_digits=15, decimal_places=2, null=True, default=ZERO, db_default=ZERO
+    )
+    realized_pnl = models.DecimalField(
+        max_digits=15, decimal_places=2, null=True, default=ZERO, db_default=ZERO
+    )
+
+    is_active = models.BooleanField(null=True, default=True, db_default=True)
+
+    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+
+    class Meta:
+        db_table = "portfolios"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_paper=True, broker__isnull=True)
+                | Q(is_paper=False, broker__isnull=False),
+                name="valid_broker",
+                violation_error_message="A paper portfolio has no broker; a live one needs one.",
+            ),
+            models.CheckConstraint(
+                condition=Q(base_currency__regex=CURRENCY_PATTERN), name="valid_currency"
+            ),
+            models.CheckConstraint(condition=Q(initial_balance__gte=0), name="valid_balance"),
+        ]
+        indexes = [
+            models.Index(fields=["user"], name="idx_portfolios_user"),
+            models.Index(
+                fields=["user", "is_active"],
+                name="idx_portfolios_user_active",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["broker"], name="idx_portfolios_broker", condition=Q(is_paper=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = "paper" if self.is_paper else "live"
+        return f"{self.name} ({kind})"
+
+
+class Position(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="positions", db_index=False
+    )
+
+    symbol = models.CharField(max_length=20, validators=[symbol_validator])
+
+    quantity = models.DecimalField(max_digits=18, decimal_places=8)
+    average_entry_price = models.DecimalField(
+        max_digits=18, decimal_places=8, validators=[MinValueValidator(Decimal("0.00000001"))]
+    )
+
+    current_price = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    market_value = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
+    cost_basis = models.DecimalField(max_digits=15, decimal_places=2)
+    unrealized_pnl = models.DecimalField(max_digits=15, decimal_places=8, null=True, blank=True)
+    unrealized_pnl_pct = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+
+    realized_pnl = models.DecimalField(
+        max_digits=15, decimal_places=8, null=True, default=ZERO, db_default=ZERO
+    )
+
+    is_open = models.BooleanField(null=True, default=True, db_default=True)
+
+    opened_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+
+    class Meta:
+        db_table = "positions"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(quantity=0),
+                name="valid_quantity",
+                violation_error_message="A position's quantity cannot be zero.",
+            ),
+            models.CheckConstraint(condition=Q(average_entry_price__gt=0), name="valid_price"),
+            # The spec writes `CONSTRAINT unique_open_position UNIQUE (portfolio_id, symbol)
+            # WHERE (is_open = TRUE)`, which PostgreSQL does not accept (a table constraint has no
+            # WHERE); what it means is this partial unique index.
+            models.UniqueConstraint(
+                fields=["portfolio", "symbol"],
+                condition=Q(is_open=True),
+                name="unique_open_position",
+                violation_error_message="The portfolio already has an open position in it.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["portfolio"], name="idx_positions_portfolio"),
+            models.Index(
+                fields=["portfolio", "is_open"],
+                name="idx_positions_portfolio_open",
+                condition=Q(is_open=True),
+            ),
+            models.Index(fields=["symbol"], name="idx_positions_symbol"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} {self.symbol}"
+
+
+class TradeOrderType(models.TextChoices):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP_LOSS = "STOP_LOSS"
+    TAKE_PROFIT = "TAKE_PROFIT"
+    STOP_LIMIT = "STOP_LIMIT"
+
+
+class TradeStatus(models.TextChoices):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    PARTIAL = "partial"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Trade(models.Model):
+    OrderType = TradeOrderType
+
+    Status = TradeStatus
+
+    Side = Side
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    # Spec: `REFERENCES users(id)` with no ON DELETE clause, i.e. NO ACTION: trade history blocks
+    # a plain delete of its user (see the module docstring).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trades", db_index=False
+    )
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="trades", db_index=False
+    )
+    strategy = models.ForeignKey(
+        "strategies.Strategy",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="trades",
+        db_index=False,
+    )
+    position = models.ForeignKey(
+        Position,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="trades",
+        db_index=False,
+    )
+
+    symbol = models.CharField(max_length=20, validators=[symbol_validator])
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=20, choices=OrderType.choices)
+
+    quantity = models.DecimalField(
+        max_digits=18, decimal_places=8, validators=[MinValueValidator(Decimal("0.00000001"))]
+    )
+    price = models.DecimalField(
+        max_digits=18, decimal_places=8, null=True, blank=True, help_text="Empty for market orders."
+    )
+
+    filled_quantity = models.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        null=True,
+        default=ZERO,
+        db_default=ZERO,
+        validators=[MinValueValidator(ZERO)],
+    )
+    filled_price = models.DecimalField(max_digits=18, decimal_places=8, null=True, blank=True)
+    filled_value = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
+
+    commission = models.DecimalField(
+        max_digits=15, decimal_places=8, null=True, default=ZERO, db_default=ZERO
+    )
+    slippage = models.DecimalField(
+        max_digits=15, decimal_places=8, null=True, default=ZERO, db_default=ZERO
+    )
+
+    realized_pnl = models.DecimalField(max_digits=15, decimal_places=8, null=True, blank=True)
+
+    status = models.CharField(
+        max_length=20,
+        null=True,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_default=Status.PENDING,
+    )
+    broker_order_id = models.CharField(max_length=100, null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+
+    is_paper = models.BooleanField()
+
+    signal_reason = models.TextField(null=True, blank=True)
+    market_conditions = models.JSONField(null=True, blank=True)
+
+    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "trades"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(side__in=[choice.value for choice in Side]), name="valid_trade_side"
+            ),
+            models.CheckConstraint(
+                condition=Q(order_type__in=TradeOrderType.values),
+                name="valid_order_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=TradeStatus.values),
+                name="valid_trade_status",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="valid_trade_quantity"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__gte=0, filled_quantity__lte=F("quantity")),
+                name="valid_filled_quantity",
+                violation_error_message="The filled quantity must lie between 0 and the quantity.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user"], name="idx_trades_user"),
+            models.Index(fields=["portfolio"], name="idx_trades_portfolio"),
+            models.Index(fields=["strategy"], name="idx_trades_strategy"),
+            models.Index("portfolio", F("created_at").desc(), name="idx_trades_portfolio_time"),
+            models.Index("symbol", F("created_at").desc(), name="idx_trades_symbol"),
+            models.Index(
+                fields=["status"],
+                name="idx_trades_status",
+                condition=Q(status__in=["pending", "submitted", "partial"]),
+            ),
+            models.Index(
+                fields=["broker_order_id"],
+                name="idx_trades_broker_order",
+                condition=Q(broker_order_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol} ({self.status})"
