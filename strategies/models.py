@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -151,6 +152,18 @@ class Strategy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.asset_symbol} {self.timeframe})"
+
+    def clean(self) -> None:
+        """Rule trees are validated wherever a strategy is saved (admin, API, services)."""
+        from strategies.rules.schema import validate_rules
+
+        errors = {
+            name: problems
+            for name in ("entry_rules", "exit_rules")
+            if (problems := validate_rules(getattr(self, name), path=name))
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class BacktestStatus(models.TextChoices):

@@ -149,7 +149,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='position',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_open', True)), fields=('portfolio', 'symbol'), name='unique_open_position', violation_error_message='This portfolio already has an open position in the symbol.'),
+            constraint=models.UniqueConstraint(condition=models.Q(('is_open', True)), fields=('portfolio', 'symbol'), name='unique_open_position', violation_error_message='The portfolio already has an open position in it.'),
         ),
         migrations.AddIndex(
             model_name='trade',

@@ -1,0 +1,151 @@
+"""Writes of the accounts domain: users and broker API keys. Each runs in one transaction with
+its audit row."""
+
+from typing import Any
+
+from django.db import transaction
+
+from accounts.credential_encryption import encrypt_credential
+from accounts.models import ApiKey, User
+from compliance.audit import AuditContext
+from compliance.models import AuditLog
+from compliance.services import audit_snapshot, changed_values, record_audit_event
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "timezone",
+    "preferred_currency",
+    "notification_preferences",
+)
+
+
+def register_user(
+    *,
+    email: str,
+    password: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    context: AuditContext | None = None,
+) -> User:
+    """A new client account. The password is hashed with Argon2; validation errors are raised as
+    ValidationError with field keys."""
+    with transaction.atomic():
+        user = User(
+            email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name
+        )
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+        record_audit_event(
+            actor=user,
+            action=AuditLog.Action.REGISTER,
+            resource_type="user",
+            resource_id=user.pk,
+            new_values=audit_snapshot(user, ["email", "first_name", "last_name"]),
+            context=context,
+        )
+    return user
+
+
+def create_operator(*, email: str, password: str, context: AuditContext | None = None) -> User:
+    """An operator of the admin console (staff and superuser)."""
+    with transaction.atomic():
+        user = User(
+            email=User.objects.normalize_email(email),
+            is_staff=True,
+            is_superuser=True,
+            is_verified=True,
+        )
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+        record_audit_event(
+            actor=None,
+            action=AuditLog.Action.CREATE,
+            resource_type="user",
+            resource_id=user.pk,
+            new_values=audit_snapshot(user, ["email", "is_staff", "is_superuser"]),
+            context=context or AuditContext.system("operator_setup"),
+        )
+    return user
+
+
+def update_profile(
+    *, user: User, actor: User, changes: dict[str, Any], context: AuditContext | None = None
+) -> User:
+    """Change profile fields (see PROFILE_FIELDS); other keys are refused."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not profile fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        before = audit_snapshot(user, list(changes))
+        for name, value in changes.items():
+            setattr(user, name, value)
+        user.full_clean()
+        user.save(update_fields=[*changes, "updated_at"])
+        old, new = changed_values(before, audit_snapshot(user, list(changes)))
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.SETTINGS_CHANGED,
+            resource_type="user",
+            resource_id=user.pk,
+            old_values=old,
+            new_values=new,
+            context=context,
+        )
+    user.refresh_from_db()
+    return user
+
+
+def create_api_key(
+    *,
+    user: User,
+    name: str,
+    exchange: str,
+    api_key: str,
+    api_secret: str,
+    passphrase: str | None = None,
+    is_testnet: bool = True,
+    permissions: list[str] | None = None,
+    context: AuditContext | None = None,
+) -> ApiKey:
+    """Store a user's broker credentials encrypted. The clear text is never logged or audited."""
+    with transaction.atomic():
+        key = ApiKey(
+            user=user,
+            name=name,
+            exchange=exchange,
+            is_testnet=is_testnet,
+            api_key_encrypted=encrypt_credential(api_key),
+            api_secret_encrypted=encrypt_credential(api_secret),
+            passphrase_encrypted=encrypt_credential(passphrase) if passphrase else None,
+            permissions=permissions if permissions is not None else ["read"],
+        )
+        key.full_clean()
+        key.save()
+        record_audit_event(
+            actor=user,
+            action=AuditLog.Action.API_KEY_CREATED,
+            resource_type="api_key",
+            resource_id=key.pk,
+            new_values=audit_snapshot(key, ["name", "exchange", "is_testnet", "permissions"]),
+            context=context,
+        )
+    return key
+
+
+def delete_api_key(*, api_key: ApiKey, actor: User, context: AuditContext | None = None) -> None:
+    with transaction.atomic():
+        snapshot = audit_snapshot(api_key, ["name", "exchange", "is_testnet", "permissions"])
+        key_id = api_key.pk
+        api_key.delete()
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.API_KEY_DELETED,
+            resource_type="api_key",
+            resource_id=key_id,
+            old_values=snapshot,
+            context=context,
+        )

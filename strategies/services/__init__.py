@@ -1,0 +1,2 @@
+"""Writes of the strategies domain: `strategies.py` (definitions and their lifecycle) and
+`backtests.py` (runs)."""

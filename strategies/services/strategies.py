@@ -1,0 +1,169 @@
+"""Creating, editing and moving strategies through their lifecycle. Every call validates the rule
+trees (strategies.rules.schema), runs in one transaction and writes its audit row."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from compliance.audit import AuditContext
+from compliance.models import AuditLog
+from compliance.services import audit_snapshot, changed_values, record_audit_event
+from strategies.models import Strategy
+
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "asset_symbol",
+    "timeframe",
+    "entry_rules",
+    "exit_rules",
+    "stop_loss_pct",
+    "take_profit_pct",
+    "max_position_size_pct",
+    "max_drawdown_pct",
+    "trailing_stop_pct",
+    "trading_mode",
+)
+
+
+def create_strategy(
+    *,
+    user: User,
+    name: str,
+    asset_symbol: str,
+    timeframe: str,
+    entry_rules: dict[str, Any],
+    exit_rules: dict[str, Any],
+    description: str | None = None,
+    stop_loss_pct: Decimal | None = None,
+    take_profit_pct: Decimal | None = None,
+    max_position_size_pct: Decimal | None = Decimal("10.00"),
+    max_drawdown_pct: Decimal | None = None,
+    trailing_stop_pct: Decimal | None = None,
+    trading_mode: str | None = None,
+    context: AuditContext | None = None,
+) -> Strategy:
+    """A new draft strategy. Raises ValidationError keyed by field (rule errors name their path)."""
+    with transaction.atomic():
+        strategy = Strategy(
+            user=user,
+            name=name,
+            description=description,
+            asset_symbol=asset_symbol,
+            timeframe=timeframe,
+            entry_rules=entry_rules,
+            exit_rules=exit_rules,
+            stop_loss_pct=stop_loss_pct,
+            take_profit_pct=take_profit_pct,
+            max_position_size_pct=max_position_size_pct,
+            max_drawdown_pct=max_drawdown_pct,
+            trailing_stop_pct=trailing_stop_pct,
+            trading_mode=trading_mode,
+        )
+        strategy.full_clean()
+        strategy.save()
+        record_audit_event(
+            actor=user,
+            action=AuditLog.Action.CREATE,
+            resource_type="strategy",
+            resource_id=strategy.pk,
+            new_values=audit_snapshot(strategy, list(EDITABLE_FIELDS)),
+            context=context,
+        )
+    return strategy
+
+
+def update_strategy(
+    *, strategy: Strategy, actor: User, changes: dict[str, Any], context: AuditContext | None = None
+) -> Strategy:
+    """Edit a strategy. The database raises `version` when the rules change."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        before = audit_snapshot(strategy, list(changes))
+        for name, value in changes.items():
+            setattr(strategy, name, value)
+        strategy.full_clean()
+        strategy.save(update_fields=list(changes))
+        old, new = changed_values(before, audit_snapshot(strategy, list(changes)))
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            resource_type="strategy",
+            resource_id=strategy.pk,
+            old_values=old,
+            new_values=new,
+            context=context,
+        )
+    strategy.refresh_from_db()
+    return strategy
+
+
+def _set_status(
+    *, strategy: Strategy, actor: User, status: str, action: str, context: AuditContext | None
+) -> Strategy:
+    with transaction.atomic():
+        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        old_status = strategy.status
+        strategy.status = status
+        fields = ["status"]
+        if status == Strategy.Status.ACTIVE:
+            if not strategy.trading_mode:
+                strategy.trading_mode = Strategy.TradingMode.PAPER
+                fields.append("trading_mode")
+            strategy.activated_at = timezone.now()
+            fields.append("activated_at")
+        strategy.save(update_fields=fields)
+        record_audit_event(
+            actor=actor,
+            action=action,
+            resource_type="strategy",
+            resource_id=strategy.pk,
+            old_values={"status": old_status},
+            new_values={"status": status},
+            context=context,
+        )
+    strategy.refresh_from_db()
+    return strategy
+
+
+def activate_strategy(
+    *, strategy: Strategy, actor: User, context: AuditContext | None = None
+) -> Strategy:
+    """Start trading the strategy (paper unless its trading_mode says live)."""
+    return _set_status(
+        strategy=strategy,
+        actor=actor,
+        status=Strategy.Status.ACTIVE,
+        action=AuditLog.Action.ACTIVATE,
+        context=context,
+    )
+
+
+def pause_strategy(
+    *, strategy: Strategy, actor: User, context: AuditContext | None = None
+) -> Strategy:
+    return _set_status(
+        strategy=strategy,
+        actor=actor,
+        status=Strategy.Status.PAUSED,
+        action=AuditLog.Action.DEACTIVATE,
+        context=context,
+    )
+
+
+def archive_strategy(
+    *, strategy: Strategy, actor: User, context: AuditContext | None = None
+) -> Strategy:
+    return _set_status(
+        strategy=strategy,
+        actor=actor,
+        status=Strategy.Status.ARCHIVED,
+        action=AuditLog.Action.DEACTIVATE,
+        context=context,
+    )

@@ -1,0 +1,18 @@
+"""Reads of the trading domain, scoped to the user who asks."""
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from trading.models import Portfolio, Position, Trade
+
+
+def portfolios_for(user: User) -> QuerySet[Portfolio]:
+    return Portfolio.objects.filter(user=user).order_by("name")
+
+
+def open_positions(portfolio: Portfolio) -> QuerySet[Position]:
+    return Position.objects.filter(portfolio=portfolio, is_open=True).order_by("symbol")
+
+
+def trades_for(user: User) -> QuerySet[Trade]:
+    return Trade.objects.filter(user=user).order_by("-created_at")
