@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ApexTradeConfig(AppConfig):
+    """The project itself, as an app for its operational commands (create_databases, seed_demo)."""
+
+    name = "apextrade"
+    verbose_name = "ApexTrade"
