@@ -1,0 +1,240 @@
+"""Performance metrics from the per-bar equity curve and the closed trades.
+
+Definitions are in docs/metrics.md. Anything that cannot be computed (no trades, no losses, zero
+variance, too little data) is None, never NaN or infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+NS_PER_DAY = 86_400_000_000_000
+NS_PER_MINUTE = 60_000_000_000
+MAX_EQUITY_POINTS = 2_000
+MAX_DRAWDOWN_PERIODS = 10
+
+
+def iso_times(time_ns: np.ndarray) -> list[str]:
+    """ISO 8601 UTC strings ('2024-01-01T00:00:00Z') for int64 nanosecond timestamps."""
+    if len(time_ns) == 0:
+        return []
+    moments = np.asarray(time_ns, dtype=np.int64).astype("datetime64[ns]").astype("datetime64[s]")
+    return [str(s) for s in np.datetime_as_string(moments, unit="s", timezone="UTC")]
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def periods_per_year(time_ns: np.ndarray) -> int:
+    """365 when the data has any Saturday or Sunday (UTC) bar, else 252 trading days."""
+    days = np.asarray(time_ns, dtype=np.int64) // NS_PER_DAY
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    return 365 if bool(np.any(weekday >= 5)) else 252
+
+
+def daily_equity(time_ns: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The last equity of each UTC day present in the data: (day numbers, equity)."""
+    days = np.asarray(time_ns, dtype=np.int64) // NS_PER_DAY
+    if days.shape[0] == 0:
+        return days, np.asarray(equity, dtype=np.float64)
+    last = np.flatnonzero(np.append(days[1:] != days[:-1], True))
+    return days[last], np.asarray(equity, dtype=np.float64)[last]
+
+
+def daily_returns(time_ns: np.ndarray, equity: np.ndarray, initial_capital: float) -> np.ndarray:
+    """Day-over-day returns of end-of-day equity, the first day measured from initial capital."""
+    _days, values = daily_equity(time_ns, equity)
+    if values.shape[0] == 0:
+        return values
+    previous = np.concatenate(([initial_capital], values[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return values / previous - 1.0
+
+
+def ratio_metrics(returns: np.ndarray, periods: int) -> dict[str, float | None]:
+    """Annualised Sharpe and Sortino (risk-free 0) of daily returns."""
+    out: dict[str, float | None] = {"sharpe_ratio": None, "sortino_ratio": None}
+    if returns.shape[0] < 2 or not np.all(np.isfinite(returns)):
+        return out
+    mean = float(np.mean(returns))
+    std = float(np.std(returns, ddof=1))
+    if std > 0:
+        out["sharpe_ratio"] = _finite(mean / std * math.sqrt(periods))
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside > 0:
+        out["sortino_ratio"] = _finite(mean / downside * math.sqrt(periods))
+    return out
+
+
+def drawdown_segments(equity: np.ndarray) -> dict[str, np.ndarray]:
+    """Every stretch below a previous peak: peak bar, trough bar, recovery bar (-1), depth."""
+    eq = np.asarray(equity, dtype=np.float64)
+    n = eq.shape[0]
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0:
+        return {"peak": empty, "trough": empty, "recovery": empty, "depth": np.zeros(0)}
+    running_peak = np.maximum.accumulate(eq)
+    under = eq < running_peak
+    edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # exclusive
+    if starts.shape[0] == 0:
+        return {"peak": empty, "trough": empty, "recovery": empty, "depth": np.zeros(0)}
+    minima = np.minimum.reduceat(eq, starts)
+    # the first bar of each segment holding its minimum
+    lengths = ends - starts
+    segment_of = np.repeat(np.arange(starts.shape[0]), lengths)
+    positions = np.flatnonzero(under)
+    at_min = eq[positions] == minima[segment_of]
+    first_min = np.full(starts.shape[0], -1, dtype=np.int64)
+    hits = positions[at_min]
+    hit_segments = segment_of[at_min]
+    first_min[hit_segments[::-1]] = hits[::-1]
+    peaks = starts - 1
+    peak_values = running_peak[starts]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.where(peak_values > 0, 1.0 - minima / peak_values, 1.0)
+    recovery = np.where(ends < n, ends, -1)
+    return {"peak": peaks, "trough": first_min, "recovery": recovery, "depth": depth}
+
+
+def drawdown_report(
+    time_ns: np.ndarray, equity: np.ndarray
+) -> tuple[float, int, list[dict[str, Any]]]:
+    """(max drawdown %, longest drawdown in whole days, the deepest drawdown periods)."""
+    seg = drawdown_segments(equity)
+    if seg["peak"].shape[0] == 0:
+        return 0.0, 0, []
+    t = np.asarray(time_ns, dtype=np.int64)
+    end_bar = np.where(seg["recovery"] >= 0, seg["recovery"], t.shape[0] - 1)
+    duration_days = (t[end_bar] - t[seg["peak"]]) / NS_PER_DAY
+    order = np.argsort(-seg["depth"], kind="stable")[:MAX_DRAWDOWN_PERIODS]
+    peak_iso = iso_times(t[seg["peak"][order]])
+    trough_iso = iso_times(t[seg["trough"][order]])
+    periods = []
+    for rank, i in enumerate(order):
+        recovery = int(seg["recovery"][i])
+        periods.append(
+            {
+                "start": peak_iso[rank],
+                "trough": trough_iso[rank],
+                "recovery": iso_times(t[[recovery]])[0] if recovery >= 0 else None,
+                "depth_pct": float(seg["depth"][i] * 100.0),
+                "duration_days": float(duration_days[i]),
+                "recovered": recovery >= 0,
+            }
+        )
+    return (
+        float(np.max(seg["depth"]) * 100.0),
+        math.floor(float(np.max(duration_days))),
+        periods,
+    )
+
+
+def thin_indices(equity: np.ndarray, max_points: int = MAX_EQUITY_POINTS) -> np.ndarray:
+    """At most max_points bar indices, evenly spread, always keeping first, last, max and min."""
+    n = np.asarray(equity).shape[0]
+    if n <= max_points:
+        return np.arange(n)
+    kept = np.array([0, n - 1, int(np.argmax(equity)), int(np.argmin(equity))])
+    even = np.round(np.linspace(0, n - 1, max_points - kept.shape[0])).astype(np.int64)
+    return np.unique(np.concatenate((even, kept)))
+
+
+def equity_curve_points(time_ns: np.ndarray, equity: np.ndarray) -> list[dict[str, Any]]:
+    """The thinned equity curve as [{"time": iso, "equity": float}, ...]."""
+    idx = thin_indices(equity)
+    times = iso_times(np.asarray(time_ns)[idx])
+    values = np.asarray(equity, dtype=np.float64)[idx]
+    return [{"time": s, "equity": float(v)} for s, v in zip(times, values, strict=True)]
+
+
+def monthly_returns(
+    time_ns: np.ndarray, equity: np.ndarray, initial_capital: float
+) -> list[dict[str, Any]]:
+    """Return of each UTC calendar month from month-end equity: [{"month": "2024-01", ...}]."""
+    t = np.asarray(time_ns, dtype=np.int64)
+    if t.shape[0] == 0:
+        return []
+    months = t.astype("datetime64[ns]").astype("datetime64[M]")
+    last = np.flatnonzero(np.append(months[1:] != months[:-1], True))
+    values = np.asarray(equity, dtype=np.float64)[last]
+    previous = np.concatenate(([initial_capital], values[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = (values / previous - 1.0) * 100.0
+    return [
+        {"month": str(month), "return_pct": _finite(r), "equity": float(v)}
+        for month, r, v in zip(months[last], returns, values, strict=True)
+    ]
+
+
+def trade_metrics(
+    net_pnl: np.ndarray, pnl_pct: np.ndarray, duration_ns: np.ndarray
+) -> dict[str, Any]:
+    """Win rate, profit factor, averages and counts of the closed trades."""
+    total = int(net_pnl.shape[0])
+    wins = net_pnl > 0
+    losses = net_pnl < 0
+    gross_profit = float(np.sum(net_pnl[wins]))
+    gross_loss = float(-np.sum(net_pnl[losses]))
+    return {
+        "total_trades": total,
+        "winning_trades": int(np.sum(wins)),
+        "losing_trades": int(np.sum(losses)),
+        "win_rate_pct": float(np.sum(wins)) / total * 100.0 if total else None,
+        "profit_factor": _finite(gross_profit / gross_loss) if gross_loss > 0 else None,
+        "avg_trade_pct": _finite(np.mean(pnl_pct)) if total else None,
+        "avg_win_pct": _finite(np.mean(pnl_pct[wins])) if wins.any() else None,
+        "avg_loss_pct": _finite(np.mean(pnl_pct[losses])) if losses.any() else None,
+        "avg_trade_duration_minutes": round(float(np.mean(duration_ns)) / NS_PER_MINUTE)
+        if total
+        else None,
+    }
+
+
+def compute_metrics(
+    time_ns: np.ndarray,
+    equity: np.ndarray,
+    initial_capital: float,
+    net_pnl: np.ndarray,
+    pnl_pct: np.ndarray,
+    duration_ns: np.ndarray,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """All scalar metrics (keys are the backtests column names) and the drawdown periods."""
+    eq = np.asarray(equity, dtype=np.float64)
+    final = float(eq[-1]) if eq.shape[0] else float(initial_capital)
+    total_return = final / initial_capital - 1.0
+    periods = periods_per_year(time_ns)
+    returns = daily_returns(time_ns, eq, initial_capital)
+    days = returns.shape[0]
+    annualized: float | None = None
+    if days > 0:
+        if total_return <= -1.0:
+            annualized = -100.0
+        else:
+            try:
+                growth = math.exp(math.log1p(total_return) * periods / days)
+            except OverflowError:
+                growth = math.inf
+            annualized = _finite((growth - 1.0) * 100.0)
+    max_dd, max_dd_days, periods_list = drawdown_report(time_ns, eq)
+    calmar = annualized / max_dd if annualized is not None and max_dd > 0 else None
+    metrics: dict[str, Any] = {
+        "final_capital": final,
+        "total_return_pct": total_return * 100.0,
+        "annualized_return_pct": annualized,
+        **ratio_metrics(returns, periods),
+        "calmar_ratio": _finite(calmar),
+        "max_drawdown_pct": max_dd,
+        "max_drawdown_duration_days": max_dd_days,
+        **trade_metrics(net_pnl, pnl_pct, duration_ns),
+        "periods_per_year": periods,
+    }
+    return metrics, periods_list

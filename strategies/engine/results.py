@@ -1,0 +1,146 @@
+"""The engine's output and its mapping onto the backtests / backtest_trades columns.
+
+Inside the engine numbers are floats; result_columns() and trade_columns() turn them into Decimals
+at the columns' NUMERIC scales, clamped to what the column can hold, so the service layer can save
+them as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+# NUMERIC(precision, scale) of every decimal result column (database-schema.md §3.3, §3.4).
+BACKTEST_DECIMAL_COLUMNS: dict[str, tuple[int, int]] = {
+    "final_capital": (15, 2),
+    "total_return_pct": (10, 4),
+    "annualized_return_pct": (10, 4),
+    "sharpe_ratio": (6, 4),
+    "sortino_ratio": (6, 4),
+    "calmar_ratio": (6, 4),
+    "max_drawdown_pct": (6, 4),
+    "win_rate_pct": (5, 2),
+    "profit_factor": (6, 4),
+    "avg_trade_pct": (8, 4),
+    "avg_win_pct": (8, 4),
+    "avg_loss_pct": (8, 4),
+}
+BACKTEST_INTEGER_COLUMNS: tuple[str, ...] = (
+    "max_drawdown_duration_days",
+    "total_trades",
+    "winning_trades",
+    "losing_trades",
+    "avg_trade_duration_minutes",
+)
+TRADE_DECIMAL_COLUMNS: dict[str, tuple[int, int]] = {
+    "quantity": (18, 8),
+    "entry_price": (18, 8),
+    "exit_price": (18, 8),
+    "commission": (15, 8),
+    "slippage": (15, 8),
+    "gross_pnl": (15, 8),
+    "net_pnl": (15, 8),
+    "pnl_pct": (8, 4),
+}
+_INT32_MAX = 2_147_483_647
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One closed round trip, with what a backtest_trades row needs (times are ISO 8601 UTC)."""
+
+    trade_number: int
+    entry_date: str
+    exit_date: str
+    symbol: str
+    side: str
+    quantity: float
+    entry_price: float
+    exit_price: float
+    commission: float
+    slippage: float
+    gross_pnl: float
+    net_pnl: float
+    pnl_pct: float
+    entry_signal: str
+    exit_signal: str
+    market_conditions: dict[str, Any]
+    entry_bar: int
+    exit_bar: int
+
+
+@dataclass
+class BacktestResult:
+    """Everything a run produces; all attributes are JSON-serialisable plain Python."""
+
+    trades: list[Trade]
+    metrics: dict[str, Any]
+    equity_curve: list[dict[str, Any]]
+    monthly_returns: list[dict[str, Any]]
+    drawdown_periods: list[dict[str, Any]]
+    bars: int = 0
+    warmup_bars: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole result as a JSON-ready dict."""
+        return asdict(self)
+
+
+def quantize(value: float | None, precision: int, scale: int) -> Decimal | None:
+    """Decimal at `scale` places, clamped into NUMERIC(precision, scale); None when undefined."""
+    if value is None or not math.isfinite(value):
+        return None
+    step = Decimal(1).scaleb(-scale)
+    limit = Decimal(10) ** (precision - scale) - step
+    number = Decimal(repr(float(value)))
+    if number > limit:
+        return limit
+    if number < -limit:
+        return -limit
+    return number.quantize(step, rounding=ROUND_HALF_EVEN)
+
+
+def _clamp_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    return max(-_INT32_MAX, min(_INT32_MAX, int(value)))
+
+
+def result_columns(result: BacktestResult) -> dict[str, Any]:
+    """Values for the backtests result columns: Decimals at column scale, ints, JSON lists."""
+    columns: dict[str, Any] = {}
+    for name, (precision, scale) in BACKTEST_DECIMAL_COLUMNS.items():
+        columns[name] = quantize(result.metrics.get(name), precision, scale)
+    for name in BACKTEST_INTEGER_COLUMNS:
+        columns[name] = _clamp_int(result.metrics.get(name))
+    columns["equity_curve"] = result.equity_curve
+    columns["monthly_returns"] = result.monthly_returns
+    columns["drawdown_periods"] = result.drawdown_periods
+    return columns
+
+
+def parse_utc(moment: str) -> datetime:
+    """An aware datetime from the engine's ISO 8601 'Z' timestamps."""
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def trade_columns(trade: Trade) -> dict[str, Any]:
+    """Values for one backtest_trades row (without backtest_id), decimals at column scale."""
+    row: dict[str, Any] = {
+        "trade_number": trade.trade_number,
+        "entry_date": parse_utc(trade.entry_date),
+        "exit_date": parse_utc(trade.exit_date),
+        "symbol": trade.symbol,
+        "side": trade.side,
+        "entry_signal": trade.entry_signal,
+        "exit_signal": trade.exit_signal,
+        "market_conditions": trade.market_conditions,
+        "is_open": False,
+    }
+    for name, (precision, scale) in TRADE_DECIMAL_COLUMNS.items():
+        row[name] = quantize(getattr(trade, name), precision, scale)
+    return row

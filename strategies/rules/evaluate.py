@@ -1,0 +1,211 @@
+"""Evaluate a validated rule tree over a candle series, one boolean per bar, without look-ahead.
+
+The value at bar t uses candles 0..t only: indicators are causal and offsets look backwards. A rule
+is False on every bar where any operand it mentions is undefined (indicator warm-up, offset before
+the first bar), so `not` and `any` never fire on missing data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from strategies.rules import indicators
+from strategies.rules.schema import CROSS_OPS, INDICATORS
+
+
+class CandleSeries(Protocol):
+    """What evaluation needs from candles; strategies.engine.Candles satisfies it."""
+
+    time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+IndicatorCache = dict[tuple, np.ndarray]
+
+
+def _indicator_key(operand: dict[str, Any]) -> tuple:
+    """Canonical identity of an indicator output, defaults filled in, offset excluded."""
+    name = operand["indicator"]
+    spec = INDICATORS[name]
+    params = tuple(
+        (param_name, operand.get(param_name, param.default))
+        for param_name, param in spec.params.items()
+    )
+    source = operand.get("source", "close") if spec.has_source else None
+    return (name, params, source, operand.get("output"))
+
+
+def _compute_indicator(key: tuple, candles: CandleSeries) -> np.ndarray:
+    name, params, source, output = key
+    p = dict(params)
+    src = getattr(candles, source) if source else None
+    if name == "sma":
+        return indicators.sma(src, p["period"])
+    if name == "ema":
+        return indicators.ema(src, p["period"])
+    if name == "wma":
+        return indicators.wma(src, p["period"])
+    if name == "rsi":
+        return indicators.rsi(src, p["period"])
+    if name == "roc":
+        return indicators.roc(src, p["period"])
+    if name == "macd":
+        line, signal, histogram = indicators.macd(src, p["fast"], p["slow"], p["signal"])
+        return {"line": line, "signal": signal, "histogram": histogram}[output]
+    if name == "bbands":
+        upper, middle, lower = indicators.bbands(src, p["period"], float(p["stddev"]))
+        return {"upper": upper, "middle": middle, "lower": lower}[output]
+    if name == "atr":
+        return indicators.atr(candles.high, candles.low, candles.close, p["period"])
+    if name == "stoch":
+        k, d = indicators.stochastic(
+            candles.high, candles.low, candles.close, p["k_period"], p["d_period"]
+        )
+        return k if output == "k" else d
+    if name == "obv":
+        return indicators.obv(candles.close, candles.volume)
+    if name == "vwap":
+        return indicators.vwap(
+            candles.time, candles.high, candles.low, candles.close, candles.volume
+        )
+    raise ValueError(f"unknown indicator {name!r}")
+
+
+def _shift(values: np.ndarray, offset: int) -> np.ndarray:
+    """Value `offset` bars ago; NaN before the first bar."""
+    if offset == 0:
+        return values
+    out = np.full(values.shape[0], np.nan)
+    if offset < values.shape[0]:
+        out[offset:] = values[:-offset]
+    return out
+
+
+def operand_values(
+    operand: Any, candles: CandleSeries, cache: IndicatorCache | None = None
+) -> np.ndarray:
+    """The float64 series an operand denotes (NaN where undefined)."""
+    n = candles.close.shape[0]
+    if isinstance(operand, bool):
+        raise ValueError("a boolean is not an operand")
+    if isinstance(operand, int | float):
+        return np.full(n, float(operand))
+    if isinstance(operand, str):
+        return np.asarray(getattr(candles, operand), dtype=np.float64)
+    offset = int(operand.get("offset", 0))
+    if "field" in operand:
+        series = np.asarray(getattr(candles, operand["field"]), dtype=np.float64)
+        return _shift(series, offset)
+    key = _indicator_key(operand)
+    if cache is None:
+        cache = {}
+    if key not in cache:
+        cache[key] = _compute_indicator(key, candles)
+    return _shift(cache[key], offset)
+
+
+def _compare(node: dict[str, Any], candles: CandleSeries, cache: IndicatorCache):
+    left = operand_values(node["left"], candles, cache)
+    right = operand_values(node["right"], candles, cache)
+    valid = ~(np.isnan(left) | np.isnan(right))
+    op = node["op"]
+    if op == ">":
+        return left > right, valid
+    if op == "<":
+        return left < right, valid
+    if op == ">=":
+        return left >= right, valid
+    if op == "<=":
+        return left <= right, valid
+    if op in CROSS_OPS:
+        now = left > right if op == "crosses_above" else left < right
+        before = np.zeros_like(now)
+        before[1:] = (
+            (left[:-1] <= right[:-1]) if op == "crosses_above" else (left[:-1] >= right[:-1])
+        )
+        valid_before = np.zeros_like(valid)
+        valid_before[1:] = valid[:-1]
+        return now & before, valid & valid_before
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def _evaluate_node(node: dict[str, Any], candles: CandleSeries, cache: IndicatorCache):
+    if "all" in node or "any" in node:
+        children = node.get("all", node.get("any"))
+        values, valid = _evaluate_node(children[0], candles, cache)
+        for child in children[1:]:
+            child_values, child_valid = _evaluate_node(child, candles, cache)
+            values = values & child_values if "all" in node else values | child_values
+            valid = valid & child_valid
+        return values, valid
+    if "not" in node:
+        values, valid = _evaluate_node(node["not"], candles, cache)
+        return ~values, valid
+    return _compare(node, candles, cache)
+
+
+def evaluate_rules(
+    rules: dict[str, Any], candles: CandleSeries, cache: IndicatorCache | None = None
+) -> np.ndarray:
+    """Boolean array: does the (validated) rule tree hold at each bar's close?
+
+    Pass the same `cache` for entry and exit rules so that shared indicators are computed once.
+    An empty tree ({}) never holds.
+    """
+    n = candles.close.shape[0]
+    body = {k: v for k, v in rules.items() if k != "direction"}
+    if not body or n == 0:
+        return np.zeros(n, dtype=bool)
+    values, valid = _evaluate_node(body, candles, {} if cache is None else cache)
+    return np.asarray(values & valid, dtype=bool)
+
+
+def operand_warmup(operand: Any) -> int:
+    """Leading bars on which the operand is undefined on gap-free data."""
+    if isinstance(operand, str | int | float):
+        return 0
+    offset = int(operand.get("offset", 0))
+    if "field" in operand:
+        return offset
+    name, params, _source, output = _indicator_key(operand)
+    p = dict(params)
+    if name in ("sma", "ema", "wma", "bbands"):
+        base = p["period"] - 1
+    elif name in ("rsi", "atr", "roc"):
+        base = p["period"]
+    elif name == "macd":
+        base = p["slow"] - 1 + (p["signal"] - 1 if output in ("signal", "histogram") else 0)
+    elif name == "stoch":
+        base = p["k_period"] - 1 + (p["d_period"] - 1 if output == "d" else 0)
+    else:  # obv, vwap
+        base = 0
+    return base + offset
+
+
+def required_warmup(rules: dict[str, Any]) -> int:
+    """Bars needed before the rules can hold: the first bar index at which all operands exist."""
+    body = {k: v for k, v in rules.items() if k != "direction"} if isinstance(rules, dict) else {}
+    if not body:
+        return 0
+    if "all" in body or "any" in body:
+        return max(required_warmup(child) for child in body.get("all", body.get("any")))
+    if "not" in body:
+        return required_warmup(body["not"])
+    extra = 1 if body["op"] in CROSS_OPS else 0
+    return max(operand_warmup(body["left"]), operand_warmup(body["right"])) + extra
+
+
+__all__ = [
+    "CandleSeries",
+    "IndicatorCache",
+    "evaluate_rules",
+    "operand_values",
+    "operand_warmup",
+    "required_warmup",
+]
