@@ -1,0 +1,186 @@
+"""factory_boy factories for every relational model, producing rows that pass both `full_clean()`
+and the database's CHECK constraints. Related objects hang together: a backtest belongs to its
+strategy's user, a trade to its portfolio's user."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from accounts.credential_encryption import encrypt_credential
+from accounts.models import Alert, ApiKey, User
+from compliance.models import AuditLog
+from strategies.models import Backtest, BacktestTrade, Side, Strategy
+from trading.models import Portfolio, Position, Trade
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+SMA_CROSS_ENTRY = {
+    "all": [
+        {
+            "left": {"indicator": "sma", "period": 20},
+            "op": "crosses_above",
+            "right": {"indicator": "sma", "period": 50},
+        }
+    ]
+}
+SMA_CROSS_EXIT = {
+    "all": [
+        {
+            "left": {"indicator": "sma", "period": 20},
+            "op": "crosses_below",
+            "right": {"indicator": "sma", "period": 50},
+        }
+    ]
+}
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"trader{n}@example.com")
+    password = factory.django.Password(DEFAULT_PASSWORD)
+    first_name = "Ada"
+    last_name = factory.Sequence(lambda n: f"Trader{n}")
+    is_verified = True
+
+
+class OperatorFactory(UserFactory):
+    """A member of staff with every permission: what the operator console is built for."""
+
+    email = factory.Sequence(lambda n: f"operator{n}@apextrade.example")
+    is_staff = True
+    is_superuser = True
+
+
+class StrategyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Strategy
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"SMA cross {n}")
+    asset_symbol = "BTC/USDT"
+    timeframe = "1h"
+    entry_rules = factory.LazyFunction(lambda: SMA_CROSS_ENTRY)
+    exit_rules = factory.LazyFunction(lambda: SMA_CROSS_EXIT)
+    stop_loss_pct = Decimal("2.00")
+    take_profit_pct = Decimal("4.00")
+
+
+class BacktestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Backtest
+
+    strategy = factory.SubFactory(StrategyFactory)
+    user = factory.SelfAttribute("strategy.user")
+    start_date = dt.date(2025, 1, 1)
+    end_date = dt.date(2025, 6, 30)
+    initial_capital = Decimal("10000.00")
+    strategy_snapshot = factory.LazyAttribute(
+        lambda backtest: {
+            "name": backtest.strategy.name,
+            "asset_symbol": backtest.strategy.asset_symbol,
+            "timeframe": backtest.strategy.timeframe,
+            "entry_rules": backtest.strategy.entry_rules,
+            "exit_rules": backtest.strategy.exit_rules,
+        }
+    )
+
+
+class BacktestTradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BacktestTrade
+
+    backtest = factory.SubFactory(BacktestFactory)
+    trade_number = factory.Sequence(lambda n: n + 1)
+    entry_date = dt.datetime(2025, 2, 3, 10, 0, tzinfo=dt.UTC)
+    symbol = factory.SelfAttribute("backtest.strategy.asset_symbol")
+    side = Side.BUY
+    quantity = Decimal("0.25000000")
+    entry_price = Decimal("40000.00000000")
+
+
+class PortfolioFactory(factory.django.DjangoModelFactory):
+    """A paper portfolio (no broker), as the spec requires of `is_paper = TRUE`."""
+
+    class Meta:
+        model = Portfolio
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Paper portfolio {n}")
+    is_paper = True
+    broker = None
+    initial_balance = Decimal("10000.00")
+    cash_balance = Decimal("10000.00")
+
+
+class PositionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Position
+
+    portfolio = factory.SubFactory(PortfolioFactory)
+    symbol = "BTC/USDT"
+    quantity = Decimal("0.10000000")
+    average_entry_price = Decimal("40000.00000000")
+    cost_basis = Decimal("4000.00")
+
+
+class TradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Trade
+
+    portfolio = factory.SubFactory(PortfolioFactory)
+    user = factory.SelfAttribute("portfolio.user")
+    symbol = "BTC/USDT"
+    side = Side.BUY
+    order_type = Trade.OrderType.MARKET
+    quantity = Decimal("0.10000000")
+    is_paper = factory.SelfAttribute("portfolio.is_paper")
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """Credentials encrypted as the service stores them; the clear texts are the class attributes
+    below, so a test can check that they never show up anywhere."""
+
+    class Meta:
+        model = ApiKey
+
+    class Params:
+        clear_api_key = "factory-api-key-CLEARTEXT"
+        clear_api_secret = "factory-api-secret-CLEARTEXT"
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Binance key {n}")
+    exchange = ApiKey.Exchange.BINANCE
+    is_testnet = True
+    api_key_encrypted = factory.LazyAttribute(lambda key: encrypt_credential(key.clear_api_key))
+    api_secret_encrypted = factory.LazyAttribute(
+        lambda key: encrypt_credential(key.clear_api_secret)
+    )
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Alert
+
+    user = factory.SubFactory(UserFactory)
+    symbol = "BTC/USDT"
+    alert_type = Alert.AlertType.PRICE
+    condition = Alert.Condition.ABOVE
+    threshold = Decimal("50000.00000000")
+
+
+class AuditLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditLog
+
+    user = factory.SubFactory(UserFactory)
+    action = AuditLog.Action.CREATE
+    resource_type = "strategy"
+    resource_id = factory.LazyFunction(uuid.uuid4)
+    ip_address = "203.0.113.7"
+    created_at = factory.LazyFunction(timezone.now)
