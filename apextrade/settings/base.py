@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from apextrade.beat_schedule import BEAT_SCHEDULE
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -118,8 +120,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Periodic jobs are declared next to their app (see apextrade/beat_schedule.py); the database
+# Periodic jobs are listed in apextrade/beat_schedule.py; the database
 # scheduler copies them into django_celery_beat's tables when beat starts.
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 # --- Field encryption (broker API credentials). A comma-separated list of Fernet keys: the first
 # encrypts, all decrypt, so keys can be rotated.

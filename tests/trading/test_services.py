@@ -1,0 +1,61 @@
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts.services import register_user
+from compliance.models import AuditLog
+from trading.models import Portfolio
+from trading.services import create_portfolio
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user():
+    return register_user(email="trader@example.com", password="pw-0123456789")
+
+
+def test_a_paper_portfolio_starts_with_its_balance_in_cash(user):
+    portfolio = create_portfolio(user=user, name="Paper", initial_balance=Decimal("2500.50"))
+
+    portfolio.refresh_from_db()
+    assert portfolio.is_paper is True
+    assert portfolio.broker is None
+    assert portfolio.cash_balance == Decimal("2500.50")
+    assert portfolio.total_value == Decimal("2500.50")
+    assert portfolio.positions_value == Decimal("0")
+    assert AuditLog.objects.get(action="create", resource_type="portfolio").resource_id == (
+        portfolio.pk
+    )
+
+
+def test_a_live_portfolio_needs_a_broker(user):
+    with pytest.raises(ValidationError) as excinfo:
+        create_portfolio(user=user, name="Live", initial_balance=Decimal("10"), is_paper=False)
+    assert "A paper portfolio has no broker" in str(excinfo.value)
+    assert not Portfolio.objects.exists()
+
+    live = create_portfolio(
+        user=user, name="Live", initial_balance=Decimal("10"), is_paper=False, broker="kraken"
+    )
+    assert live.broker == "kraken"
+
+
+def test_a_paper_portfolio_cannot_name_a_broker(user):
+    with pytest.raises(ValidationError):
+        create_portfolio(user=user, name="P", initial_balance=Decimal("10"), broker="kraken")
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("initial_balance", {"initial_balance": Decimal("-1")}),
+        ("base_currency", {"initial_balance": Decimal("1"), "base_currency": "eur"}),
+        ("initial_balance", {"initial_balance": 100.0}),
+    ],
+)
+def test_bad_portfolio_values_are_field_errors(user, field, kwargs):
+    with pytest.raises(ValidationError) as excinfo:
+        create_portfolio(user=user, name="P", **kwargs)
+    assert field in excinfo.value.message_dict
