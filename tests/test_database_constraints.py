@@ -107,13 +107,16 @@ def test_database_rejects_a_row_that_breaks_a_check_constraint(
 def test_database_rejects_a_bad_row_inserted_by_raw_sql() -> None:
     user = UserFactory()
 
-    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO strategies (user_id, name, asset_symbol, timeframe, entry_rules,"
-                " exit_rules) VALUES (%s, 'raw', 'BTC-USDT', '1h', '{}', '{}')",
-                [user.pk],
-            )
+    with (
+        pytest.raises(IntegrityError) as excinfo,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO strategies (user_id, name, asset_symbol, timeframe, entry_rules,"
+            " exit_rules) VALUES (%s, 'raw', 'BTC-USDT', '1h', '{}', '{}')",
+            [user.pk],
+        )
 
     assert violated_constraint(excinfo) == "valid_symbol"
 
