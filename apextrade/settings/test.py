@@ -10,3 +10,13 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Each test run gets test databases of its own (several runs may share one PostgreSQL server, as on
+# a developer machine running two suites at once). TEST_DB_SUFFIX overrides the default, the pid.
+import os  # noqa: E402
+
+from apextrade.settings.base import DATABASES  # noqa: E402
+
+_suffix = os.environ.get("TEST_DB_SUFFIX", f"_{os.getpid()}")
+for _config in DATABASES.values():
+    _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_suffix}"}
