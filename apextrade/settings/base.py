@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "apextrade",
     "accounts",
@@ -145,6 +146,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ApexTrade API",
     "DESCRIPTION": "Strategies, backtests, portfolios and market data.",
     "VERSION": "1.0.0",
+    # Swagger UI's assets are served from the sidecar package: no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LANGUAGE_CODE = "en-us"
