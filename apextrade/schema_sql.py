@@ -32,14 +32,18 @@ def updated_at_trigger(table: str) -> migrations.RunSQL:
 
 
 def foreign_key_on_delete(
-    table: str, column: str, referenced_table: str, action: str
+    table: str, column: str, referenced_table: str, action: str, *, deferrable: bool = True
 ) -> migrations.RunSQL:
     """Recreate the foreign key on `table.column` with `ON DELETE {action}`.
 
     Django names its constraints with a hash; the DO block finds the existing one by column. The
-    constraint stays DEFERRABLE INITIALLY DEFERRED, as Django makes it.
+    constraint stays DEFERRABLE INITIALLY DEFERRED, as Django makes it, unless `deferrable` is
+    False: a NO ACTION key that must refuse a delete even when a cascade elsewhere in the same
+    statement would remove the referencing rows has to be checked at once, as the spec's plain
+    `REFERENCES` is.
     """
     name = f"{table}_{column}_fkey"
+    timing = "DEFERRABLE INITIALLY DEFERRED" if deferrable else "NOT DEFERRABLE"
 
     def recreate(on_delete: str) -> str:
         return f"""
@@ -56,7 +60,7 @@ BEGIN
     END LOOP;
 END $$;
 ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({column})
-    REFERENCES {referenced_table} (id) ON DELETE {on_delete} DEFERRABLE INITIALLY DEFERRED;
+    REFERENCES {referenced_table} (id) ON DELETE {on_delete} {timing};
 """
 
     return migrations.RunSQL(recreate(action), reverse_sql=recreate("NO ACTION"))

@@ -133,12 +133,6 @@ def test_deleting_a_portfolio_deletes_its_positions_and_trades() -> None:
     assert exists(position.portfolio.user)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trades.user_id is DEFERRABLE INITIALLY DEFERRED: its NO ACTION check runs after the "
-    "cascade users -> portfolios -> trades has already removed the trades, so the delete "
-    "succeeds. Fix: recreate the foreign key NOT DEFERRABLE (ON DELETE RESTRICT or NO ACTION).",
-)
 def test_database_refuses_to_delete_a_user_who_has_trades() -> None:
     trade = TradeFactory()
 
