@@ -209,7 +209,7 @@ def _validate_operand(operand: Any, path: str, errors: list[str]) -> None:
         return
     if _is_number(operand):
         if not math.isfinite(operand):
-            errors.append(f"{path}: must be a finite number")
+            errors.append(f"{path}: must be finite")
         return
     if not isinstance(operand, dict):
         errors.append(f"{path}: must be a field name, a number, a field object or an indicator")

@@ -135,7 +135,7 @@ def test_error_names_the_path_of_a_bad_period():
         ({"direction": "short"}, "entry_rules: must contain a condition"),
         (
             {"left": "close", "op": ">", "right": float("nan")},
-            "entry_rules.right: must be a finite",
+            "entry_rules.right: must be finite",
         ),
     ],
 )
