@@ -1,0 +1,401 @@
+import datetime as dt
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from compliance.models import AuditLog
+from strategies import engine
+from strategies.models import Backtest, BacktestTrade
+from strategies.services import backtests
+from strategies.services.backtests import (
+    WORKER_STOPPED_MESSAGE,
+    BacktestStateError,
+    RunMonitor,
+    cancel_backtest,
+    fail_stale_backtests,
+    heartbeat_key,
+    run_backtest,
+    start_backtest,
+)
+from strategies.services.strategies import update_strategy
+from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
+from tests.strategies.candle_rows import (
+    ENTRY_ABOVE_105,
+    EXIT_BELOW_95,
+    NEVER,
+    ONE_TRADE_BARS,
+    ONE_TRADE_FINAL_CAPITAL,
+    ONE_TRADE_NET_PNL,
+    ONE_TRADE_QUANTITY,
+    insert_candles,
+)
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+JAN_1 = dt.date(2025, 1, 1)
+JAN_2 = dt.date(2025, 1, 2)
+
+
+@pytest.fixture
+def strategy():
+    return StrategyFactory(
+        entry_rules=ENTRY_ABOVE_105,
+        exit_rules=EXIT_BELOW_95,
+        stop_loss_pct=None,
+        take_profit_pct=None,
+        max_position_size_pct=Decimal("10.00"),
+    )
+
+
+def start(strategy, **overrides):
+    values = {
+        "user": strategy.user,
+        "strategy": strategy,
+        "start_date": JAN_1,
+        "end_date": JAN_2,
+        "initial_capital": Decimal("10000.00"),
+        "commission_pct": Decimal("0"),
+        "slippage_pct": Decimal("0"),
+        "enqueue": False,
+    }
+    values.update(overrides)
+    return start_backtest(**values)
+
+
+def test_start_backtest_freezes_the_strategy_and_audits(strategy):
+    backtest = start(strategy)
+
+    backtest.refresh_from_db()
+    assert (backtest.status, backtest.progress_pct) == ("pending", 0)
+    snapshot = backtest.strategy_snapshot
+    assert snapshot["id"] == str(strategy.pk)
+    assert snapshot["version"] == 1
+    assert snapshot["entry_rules"] == ENTRY_ABOVE_105
+    assert snapshot["max_position_size_pct"] == "10.00"
+    assert snapshot["stop_loss_pct"] is None
+    row = AuditLog.objects.get(resource_type="backtest", resource_id=backtest.pk)
+    assert row.action == "create"
+    assert row.user == strategy.user
+    assert row.new_values["initial_capital"] == "10000.00"
+
+
+def test_start_backtest_enqueues_the_task_only_after_commit(
+    strategy, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch("strategies.tasks.run_backtest_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        backtest = start(strategy, enqueue=True)
+        assert not delay.called
+
+    assert len(callbacks) == 1
+    delay.assert_called_once_with(str(backtest.pk))
+
+
+def test_start_backtest_uses_the_default_costs(strategy):
+    backtest = start(strategy, commission_pct=None, slippage_pct=None)
+    assert (backtest.commission_pct, backtest.slippage_pct) == (
+        Decimal("0.0010"),
+        Decimal("0.0005"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"end_date": JAN_1}, "end_date"),
+        ({"end_date": dt.date(2024, 12, 31)}, "end_date"),
+        ({"initial_capital": Decimal("0")}, "initial_capital"),
+        ({"commission_pct": Decimal("0.6")}, "commission_pct"),
+        ({"slippage_pct": Decimal("-0.001")}, "slippage_pct"),
+    ],
+)
+def test_start_backtest_reports_bad_input_on_its_field(strategy, overrides, field):
+    with pytest.raises(ValidationError) as excinfo:
+        start(strategy, **overrides)
+    assert field in excinfo.value.message_dict
+    assert not Backtest.objects.exists()
+
+
+def test_start_backtest_refuses_another_users_strategy(strategy):
+    with pytest.raises(ValidationError) as excinfo:
+        start(strategy, user=UserFactory())
+    assert "strategy" in excinfo.value.message_dict
+
+
+def test_run_completes_with_the_hand_computed_trade_and_metrics(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert (done.status, done.progress_pct, done.error_message) == ("completed", 100, None)
+    assert done.started_at is not None and done.completed_at >= done.started_at
+    assert done.final_capital == ONE_TRADE_FINAL_CAPITAL
+    assert done.total_return_pct == Decimal("-1.3084")
+    assert (done.total_trades, done.winning_trades, done.losing_trades) == (1, 0, 1)
+    assert done.win_rate_pct == Decimal("0.00")
+    assert done.avg_trade_duration_minutes == 4 * 60
+    assert done.equity_curve[0] == {"time": "2025-01-01T00:00:00Z", "equity": 10000.0}
+    assert len(done.equity_curve) == len(ONE_TRADE_BARS)
+    [trade] = BacktestTrade.objects.filter(backtest=done)
+    assert (trade.trade_number, trade.side, trade.symbol) == (1, "BUY", "BTC/USDT")
+    assert trade.entry_date == dt.datetime(2025, 1, 1, 2, tzinfo=dt.UTC)
+    assert trade.exit_date == dt.datetime(2025, 1, 1, 6, tzinfo=dt.UTC)
+    assert (trade.entry_price, trade.exit_price) == (Decimal("107"), Decimal("93"))
+    assert trade.quantity == ONE_TRADE_QUANTITY
+    assert trade.net_pnl == ONE_TRADE_NET_PNL
+    assert trade.pnl_pct == Decimal("-13.0841")
+    assert (trade.exit_signal, trade.is_open) == ("exit_rules", False)
+    statuses = [
+        row.new_values["status"]
+        for row in AuditLog.objects.filter(resource_id=backtest.pk, action="update").order_by("id")
+    ]
+    assert statuses == ["running", "completed"]
+    assert cache.get(heartbeat_key(backtest.pk)) is None
+
+
+def test_a_second_delivery_of_the_task_changes_nothing(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    first = run_backtest(backtest_id=backtest.pk)
+
+    again = run_backtest(backtest_id=backtest.pk)
+
+    assert again.status == "completed"
+    assert again.completed_at == first.completed_at
+    assert BacktestTrade.objects.filter(backtest=backtest).count() == 1
+
+
+def test_a_run_replaces_trades_left_by_an_earlier_attempt(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    BacktestTradeFactory.create_batch(3, backtest=backtest)
+
+    run_backtest(backtest_id=backtest.pk)
+
+    numbers = list(
+        BacktestTrade.objects.filter(backtest=backtest).values_list("trade_number", flat=True)
+    )
+    assert numbers == [1]
+
+
+def test_editing_the_strategy_after_starting_does_not_change_the_run(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    update_strategy(strategy=strategy, actor=strategy.user, changes={"entry_rules": NEVER})
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.strategy_snapshot["entry_rules"] == ENTRY_ABOVE_105
+    assert done.strategy_snapshot["version"] == 1
+    assert done.total_trades == 1
+
+
+def test_rules_that_never_fire_complete_with_no_trades_and_null_trade_metrics(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    update_strategy(strategy=strategy, actor=strategy.user, changes={"entry_rules": NEVER})
+    backtest = start(strategy)
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "completed"
+    assert (done.final_capital, done.total_return_pct) == (Decimal("10000.00"), Decimal("0"))
+    assert (done.total_trades, done.winning_trades, done.losing_trades) == (0, 0, 0)
+    for name in ("win_rate_pct", "profit_factor", "avg_trade_pct", "sharpe_ratio"):
+        assert getattr(done, name) is None, name
+    assert done.avg_trade_duration_minutes is None
+    assert not BacktestTrade.objects.filter(backtest=backtest).exists()
+
+
+def test_no_candles_in_the_range_fails_with_a_message_naming_the_data(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy, start_date=dt.date(2024, 3, 1), end_date=dt.date(2024, 4, 1))
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "failed"
+    assert done.error_message == (
+        "No BTC/USDT 1h candles between 2024-03-01 and 2024-04-01; data exists from "
+        "2025-01-01 00:00 to 2025-01-01 07:00 UTC."
+    )
+    assert done.completed_at is not None
+
+
+def test_a_symbol_without_any_market_data_fails_as_inactive(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    update_strategy(strategy=strategy, actor=strategy.user, changes={"asset_symbol": "XYZ/USDT"})
+    backtest = start(strategy)
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "failed"
+    assert done.error_message.startswith("No market data for XYZ/USDT 1h")
+
+
+def test_the_end_date_is_included_whole(strategy):
+    insert_candles([(100, 100)] * 3, start=dt.datetime(2025, 1, 2, 23, tzinfo=dt.UTC))
+    backtest = start(strategy)
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    # 23:00 on the end date is in; 00:00 and 01:00 of the day after are not.
+    assert done.status == "completed"
+    assert [point["time"] for point in done.equity_curve] == ["2025-01-02T23:00:00Z"]
+
+
+def test_an_engine_crash_fails_the_backtest_and_never_leaves_it_running(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+
+    with mock.patch.object(engine, "run_backtest", side_effect=RuntimeError("boom")):
+        done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "failed"
+    assert done.error_message == (
+        "The backtest stopped with an internal error (RuntimeError: boom)."
+    )
+    assert cache.get(heartbeat_key(backtest.pk)) is None
+
+
+def test_invalid_rules_in_the_snapshot_fail_with_their_path(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    bad = {"left": "close", "op": ">", "right": {"indicator": "sma", "period": 0}}
+    Backtest.objects.filter(pk=backtest.pk).update(
+        strategy_snapshot={**backtest.strategy_snapshot, "entry_rules": bad}
+    )
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "failed"
+    assert "entry_rules.right.period" in done.error_message
+
+
+def test_cancel_a_pending_backtest_then_the_task_does_nothing(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+
+    cancelled = cancel_backtest(backtest=backtest, actor=strategy.user)
+    after_task = run_backtest(backtest_id=backtest.pk)
+
+    assert cancelled.status == after_task.status == "cancelled"
+    assert after_task.started_at is None
+    row = AuditLog.objects.filter(resource_id=backtest.pk, action="update").get()
+    assert (row.old_values, row.new_values) == ({"status": "pending"}, {"status": "cancelled"})
+
+
+def test_cancel_while_running_stops_the_engine_and_saves_no_results(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    real_run = engine.run_backtest
+
+    def cancel_then_run(candles, **kwargs):
+        cancel_backtest(backtest=backtest, actor=strategy.user)
+        return real_run(candles, **kwargs)
+
+    with mock.patch.object(engine, "run_backtest", side_effect=cancel_then_run):
+        done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "cancelled"
+    assert done.final_capital is None and done.equity_curve is None
+    assert not BacktestTrade.objects.filter(backtest=backtest).exists()
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
+def test_a_finished_backtest_cannot_be_cancelled(status):
+    backtest = BacktestFactory(status=status)
+    with pytest.raises(BacktestStateError, match=f"already {status}"):
+        cancel_backtest(backtest=backtest, actor=backtest.user)
+    backtest.refresh_from_db()
+    assert backtest.status == status
+
+
+def running_since(minutes: int) -> Backtest:
+    return BacktestFactory(
+        status="running", started_at=timezone.now() - dt.timedelta(minutes=minutes)
+    )
+
+
+def test_stale_running_backtests_without_heartbeat_are_failed():
+    stale = running_since(30)
+    beating = running_since(30)
+    cache.set(heartbeat_key(beating.pk), "alive", timeout=60)
+    recent = running_since(2)
+    pending = BacktestFactory(status="pending")
+
+    failed = fail_stale_backtests(older_than=dt.timedelta(minutes=10))
+
+    assert failed == [stale.pk]
+    statuses = {
+        b.pk: (b.status, b.error_message)
+        for b in Backtest.objects.filter(pk__in=[stale.pk, beating.pk, recent.pk, pending.pk])
+    }
+    assert statuses[stale.pk] == ("failed", WORKER_STOPPED_MESSAGE)
+    assert statuses[beating.pk][0] == statuses[recent.pk][0] == "running"
+    assert statuses[pending.pk][0] == "pending"
+
+
+def test_a_worker_finishing_after_the_stale_sweep_does_not_overwrite_failed(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    real_run = engine.run_backtest
+
+    def sweep_then_run(candles, **kwargs):
+        Backtest.objects.filter(pk=backtest.pk).update(
+            started_at=timezone.now() - dt.timedelta(hours=1)
+        )
+        cache.delete(heartbeat_key(backtest.pk))
+        assert fail_stale_backtests(older_than=dt.timedelta(minutes=10)) == [backtest.pk]
+        return real_run(candles, **{**kwargs, "should_cancel": None})
+
+    with mock.patch.object(engine, "run_backtest", side_effect=sweep_then_run):
+        done = run_backtest(backtest_id=backtest.pk)
+
+    assert (done.status, done.error_message) == ("failed", WORKER_STOPPED_MESSAGE)
+    assert not BacktestTrade.objects.filter(backtest=backtest).exists()
+
+
+def test_the_monitor_throttles_progress_writes_and_keeps_the_heartbeat(strategy):
+    backtest = BacktestFactory(strategy=strategy, status="running", started_at=timezone.now())
+    now = [0.0]
+    monitor = RunMonitor(backtest.pk, clock=lambda: now[0])
+
+    monitor.progress(1)
+    monitor.progress(2)  # same second, same 10% step: not written
+    assert Backtest.objects.get(pk=backtest.pk).progress_pct == 1
+    monitor.progress(12)  # a new 10% step is always written
+    assert Backtest.objects.get(pk=backtest.pk).progress_pct == 12
+    now[0] = 1.5
+    monitor.progress(13)
+    assert Backtest.objects.get(pk=backtest.pk).progress_pct == 13
+    assert cache.get(heartbeat_key(backtest.pk)) is not None
+    assert monitor.should_cancel() is False
+
+    Backtest.objects.filter(pk=backtest.pk).update(status="cancelled")
+    assert monitor.should_cancel() is False  # read at most once a second
+    now[0] = 3.0
+    assert monitor.should_cancel() is True
+
+
+def test_progress_moves_during_a_run(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy)
+    seen = []
+    real_progress = RunMonitor.progress
+
+    def spy(self, pct):
+        seen.append(pct)
+        real_progress(self, pct)
+
+    with mock.patch.object(RunMonitor, "progress", spy):
+        run_backtest(backtest_id=backtest.pk)
+
+    assert seen[0] == 0 and seen[-1] == 100
+    assert seen == sorted(seen)
+    assert backtests.Backtest.objects.get(pk=backtest.pk).progress_pct == 100
