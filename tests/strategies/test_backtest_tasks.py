@@ -1,0 +1,81 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from apextrade.celery import app as celery_app
+from strategies.models import Backtest, BacktestTrade
+from strategies.services.backtests import WORKER_STOPPED_MESSAGE, start_backtest
+from strategies.tasks import fail_stale_backtests, run_backtest_task
+from tests.factories import BacktestFactory, StrategyFactory
+from tests.strategies.candle_rows import (
+    ENTRY_ABOVE_105,
+    EXIT_BELOW_95,
+    ONE_TRADE_BARS,
+    insert_candles,
+)
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+
+@pytest.fixture
+def backtest():
+    strategy = StrategyFactory(
+        entry_rules=ENTRY_ABOVE_105,
+        exit_rules=EXIT_BELOW_95,
+        stop_loss_pct=None,
+        take_profit_pct=None,
+    )
+    return start_backtest(
+        user=strategy.user,
+        strategy=strategy,
+        start_date=dt.date(2025, 1, 1),
+        end_date=dt.date(2025, 1, 2),
+        initial_capital=Decimal("10000"),
+        enqueue=False,
+    )
+
+
+def test_the_task_runs_the_backtest_and_returns_its_status(backtest):
+    insert_candles(ONE_TRADE_BARS)
+
+    outcome = run_backtest_task.apply(args=[str(backtest.pk)])
+
+    assert outcome.get() == "completed"
+    assert Backtest.objects.get(pk=backtest.pk).status == "completed"
+    assert BacktestTrade.objects.filter(backtest=backtest).count() == 1
+
+
+def test_a_redelivered_task_does_not_duplicate_trades(backtest):
+    insert_candles(ONE_TRADE_BARS)
+
+    run_backtest_task.apply(args=[str(backtest.pk)])
+    second = run_backtest_task.apply(args=[str(backtest.pk)])
+
+    assert second.get() == "completed"
+    assert BacktestTrade.objects.filter(backtest=backtest).count() == 1
+
+
+def test_the_task_is_acknowledged_late_so_a_lost_worker_means_redelivery():
+    assert run_backtest_task.acks_late is True
+    assert run_backtest_task.name == "strategies.tasks.run_backtest_task"
+
+
+def test_the_beat_job_names_the_stale_sweep_task():
+    entry = settings.CELERY_BEAT_SCHEDULE["strategies.fail_stale_backtests"]
+    celery_app.loader.import_default_modules()
+    assert celery_app.tasks[entry["task"]].name == fail_stale_backtests.name
+
+
+def test_the_stale_sweep_task_fails_backtests_running_for_over_ten_minutes_without_heartbeat():
+    stale = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(minutes=11))
+    fresh = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(minutes=9))
+
+    assert fail_stale_backtests.apply().get() == [str(stale.pk)]
+
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.status, stale.error_message) == ("failed", WORKER_STOPPED_MESSAGE)
+    assert fresh.status == "running"
