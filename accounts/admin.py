@@ -1,0 +1,255 @@
+"""Operator console for users, their API keys and alerts.
+
+Secrets stay out of every page: the password hash is never rendered (only a link to the
+password-change form), `mfa_secret` is not a field of any form, and broker credentials appear only
+as "stored encrypted (n bytes)"; API keys are created by `accounts.services.create_api_key`, never
+here.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from accounts.models import Alert, ApiKey, User
+from apextrade.admin_console import change_link, related_rows
+
+
+class UserCreationForm(AdminUserCreationForm):
+    """Django's admin creation form (password twice, or none) for our email-login user."""
+
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+class UserChangeForm(forms.ModelForm):
+    """A plain form: unlike Django's, it has no read-only password-hash field at all."""
+
+    class Meta:
+        model = User
+        fields = (
+            "email",
+            "first_name",
+            "last_name",
+            "timezone",
+            "preferred_currency",
+            "notification_preferences",
+            "is_active",
+            "is_verified",
+            "is_staff",
+            "is_superuser",
+            "groups",
+            "user_permissions",
+        )
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    exclude = ("password", "mfa_secret")
+
+    list_display = (
+        "email",
+        "full_name",
+        "is_active",
+        "is_verified",
+        "mfa_enabled",
+        "is_staff",
+        "preferred_currency",
+        "created_at",
+        "last_login",
+    )
+    list_filter = (
+        "is_active",
+        "is_verified",
+        "mfa_enabled",
+        "is_staff",
+        "is_superuser",
+        "preferred_currency",
+        "groups",
+    )
+    search_fields = ("email", "first_name", "last_name")
+    ordering = ("email",)
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "password_change",
+        "mfa_enabled",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "verified_at",
+        "user_strategies",
+        "user_portfolios",
+        "user_trades",
+        "user_backtests",
+    )
+    fieldsets = (
+        (None, {"fields": ("email", "password_change")}),
+        (
+            "Profile",
+            {
+                "fields": (
+                    "first_name",
+                    "last_name",
+                    "timezone",
+                    "preferred_currency",
+                    "notification_preferences",
+                )
+            },
+        ),
+        ("Status", {"fields": ("is_active", "is_verified", "verified_at", "mfa_enabled")}),
+        (
+            "Operator access",
+            {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (
+            "Activity",
+            {"fields": ("user_strategies", "user_portfolios", "user_trades", "user_backtests")},
+        ),
+        ("Dates", {"fields": ("created_at", "updated_at", "last_login")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
+
+    @admin.display(description="name")
+    def full_name(self, user: User) -> str:
+        return user.full_name
+
+    @admin.display(description="password")
+    def password_change(self, user: User) -> SafeString:
+        url = reverse("admin:auth_user_password_change", args=[user.pk])
+        state = "is set" if user.has_usable_password() else "is not set (password login disabled)"
+        return format_html('A password {}. <a href="{}">Change or reset it</a>.', state, url)
+
+    @admin.display(description="strategies")
+    def user_strategies(self, user: User) -> SafeString:
+        return related_rows(
+            user.strategies.order_by("-updated_at"),
+            describe="strategies",
+            user=user.pk,
+        )
+
+    @admin.display(description="portfolios")
+    def user_portfolios(self, user: User) -> SafeString:
+        return related_rows(
+            user.portfolios.order_by("-created_at"),
+            describe="portfolios",
+            user=user.pk,
+        )
+
+    @admin.display(description="trades")
+    def user_trades(self, user: User) -> SafeString:
+        return related_rows(
+            user.trades.order_by("-created_at"),
+            describe="trades",
+            user=user.pk,
+        )
+
+    @admin.display(description="backtests")
+    def user_backtests(self, user: User) -> SafeString:
+        return related_rows(
+            user.backtests.select_related("strategy").order_by("-created_at"),
+            describe="backtests",
+            user=user.pk,
+        )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are stored through the service (encrypted, audited); here an operator can only rename
+    a key or mark it invalid, and delete it."""
+
+    list_display = (
+        "name",
+        "user",
+        "exchange",
+        "is_testnet",
+        "permissions",
+        "is_valid",
+        "last_used_at",
+        "request_count",
+        "created_at",
+    )
+    list_filter = ("exchange", "is_testnet", "is_valid")
+    search_fields = ("name", "user__email")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = (
+        "user_link",
+        "name",
+        "exchange",
+        "is_testnet",
+        "permissions",
+        "credentials",
+        "is_valid",
+        "validation_error",
+        "last_validated_at",
+        "last_used_at",
+        "request_count",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "user_link",
+        "exchange",
+        "is_testnet",
+        "permissions",
+        "credentials",
+        "validation_error",
+        "last_validated_at",
+        "last_used_at",
+        "request_count",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="user")
+    def user_link(self, api_key: ApiKey) -> SafeString | str:
+        return change_link(api_key.user)
+
+    @admin.display(description="credentials")
+    def credentials(self, api_key: ApiKey) -> str:
+        parts = [
+            ("API key", api_key.api_key_encrypted),
+            ("secret", api_key.api_secret_encrypted),
+            ("passphrase", api_key.passphrase_encrypted),
+        ]
+        stored = [f"{label}: {len(value)} bytes" for label, value in parts if value is not None]
+        return f"Stored encrypted ({', '.join(stored)})."
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = (
+        "symbol",
+        "user",
+        "alert_type",
+        "condition",
+        "threshold",
+        "is_active",
+        "is_triggered",
+        "triggered_at",
+        "created_at",
+    )
+    list_filter = ("alert_type", "condition", "is_active", "is_triggered", "is_recurring")
+    search_fields = ("symbol", "user__email")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "triggered_at")

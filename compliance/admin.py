@@ -1,0 +1,51 @@
+"""Operator console for the audit trail: searchable and filterable, and entirely read-only (no
+add, change or delete for anyone), since rows are written only by compliance.services."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+
+from apextrade.admin_console import change_link
+from compliance.models import AuditLog
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "action",
+        "resource_type",
+        "resource_id",
+        "user",
+        "ip_address",
+    )
+    list_filter = ("action", "resource_type")
+    search_fields = ("=resource_id", "user__email", "ip_address")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "user_link",
+        "action",
+        "resource_type",
+        "resource_id",
+        "ip_address",
+        "user_agent",
+        "old_values",
+        "new_values",
+        "metadata",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditLog | None = None) -> bool:
+        return False
+
+    @admin.display(description="user")
+    def user_link(self, entry: AuditLog) -> SafeString | str:
+        return change_link(entry.user)

@@ -1,0 +1,184 @@
+"""Operator console for strategies, backtests and backtest trades.
+
+`version` is the database trigger's (it rises when the rules change), so it is read-only here.
+Backtests and their trades are the engine's output: operators inspect them but do not create or
+edit them (runs start through `strategies.services.start_backtest`).
+"""
+
+from django.contrib import admin
+from django.utils.safestring import SafeString
+
+from apextrade.admin_console import ReadOnlyModelAdmin, change_link, changelist_link
+from strategies.models import Backtest, BacktestTrade, Strategy
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "user",
+        "asset_symbol",
+        "timeframe",
+        "status",
+        "trading_mode",
+        "version",
+        "updated_at",
+    )
+    list_filter = ("status", "trading_mode", "timeframe")
+    search_fields = ("name", "asset_symbol", "user__email")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "version",
+        "created_at",
+        "updated_at",
+        "activated_at",
+        "last_signal_at",
+        "backtests_link",
+    )
+    fieldsets = (
+        (None, {"fields": ("user", "name", "description", "version")}),
+        ("Market", {"fields": ("asset_symbol", "timeframe")}),
+        ("Rules", {"fields": ("entry_rules", "exit_rules")}),
+        (
+            "Risk",
+            {
+                "fields": (
+                    "stop_loss_pct",
+                    "take_profit_pct",
+                    "max_position_size_pct",
+                    "max_drawdown_pct",
+                    "trailing_stop_pct",
+                )
+            },
+        ),
+        ("State", {"fields": ("status", "trading_mode", "activated_at", "last_signal_at")}),
+        ("Activity", {"fields": ("backtests_link", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="backtests")
+    def backtests_link(self, strategy: Strategy) -> SafeString | str:
+        if strategy.pk is None:
+            return "-"
+        count = strategy.backtests.count()
+        return changelist_link(Backtest, f"{count} backtests", strategy=strategy.pk)
+
+
+@admin.register(Backtest)
+class BacktestAdmin(ReadOnlyModelAdmin):
+    """Extend `readonly_fields`/`fieldsets` (or set `change_form_template`) to add reports."""
+
+    list_display = (
+        "__str__",
+        "strategy",
+        "user",
+        "status",
+        "progress_pct",
+        "initial_capital",
+        "final_capital",
+        "total_return_pct",
+        "sharpe_ratio",
+        "max_drawdown_pct",
+        "total_trades",
+        "created_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("strategy__name", "user__email", "strategy__asset_symbol")
+    list_select_related = ("strategy", "user")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "strategy_link",
+        "user_link",
+        "trades_link",
+    )
+    fieldsets = (
+        (None, {"fields": ("strategy_link", "user_link", "status", "progress_pct")}),
+        (
+            "Configuration",
+            {
+                "fields": (
+                    "start_date",
+                    "end_date",
+                    "initial_capital",
+                    "commission_pct",
+                    "slippage_pct",
+                    "strategy_snapshot",
+                )
+            },
+        ),
+        (
+            "Results",
+            {
+                "fields": (
+                    "final_capital",
+                    "total_return_pct",
+                    "annualized_return_pct",
+                    "sharpe_ratio",
+                    "sortino_ratio",
+                    "calmar_ratio",
+                    "max_drawdown_pct",
+                    "max_drawdown_duration_days",
+                    "win_rate_pct",
+                    "profit_factor",
+                    "avg_trade_pct",
+                    "avg_win_pct",
+                    "avg_loss_pct",
+                    "total_trades",
+                    "winning_trades",
+                    "losing_trades",
+                    "avg_trade_duration_minutes",
+                    "trades_link",
+                )
+            },
+        ),
+        (
+            "Series",
+            {
+                "classes": ("collapse",),
+                "fields": ("equity_curve", "monthly_returns", "drawdown_periods"),
+            },
+        ),
+        ("Run", {"fields": ("error_message", "created_at", "started_at", "completed_at")}),
+    )
+
+    @admin.display(description="strategy")
+    def strategy_link(self, backtest: Backtest) -> SafeString | str:
+        return change_link(backtest.strategy)
+
+    @admin.display(description="user")
+    def user_link(self, backtest: Backtest) -> SafeString | str:
+        return change_link(backtest.user)
+
+    @admin.display(description="trades")
+    def trades_link(self, backtest: Backtest) -> SafeString:
+        count = backtest.trades.count()
+        return changelist_link(BacktestTrade, f"{count} trades", backtest=backtest.pk)
+
+
+@admin.register(BacktestTrade)
+class BacktestTradeAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "trade_number",
+        "backtest",
+        "symbol",
+        "side",
+        "quantity",
+        "entry_date",
+        "entry_price",
+        "exit_date",
+        "exit_price",
+        "net_pnl",
+        "pnl_pct",
+        "is_open",
+    )
+    list_filter = ("side", "is_open")
+    search_fields = ("symbol", "backtest__strategy__name", "backtest__user__email")
+    list_select_related = ("backtest",)
+    date_hierarchy = "entry_date"
+    readonly_fields = ("backtest_link",)
+    exclude = ("backtest",)
+
+    @admin.display(description="backtest")
+    def backtest_link(self, trade: BacktestTrade) -> SafeString | str:
+        return change_link(trade.backtest)

@@ -1,0 +1,353 @@
+"""The operator console: every registered model's pages open for an operator and stay shut for
+everyone else; no page shows a secret; operators can get from a user to everything they own."""
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+from django.db import models
+from django.http import HttpRequest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import ApiKey, User
+from compliance.models import AuditLog
+from strategies.models import Strategy
+from tests.factories import (
+    AlertFactory,
+    ApiKeyFactory,
+    AuditLogFactory,
+    BacktestFactory,
+    BacktestTradeFactory,
+    OperatorFactory,
+    PortfolioFactory,
+    PositionFactory,
+    StrategyFactory,
+    TradeFactory,
+    UserFactory,
+)
+from trading.models import Portfolio, Trade
+
+# Pages of the time-series models query the `timeseries` database.
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+FACTORIES: dict[str, Callable[[], models.Model]] = {
+    "accounts.User": UserFactory,
+    "accounts.ApiKey": ApiKeyFactory,
+    "accounts.Alert": AlertFactory,
+    "strategies.Strategy": StrategyFactory,
+    "strategies.Backtest": BacktestFactory,
+    "strategies.BacktestTrade": BacktestTradeFactory,
+    "trading.Portfolio": PortfolioFactory,
+    "trading.Position": PositionFactory,
+    "trading.Trade": TradeFactory,
+    "compliance.AuditLog": AuditLogFactory,
+}
+REGISTERED_MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+def model_id(model: type[models.Model]) -> str:
+    return model._meta.label
+
+
+def admin_url(model: type[models.Model], page: str, *args: object) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{page}", args=args)
+
+
+def some_row(model: type[models.Model]) -> models.Model | None:
+    factory = FACTORIES.get(model._meta.label)
+    return factory() if factory else model._default_manager.first()
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def request_for(client: Client) -> HttpRequest:
+    """A request carrying the client's user, for asking a ModelAdmin about permissions."""
+    response = client.get(reverse("admin:index"))
+    return response.wsgi_request
+
+
+@pytest.fixture
+def operator() -> Client:
+    return client_for(OperatorFactory())
+
+
+def test_every_relational_model_is_in_the_console() -> None:
+    registered = {model._meta.label for model in admin.site._registry}
+
+    assert set(FACTORIES) <= registered
+
+
+@pytest.mark.parametrize("model", REGISTERED_MODELS, ids=model_id)
+def test_operator_opens_every_page_of_every_model(model: type[models.Model], operator: Client):
+    model_admin = admin.site._registry[model]
+    row = some_row(model)
+
+    assert operator.get(admin_url(model, "changelist")).status_code == 200
+    assert operator.get(admin_url(model, "changelist"), {"q": "BTC"}).status_code == 200
+    if model_admin.has_add_permission(request_for(operator)):
+        assert operator.get(admin_url(model, "add")).status_code == 200
+    if row is not None:
+        assert operator.get(admin_url(model, "change", row.pk)).status_code == 200
+
+
+@pytest.mark.parametrize("model", REGISTERED_MODELS, ids=model_id)
+def test_someone_not_on_the_staff_is_sent_to_the_login_page(model: type[models.Model]):
+    client = client_for(UserFactory())
+    url = admin_url(model, "changelist")
+
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize("model", REGISTERED_MODELS, ids=model_id)
+def test_staff_without_permissions_are_refused_every_model_page(model: type[models.Model]):
+    client = client_for(UserFactory(is_staff=True))
+    row = some_row(model)
+
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert client.get(admin_url(model, "changelist")).status_code == 403
+    assert client.get(admin_url(model, "add")).status_code == 403
+    if row is not None:
+        assert client.get(admin_url(model, "change", row.pk)).status_code == 403
+
+
+def test_staff_with_the_view_permission_may_look_but_not_touch() -> None:
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_strategy"))
+    strategy = StrategyFactory()
+    client = client_for(viewer)
+
+    assert client.get(admin_url(Strategy, "change", strategy.pk)).status_code == 200
+    response = client.post(admin_url(Strategy, "change", strategy.pk), {"name": "Hijacked"})
+    assert response.status_code == 403
+    strategy.refresh_from_db()
+    assert strategy.name != "Hijacked"
+
+
+# --- Secrets
+
+
+def test_user_page_never_shows_the_password_hash_or_the_mfa_secret(operator: Client) -> None:
+    user = UserFactory(mfa_enabled=True, mfa_secret="JBSWY3DPEHPK3PXP")
+    user.refresh_from_db()
+    salt_and_hash = user.password.partition("$")[2]
+
+    page = operator.get(admin_url(User, "change", user.pk)).content.decode()
+
+    assert user.password not in page
+    assert salt_and_hash not in page
+    assert "JBSWY3DPEHPK3PXP" not in page
+    assert 'name="password"' not in page
+    assert 'name="mfa_secret"' not in page
+    assert reverse("admin:auth_user_password_change", args=[user.pk]) in page
+
+
+def test_user_list_never_shows_the_password_hash(operator: Client) -> None:
+    user = UserFactory()
+
+    page = operator.get(admin_url(User, "changelist")).content.decode()
+
+    assert user.email in page
+    assert user.password not in page
+
+
+def test_api_key_page_shows_neither_clear_nor_encrypted_credentials(operator: Client) -> None:
+    api_key = ApiKeyFactory()
+    api_key.refresh_from_db()
+    tokens = [bytes(api_key.api_key_encrypted), bytes(api_key.api_secret_encrypted)]
+
+    for url in (admin_url(ApiKey, "change", api_key.pk), admin_url(ApiKey, "changelist")):
+        page = operator.get(url).content.decode()
+        assert "CLEARTEXT" not in page
+        for token in tokens:
+            assert token.decode() not in page
+
+    change_page = operator.get(admin_url(ApiKey, "change", api_key.pk)).content.decode()
+    assert f"API key: {len(tokens[0])} bytes" in change_page
+    assert f"secret: {len(tokens[1])} bytes" in change_page
+
+
+def test_api_keys_cannot_be_created_in_the_console(operator: Client) -> None:
+    user = UserFactory()
+
+    response = operator.post(
+        admin_url(ApiKey, "add"),
+        {"user": user.pk, "name": "Sneaky", "exchange": "binance", "is_testnet": "on"},
+    )
+
+    assert response.status_code == 403
+    assert not ApiKey.objects.exists()
+
+
+def test_an_operator_can_rename_an_api_key_without_touching_its_credentials(
+    operator: Client,
+) -> None:
+    api_key = ApiKeyFactory()
+    api_key.refresh_from_db()
+    secret_before = bytes(api_key.api_secret_encrypted)
+
+    response = operator.post(
+        admin_url(ApiKey, "change", api_key.pk),
+        {"name": "Renamed", "is_valid": "on", "api_secret_encrypted": "replaced"},
+    )
+
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.name == "Renamed"
+    assert bytes(api_key.api_secret_encrypted) == secret_before
+
+
+# --- From a user to what they own
+
+
+def test_user_page_links_to_their_strategies_portfolios_trades_and_backtests(
+    operator: Client,
+) -> None:
+    user = UserFactory()
+    backtest = BacktestFactory(strategy__user=user)
+    trade = TradeFactory(portfolio__user=user)
+    stranger_strategy = StrategyFactory()
+
+    page = operator.get(admin_url(User, "change", user.pk)).content.decode()
+
+    for obj in (backtest.strategy, trade.portfolio, trade, backtest):
+        assert admin_url(type(obj), "change", obj.pk) in page
+    assert admin_url(Strategy, "change", stranger_strategy.pk) not in page
+    for model in (Strategy, Portfolio, Trade):
+        assert f"{admin_url(model, 'changelist')}?user={user.pk}" in page
+
+
+def test_a_users_rows_can_be_listed_by_user(operator: Client) -> None:
+    mine = StrategyFactory(name="Mine")
+    StrategyFactory(name="Someone else's")
+
+    response = operator.get(admin_url(Strategy, "changelist"), {"user": mine.user_id})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [mine]
+
+
+def test_operator_finds_a_user_by_email(operator: Client) -> None:
+    wanted = UserFactory(email="needle@example.com")
+    UserFactory(email="haystack@example.com")
+
+    response = operator.get(admin_url(User, "changelist"), {"q": "needle"})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_portfolio_page_lists_its_positions(operator: Client) -> None:
+    position = PositionFactory(symbol="ETH/USDT")
+
+    page = operator.get(admin_url(Portfolio, "change", position.portfolio_id)).content.decode()
+
+    assert "ETH/USDT" in page
+    assert admin_url(type(position), "change", position.pk) in page
+
+
+def test_operator_creates_a_user_with_a_hashed_password(operator: Client) -> None:
+    response = operator.post(
+        admin_url(User, "add"),
+        {
+            "email": "new.trader@example.com",
+            "usable_password": "true",
+            "password1": "a sturdy passphrase 42",
+            "password2": "a sturdy passphrase 42",
+        },
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(email="new.trader@example.com")
+    assert user.check_password("a sturdy passphrase 42")
+
+
+# --- Read-only parts
+
+
+def test_strategy_version_cannot_be_set_from_the_console(operator: Client) -> None:
+    strategy = StrategyFactory()
+    form = {
+        "user": strategy.user_id,
+        "name": "Renamed",
+        "asset_symbol": "BTC/USDT",
+        "timeframe": "1h",
+        "entry_rules": '{"left": "close", "op": ">", "right": 1}',
+        "exit_rules": '{"left": "close", "op": "<", "right": 1}',
+        "max_position_size_pct": "10",
+        "status": "draft",
+        "version": "42",
+    }
+
+    response = operator.post(admin_url(Strategy, "change", strategy.pk), form)
+
+    assert response.status_code == 302
+    strategy.refresh_from_db()
+    assert (strategy.name, strategy.version) == ("Renamed", 2)
+
+
+def test_strategy_form_reports_invalid_rules_on_their_field(operator: Client) -> None:
+    strategy = StrategyFactory()
+    form = {
+        "user": strategy.user_id,
+        "name": strategy.name,
+        "asset_symbol": "BTC/USDT",
+        "timeframe": "1h",
+        "entry_rules": '{"left": "close", "op": "=="}',
+        "exit_rules": '{"left": "close", "op": "<", "right": 1}',
+        "max_position_size_pct": "10",
+        "status": "draft",
+    }
+
+    response = operator.post(admin_url(Strategy, "change", strategy.pk), form)
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["entry_rules"]
+
+
+def test_audit_log_is_read_only_even_for_a_superuser(operator: Client) -> None:
+    entry = AuditLogFactory()
+
+    assert operator.get(admin_url(AuditLog, "add")).status_code == 403
+    assert operator.get(admin_url(AuditLog, "delete", entry.pk)).status_code == 403
+    response = operator.post(admin_url(AuditLog, "change", entry.pk), {"action": "delete"})
+    assert response.status_code == 403
+    entry.refresh_from_db()
+    assert entry.action == AuditLog.Action.CREATE
+
+
+def test_audit_log_list_offers_no_bulk_delete(operator: Client) -> None:
+    AuditLogFactory()
+
+    response = operator.get(admin_url(AuditLog, "changelist"))
+
+    assert "delete_selected" not in response.content.decode()
+
+
+def test_audit_log_is_searchable_by_user_email_and_resource_id(operator: Client) -> None:
+    wanted = AuditLogFactory(user__email="auditee@example.com")
+    other = AuditLogFactory()
+
+    by_email = operator.get(admin_url(AuditLog, "changelist"), {"q": "auditee@example.com"})
+    by_resource = operator.get(admin_url(AuditLog, "changelist"), {"q": str(other.resource_id)})
+
+    assert list(by_email.context["cl"].result_list) == [wanted]
+    assert list(by_resource.context["cl"].result_list) == [other]
+
+
+@pytest.mark.parametrize("model", [Trade, Portfolio], ids=model_id)
+def test_trade_history_cannot_be_deleted_from_the_console(
+    model: type[models.Model], operator: Client
+) -> None:
+    trade = TradeFactory()
+    row = trade if model is Trade else trade.portfolio
+
+    assert operator.get(admin_url(model, "delete", row.pk)).status_code == 403
+    assert Trade.objects.filter(pk=trade.pk).exists()
