@@ -48,7 +48,7 @@ TRADE_DECIMAL_COLUMNS: dict[str, tuple[int, int]] = {
 _INT32_MAX = 2_147_483_647
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Trade:
     """One closed round trip, with what a backtest_trades row needs (times are ISO 8601 UTC)."""
 

@@ -8,6 +8,7 @@ equity is rebuilt afterwards from the trade list.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -189,18 +190,19 @@ def _simulate(
     max_dd = None if config.max_drawdown_pct is None else config.max_drawdown_pct / 100.0
 
     # Signals on the last bar cannot be filled: there is no next open.
-    entry_bars = np.flatnonzero(entry_signal[: max(n - 1, 0)]) + 1
-    exit_fill_bars = np.flatnonzero(exit_signal[: max(n - 1, 0)]) + 1
+    # Plain lists: bisect on a list is several times cheaper than np.searchsorted per call.
+    entry_bars = (np.flatnonzero(entry_signal[: max(n - 1, 0)]) + 1).tolist()
+    exit_fill_bars = (np.flatnonzero(exit_signal[: max(n - 1, 0)]) + 1).tolist()
 
     fills = _Fills()
     equity = float(config.initial_capital)
     peak = equity
     search_from = 1  # first bar on which an entry may fill
     while True:
-        k = int(np.searchsorted(entry_bars, search_from))
-        if k >= entry_bars.shape[0]:
+        k = bisect.bisect_left(entry_bars, search_from)
+        if k >= len(entry_bars):
             break
-        e = int(entry_bars[k])
+        e = entry_bars[k]
         checkpoints.reached(e)
         entry_ref = float(opens[e])
         entry_fill = entry_ref * (1.0 + side * slip)
@@ -212,8 +214,8 @@ def _simulate(
             stop_level = math.inf if sl is None else entry_fill * (1.0 + sl)
             target_level = -math.inf if tp is None else entry_fill * (1.0 - tp)
 
-        j = int(np.searchsorted(exit_fill_bars, e + 1))
-        signal_exit = int(exit_fill_bars[j]) if j < exit_fill_bars.shape[0] else -1
+        j = bisect.bisect_left(exit_fill_bars, e + 1)
+        signal_exit = exit_fill_bars[j] if j < len(exit_fill_bars) else -1
         scan_end = signal_exit if signal_exit >= 0 else n
         if sl is None and tp is None and trail is None:
             hit_bar, trail_level = -1, math.nan
@@ -291,9 +293,8 @@ def _market_conditions(candles: Candles, signal_bars: np.ndarray) -> list[dict[s
     """A few facts about the market at each entry signal, for the trade log."""
     close = candles.close
     volume = candles.volume
-    out: list[dict[str, Any]] = []
     if signal_bars.shape[0] == 0:
-        return out
+        return []
     has_context = signal_bars >= _CONTEXT_BARS
     lookback = np.where(has_context, signal_bars, _CONTEXT_BARS)
     window = lookback[:, None] + np.arange(-_CONTEXT_BARS, 1)[None, :]
@@ -303,18 +304,22 @@ def _market_conditions(candles: Candles, signal_bars: np.ndarray) -> list[dict[s
     change = (window_close[:, -1] / window_close[:, 0] - 1.0) * 100.0
     window_volume = volume[np.minimum(window[:, 1:], volume.shape[0] - 1)]
     mean_volume = window_volume.mean(axis=1)
-    for i, bar in enumerate(signal_bars):
-        ok = bool(has_context[i])
-        volume_ratio = float(volume[bar] / mean_volume[i]) if ok and mean_volume[i] > 0 else None
-        out.append(
-            {
-                "signal_close": float(close[bar]),
-                "change_20_bars_pct": round(float(change[i]), 6) if ok else None,
-                "volatility_20_bars_pct": round(float(volatility[i]), 6) if ok else None,
-                "volume_vs_20_bar_avg": None if volume_ratio is None else round(volume_ratio, 6),
-            }
-        )
-    return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        volume_ratio = volume[signal_bars] / mean_volume
+
+    def column(values: np.ndarray, defined: np.ndarray) -> list[float | None]:
+        rounded = np.round(values, 6).tolist()
+        return [v if ok else None for v, ok in zip(rounded, defined.tolist(), strict=True)]
+
+    keys = ("signal_close", "change_20_bars_pct", "volatility_20_bars_pct", "volume_vs_20_bar_avg")
+    rows = zip(
+        close[signal_bars].tolist(),
+        column(change, has_context),
+        column(volatility, has_context),
+        column(volume_ratio, has_context & (mean_volume > 0)),
+        strict=True,
+    )
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def _trade_arrays(fills: _Fills, side: int, config: BacktestConfig) -> dict[str, np.ndarray]:
