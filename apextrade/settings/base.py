@@ -150,6 +150,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "StrategyStatusEnum": "strategies.models.StrategyStatus",
+        "BacktestStatusEnum": "strategies.models.BacktestStatus",
+    },
+    # Adds the rule language's JSON Schema as components (StrategyRules, ...).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "strategies.api.openapi.add_rules_schema",
+    ],
 }
 
 LANGUAGE_CODE = "en-us"

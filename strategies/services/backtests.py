@@ -409,7 +409,8 @@ def run_backtest(*, backtest_id: uuid.UUID | str) -> Backtest | None:
     except Exception as error:
         logger.exception("backtest %s failed", backtest_id)
         fail_backtest(backtest_id, _error_message(error))
-    return Backtest.objects.get(pk=backtest_id)
+    # None when the strategy, and with it the backtest, was deleted during the run.
+    return Backtest.objects.filter(pk=backtest_id).first()
 
 
 def _error_message(error: Exception) -> str:

@@ -167,3 +167,21 @@ def archive_strategy(
         action=AuditLog.Action.DEACTIVATE,
         context=context,
     )
+
+
+def delete_strategy(
+    *, strategy: Strategy, actor: User, context: AuditContext | None = None
+) -> None:
+    """Delete a strategy and, by ON DELETE CASCADE, its backtests. A backtest still running
+    notices that its row is gone and stops without saving."""
+    with transaction.atomic():
+        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.DELETE,
+            resource_type="strategy",
+            resource_id=strategy.pk,
+            old_values=audit_snapshot(strategy, ["name", "version", *EDITABLE_FIELDS[2:]]),
+            context=context,
+        )
+        strategy.delete()

@@ -1,0 +1,216 @@
+"""Strategies and backtests over HTTP. Every queryset comes from a selector scoped to the user, so
+another user's object is a 404; every write goes through a service."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from compliance.audit import AuditContext
+from strategies.api.serializers import (
+    BacktestDetailSerializer,
+    BacktestInputSerializer,
+    BacktestSerializer,
+    BacktestTradeSerializer,
+    StrategyInputSerializer,
+    StrategySerializer,
+)
+from strategies.models import Backtest, Strategy
+from strategies.rules.schema import RULES_JSON_SCHEMA
+from strategies.selectors import backtest_trades_for, backtests_for, strategies_for
+from strategies.services import backtests as backtest_services
+from strategies.services import strategies as strategy_services
+
+UUID_PATTERN = r"[0-9a-fA-F-]{36}"
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Django ValidationErrors from a service as DRF 400s, keyed by field as the service keyed
+    them (rule errors keep their paths: {"entry_rules": ["entry_rules.all[1]...: ..."]})."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        if hasattr(error, "error_dict"):
+            raise serializers.ValidationError(error.message_dict) from error
+        raise serializers.ValidationError({"non_field_errors": error.messages}) from error
+
+
+class NewestFirst(CursorPagination):
+    ordering = "-created_at"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class TradesInOrder(CursorPagination):
+    ordering = "trade_number"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your strategies, newest first"),
+    retrieve=extend_schema(summary="One of your strategies"),
+    create=extend_schema(
+        summary="Create a draft strategy",
+        request=StrategyInputSerializer,
+        responses={201: StrategySerializer},
+    ),
+    update=extend_schema(
+        summary="Replace a strategy's definition",
+        request=StrategyInputSerializer,
+        responses={200: StrategySerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a strategy's fields",
+        request=StrategyInputSerializer(partial=True),
+        responses={200: StrategySerializer},
+    ),
+    destroy=extend_schema(summary="Delete a strategy and its backtests"),
+)
+class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Strategy.objects.none()  # for the schema generator; requests use get_queryset()
+    serializer_class = StrategySerializer
+    pagination_class = NewestFirst
+    lookup_value_regex = UUID_PATTERN
+
+    def get_queryset(self):
+        return strategies_for(self.request.user)
+
+    def create(self, request: Request) -> Response:
+        data = self._validated(request.data)
+        with service_errors():
+            strategy = strategy_services.create_strategy(
+                user=request.user, context=AuditContext.from_request(request), **data
+            )
+        return Response(StrategySerializer(strategy).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        strategy = self.get_object()
+        changes = self._validated(request.data, partial=partial)
+        with service_errors():
+            strategy = strategy_services.update_strategy(
+                strategy=strategy,
+                actor=request.user,
+                changes=changes,
+                context=AuditContext.from_request(request),
+            )
+        return Response(StrategySerializer(strategy).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        strategy_services.delete_strategy(
+            strategy=self.get_object(),
+            actor=request.user,
+            context=AuditContext.from_request(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="The JSON Schema of entry_rules and exit_rules",
+        responses={200: OpenApiResponse(description="A JSON Schema (draft 2020-12) document.")},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="rules-schema",
+        permission_classes=[AllowAny],
+        pagination_class=None,
+    )
+    def rules_schema(self, request: Request) -> Response:
+        return Response(RULES_JSON_SCHEMA)
+
+    @staticmethod
+    def _validated(data: object, *, partial: bool = False) -> dict:
+        serializer = StrategyInputSerializer(data=data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your backtests, newest first"),
+    retrieve=extend_schema(
+        summary="A backtest with its results", responses={200: BacktestDetailSerializer}
+    ),
+)
+class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Backtest.objects.none()  # for the schema generator; requests use get_queryset()
+    serializer_class = BacktestSerializer
+    pagination_class = NewestFirst
+    lookup_value_regex = UUID_PATTERN
+    filterset_fields = ["status", "strategy"]
+
+    def get_queryset(self):
+        return backtests_for(self.request.user)
+
+    def get_serializer_class(self):
+        if self.action in ("retrieve", "cancel", "create"):
+            return BacktestDetailSerializer
+        if self.action == "trades":
+            return BacktestTradeSerializer
+        return BacktestSerializer
+
+    @extend_schema(
+        summary="Start a backtest; it runs in the background",
+        request=BacktestInputSerializer,
+        responses={202: BacktestDetailSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = BacktestInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            backtest = backtest_services.start_backtest(
+                user=request.user,
+                context=AuditContext.from_request(request),
+                **serializer.validated_data,
+            )
+        return Response(
+            BacktestDetailSerializer(backtest).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("backtest-detail", kwargs={"pk": backtest.pk})},
+        )
+
+    @extend_schema(summary="The backtest's trades, in order", filters=False)
+    @action(detail=True, methods=["get"], pagination_class=TradesInOrder, filterset_fields=[])
+    def trades(self, request: Request, pk: str) -> Response:
+        backtest: Backtest = self.get_object()
+        page = self.paginate_queryset(backtest_trades_for(backtest))
+        return self.get_paginated_response(BacktestTradeSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Cancel a pending or running backtest",
+        request=None,
+        responses={
+            200: BacktestDetailSerializer,
+            409: OpenApiResponse(description="The backtest has already finished."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        try:
+            backtest = backtest_services.cancel_backtest(
+                backtest=self.get_object(),
+                actor=request.user,
+                context=AuditContext.from_request(request),
+            )
+        except backtest_services.BacktestStateError as error:
+            raise Conflict(str(error)) from error
+        return Response(BacktestDetailSerializer(backtest).data)
