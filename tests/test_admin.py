@@ -225,14 +225,36 @@ def test_user_page_links_to_their_strategies_portfolios_trades_and_backtests(
         assert f"{admin_url(model, 'changelist')}?user={user.pk}" in page
 
 
-def test_a_users_rows_can_be_listed_by_user(operator: Client) -> None:
-    mine = StrategyFactory(name="Mine")
-    StrategyFactory(name="Someone else's")
+# (a factory for the listed rows, the field the console's links filter them by)
+FILTERED_LISTS: list[tuple[Callable[..., models.Model], str]] = [
+    (StrategyFactory, "user"),
+    (PortfolioFactory, "user"),
+    (TradeFactory, "user"),
+    (BacktestFactory, "user"),
+    (BacktestFactory, "strategy"),
+    (BacktestTradeFactory, "backtest"),
+    (TradeFactory, "portfolio"),
+    (TradeFactory, "position"),
+]
 
-    response = operator.get(admin_url(Strategy, "changelist"), {"user": mine.user_id})
+
+@pytest.mark.parametrize(
+    ("factory", "field"),
+    FILTERED_LISTS,
+    ids=[f"{f._meta.model.__name__}-by-{field}" for f, field in FILTERED_LISTS],
+)
+def test_the_list_behind_an_all_rows_link_holds_only_the_related_rows(
+    factory: Callable[..., models.Model], field: str, operator: Client
+) -> None:
+    model = factory._meta.model
+    related = PositionFactory() if field == "position" else None
+    wanted = factory(position=related, portfolio=related.portfolio) if related else factory()
+    factory()
+
+    response = operator.get(admin_url(model, "changelist"), {field: getattr(wanted, f"{field}_id")})
 
     assert response.status_code == 200
-    assert list(response.context["cl"].result_list) == [mine]
+    assert list(response.context["cl"].result_list) == [wanted]
 
 
 def test_operator_finds_a_user_by_email(operator: Client) -> None:

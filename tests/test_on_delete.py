@@ -2,8 +2,9 @@
 Python-level collector, cascades or nulls exactly as the spec says. trades.user_id has no ON
 DELETE clause (NO ACTION): trade history must stop a user from being deleted outright.
 
-The foreign keys are DEFERRABLE INITIALLY DEFERRED, so a NO ACTION check would only run at
-commit; `SET CONSTRAINTS ALL IMMEDIATE` runs the pending checks where the test can see them."""
+The other foreign keys are DEFERRABLE INITIALLY DEFERRED, so their checks run at commit; each
+delete here is followed by `SET CONSTRAINTS ALL IMMEDIATE`, which runs the pending checks where
+the test can see them. trades.user_id is not deferrable (trading migration 0003)."""
 
 import pytest
 from django.db import IntegrityError, connection, models, transaction
@@ -141,6 +142,19 @@ def test_database_refuses_to_delete_a_user_who_has_trades() -> None:
 
     assert excinfo.value.__cause__.diag.table_name == "trades"
     assert exists(trade)
+
+
+def test_database_refuses_the_delete_statement_itself_without_waiting_for_commit() -> None:
+    trade = TradeFactory()
+
+    with (
+        pytest.raises(IntegrityError) as excinfo,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM users WHERE id = %s", [trade.user_id])
+
+    assert excinfo.value.__cause__.diag.constraint_name == "trades_user_id_fkey"
 
 
 def test_database_refuses_to_delete_a_user_whose_trades_sit_in_another_portfolio() -> None:
