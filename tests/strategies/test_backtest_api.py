@@ -1,0 +1,210 @@
+import datetime as dt
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from rest_framework.test import APIClient
+
+from strategies.models import Backtest
+from strategies.tasks import run_backtest_task
+from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
+from tests.strategies.candle_rows import (
+    ENTRY_ABOVE_105,
+    EXIT_BELOW_95,
+    ONE_TRADE_BARS,
+    insert_candles,
+)
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+LIST_URL = "/api/v1/backtests"
+
+
+@pytest.fixture
+def user():
+    return UserFactory()
+
+
+@pytest.fixture
+def api(user):
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def strategy(user):
+    return StrategyFactory(
+        user=user,
+        entry_rules=ENTRY_ABOVE_105,
+        exit_rules=EXIT_BELOW_95,
+        stop_loss_pct=None,
+        take_profit_pct=None,
+    )
+
+
+def payload(strategy_row, **overrides):
+    body = {
+        "strategy": str(strategy_row.pk),
+        "start_date": "2025-01-01",
+        "end_date": "2025-01-02",
+        "initial_capital": "10000.00",
+        "commission_pct": "0",
+        "slippage_pct": "0",
+    }
+    body.update(overrides)
+    return body
+
+
+def test_post_answers_202_with_the_pending_backtest_and_enqueues_after_commit(
+    api, strategy, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch("strategies.tasks.run_backtest_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = api.post(LIST_URL, payload(strategy), format="json")
+
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert (body["status"], body["progress_pct"]) == ("pending", 0)
+    assert (body["initial_capital"], body["commission_pct"]) == ("10000.00", "0.0000")
+    assert body["strategy_snapshot"]["entry_rules"] == ENTRY_ABOVE_105
+    assert response["Location"] == f"/api/v1/backtests/{body['id']}"
+    delay.assert_called_once_with(body["id"])
+
+
+def test_costs_default_to_the_schema_defaults(api, strategy):
+    body = payload(strategy)
+    del body["commission_pct"], body["slippage_pct"]
+
+    response = api.post(LIST_URL, body, format="json")
+
+    assert response.status_code == 202
+    assert (response.json()["commission_pct"], response.json()["slippage_pct"]) == (
+        "0.0010",
+        "0.0005",
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"end_date": "2025-01-01"}, "end_date"),
+        ({"start_date": "2025-13-01"}, "start_date"),
+        ({"initial_capital": "0"}, "initial_capital"),
+        ({"initial_capital": "1234567890123456"}, "initial_capital"),
+        ({"commission_pct": "0.6"}, "commission_pct"),
+        ({"slippage_pct": "-0.0001"}, "slippage_pct"),
+        ({"strategy": "not-a-uuid"}, "strategy"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(api, strategy, overrides, field):
+    response = api.post(LIST_URL, payload(strategy, **overrides), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert not Backtest.objects.exists()
+
+
+def test_the_date_order_error_is_spelled_out(api, strategy):
+    response = api.post(LIST_URL, payload(strategy, end_date="2024-12-31"), format="json")
+
+    assert response.json() == {"end_date": ["The end date must be after the start date."]}
+
+
+def test_another_users_strategy_cannot_be_backtested(api):
+    theirs = StrategyFactory()
+
+    response = api.post(LIST_URL, payload(theirs), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["strategy"]
+
+
+def test_list_shows_your_backtests_only_without_the_series(api, strategy):
+    mine = BacktestFactory(strategy=strategy)
+    BacktestFactory()
+
+    response = api.get(LIST_URL)
+
+    assert response.status_code == 200
+    [item] = response.json()["results"]
+    assert item["id"] == str(mine.pk)
+    assert "equity_curve" not in item
+
+
+def test_list_filters_by_status(api, strategy):
+    BacktestFactory(strategy=strategy, status="completed")
+    running = BacktestFactory(strategy=strategy, status="running")
+
+    response = api.get(LIST_URL, {"status": "running"})
+
+    assert [item["id"] for item in response.json()["results"]] == [str(running.pk)]
+
+
+def test_another_users_backtest_is_not_found_anywhere(api):
+    theirs = BacktestFactory()
+    base = f"{LIST_URL}/{theirs.pk}"
+
+    assert api.get(base).status_code == 404
+    assert api.get(f"{base}/trades").status_code == 404
+    assert api.post(f"{base}/cancel").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "pending"
+
+
+def test_trades_are_paginated_in_trade_order(api, strategy):
+    backtest = BacktestFactory(strategy=strategy, status="completed")
+    for number in (3, 1, 5, 2, 4):
+        BacktestTradeFactory(backtest=backtest, trade_number=number)
+    url = f"{LIST_URL}/{backtest.pk}/trades"
+
+    pages = []
+    response = api.get(url, {"page_size": 2})
+    while True:
+        assert response.status_code == 200
+        body = response.json()
+        pages.append([trade["trade_number"] for trade in body["results"]])
+        if not body["next"]:
+            break
+        response = api.get(body["next"])
+
+    assert pages == [[1, 2], [3, 4], [5]]
+    first = api.get(url).json()["results"][0]
+    assert (first["quantity"], first["entry_price"]) == ("0.25000000", "40000.00000000")
+
+
+def test_cancel_a_pending_backtest_then_cancelling_again_is_a_conflict(api, strategy):
+    backtest = BacktestFactory(strategy=strategy)
+    url = f"{LIST_URL}/{backtest.pk}/cancel"
+
+    first = api.post(url)
+    second = api.post(url)
+
+    assert (first.status_code, first.json()["status"]) == (200, "cancelled")
+    assert second.status_code == 409
+    assert second.json() == {
+        "detail": "The backtest is already cancelled; only pending or running backtests can be "
+        "cancelled."
+    }
+
+
+def test_a_backtest_started_over_the_api_runs_and_its_results_are_readable(api, strategy):
+    insert_candles(ONE_TRADE_BARS)
+    created = api.post(LIST_URL, payload(strategy), format="json").json()
+
+    run_backtest_task.apply(args=[created["id"]])
+    detail = api.get(f"{LIST_URL}/{created['id']}").json()
+    trades = api.get(f"{LIST_URL}/{created['id']}/trades").json()["results"]
+
+    assert (detail["status"], detail["progress_pct"]) == ("completed", 100)
+    assert (detail["final_capital"], detail["total_return_pct"]) == ("9869.16", "-1.3084")
+    assert detail["total_trades"] == 1
+    assert len(detail["equity_curve"]) == len(ONE_TRADE_BARS)
+    assert detail["monthly_returns"][0]["month"] == "2025-01"
+    [trade] = trades
+    assert (trade["entry_price"], trade["exit_price"]) == ("107.00000000", "93.00000000")
+    assert trade["entry_date"] == "2025-01-01T02:00:00Z"
+    assert Decimal(trade["net_pnl"]) == Decimal("-130.84112150")
+    assert dt.date.fromisoformat(detail["end_date"]) == dt.date(2025, 1, 2)
