@@ -373,3 +373,41 @@ def test_trade_history_cannot_be_deleted_from_the_console(
 
     assert operator.get(admin_url(model, "delete", row.pk)).status_code == 403
     assert Trade.objects.filter(pk=trade.pk).exists()
+
+
+def test_a_user_with_trade_history_cannot_be_deleted_from_the_console(operator: Client) -> None:
+    trade = TradeFactory()
+
+    page = operator.get(admin_url(User, "delete", trade.user_id))
+    response = operator.post(admin_url(User, "delete", trade.user_id), {"post": "yes"})
+
+    assert page.context["perms_lacking"] == {"trade", "portfolio"}
+    assert page.context["protected"]  # Trade.user is PROTECT
+    assert response.status_code == 200  # the refusal page again, nothing deleted
+    assert User.objects.filter(pk=trade.user_id).exists()
+
+
+def test_a_user_without_trades_can_be_deleted_from_the_console(operator: Client) -> None:
+    portfolio = PortfolioFactory()
+    StrategyFactory(user=portfolio.user)
+
+    response = operator.post(admin_url(User, "delete", portfolio.user_id), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=portfolio.user_id).exists()
+
+
+@pytest.mark.parametrize("label", FACTORIES)
+def test_every_list_drills_down_by_date(label: str, operator: Client) -> None:
+    row = FACTORIES[label]()
+    model = type(row)
+    date_field = admin.site._registry[model].date_hierarchy
+    when = getattr(row, date_field)
+
+    response = operator.get(
+        admin_url(model, "changelist"),
+        {f"{date_field}__year": when.year, f"{date_field}__month": when.month},
+    )
+
+    assert response.status_code == 200
+    assert row.pk in [shown.pk for shown in response.context["cl"].result_list]

@@ -1,8 +1,8 @@
 """Operator console for portfolios, positions and trades.
 
 Positions and trades are the books: services write them (orders, fills), the admin only shows
-them, and trades are never deleted here (kept ten years, MiFID II). Deleting a portfolio would
-take its trades with it, so that is refused too; deactivate it instead.
+them, and trades are never deleted here (kept ten years, MiFID II). Nor is a portfolio that has
+trades, since they would go with it; deactivate it instead.
 """
 
 from django.contrib import admin
@@ -94,7 +94,9 @@ class PortfolioAdmin(admin.ModelAdmin):
         return always + self.balance_fields + self.ledger_fields
 
     def has_delete_permission(self, request: HttpRequest, obj: Portfolio | None = None) -> bool:
-        return False
+        """Never for a portfolio with trades: deleting it would delete its trade history."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.trades.exists())
 
     @admin.display(description="trades")
     def trades_link(self, portfolio: Portfolio) -> SafeString | str:
