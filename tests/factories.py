@@ -70,6 +70,13 @@ class StrategyFactory(factory.django.DjangoModelFactory):
     stop_loss_pct = Decimal("2.00")
     take_profit_pct = Decimal("4.00")
 
+    class Params:
+        active = factory.Trait(
+            status=Strategy.Status.ACTIVE,
+            trading_mode=Strategy.TradingMode.PAPER,
+            activated_at=factory.LazyFunction(timezone.now),
+        )
+
 
 class BacktestFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -89,6 +96,20 @@ class BacktestFactory(factory.django.DjangoModelFactory):
             "exit_rules": backtest.strategy.exit_rules,
         }
     )
+
+    class Params:
+        completed = factory.Trait(
+            status=Backtest.Status.COMPLETED,
+            progress_pct=100,
+            final_capital=Decimal("11250.00"),
+            total_return_pct=Decimal("12.5000"),
+            total_trades=4,
+            winning_trades=3,
+            losing_trades=1,
+            win_rate_pct=Decimal("75.00"),
+            started_at=factory.LazyFunction(timezone.now),
+            completed_at=factory.LazyFunction(timezone.now),
+        )
 
 
 class BacktestTradeFactory(factory.django.DjangoModelFactory):
@@ -117,6 +138,9 @@ class PortfolioFactory(factory.django.DjangoModelFactory):
     initial_balance = Decimal("10000.00")
     cash_balance = Decimal("10000.00")
 
+    class Params:
+        live = factory.Trait(is_paper=False, broker="binance", broker_account_id="acct-001")
+
 
 class PositionFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -127,6 +151,9 @@ class PositionFactory(factory.django.DjangoModelFactory):
     quantity = Decimal("0.10000000")
     average_entry_price = Decimal("40000.00000000")
     cost_basis = Decimal("4000.00")
+
+    class Params:
+        closed = factory.Trait(is_open=False, closed_at=factory.LazyFunction(timezone.now))
 
 
 class TradeFactory(factory.django.DjangoModelFactory):
@@ -140,6 +167,16 @@ class TradeFactory(factory.django.DjangoModelFactory):
     order_type = Trade.OrderType.MARKET
     quantity = Decimal("0.10000000")
     is_paper = factory.SelfAttribute("portfolio.is_paper")
+
+    class Params:
+        filled = factory.Trait(
+            status=Trade.Status.FILLED,
+            filled_quantity=factory.SelfAttribute("quantity"),
+            filled_price=Decimal("40000.00000000"),
+            filled_value=Decimal("4000.00"),
+            submitted_at=factory.LazyFunction(timezone.now),
+            filled_at=factory.LazyFunction(timezone.now),
+        )
 
 
 class ApiKeyFactory(factory.django.DjangoModelFactory):

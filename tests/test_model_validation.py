@@ -53,6 +53,24 @@ def test_factories_make_rows_that_pass_validation(factory: Callable[[], models.M
     assert validation_errors(factory()) == {}
 
 
+TRAITS = [
+    (StrategyFactory, "active"),
+    (BacktestFactory, "completed"),
+    (PortfolioFactory, "live"),
+    (PositionFactory, "closed"),
+    (TradeFactory, "filled"),
+]
+
+
+@pytest.mark.parametrize(
+    ("factory", "trait"), TRAITS, ids=[f"{f._meta.model.__name__}-{t}" for f, t in TRAITS]
+)
+def test_factory_traits_make_rows_that_pass_validation(
+    factory: Callable[..., models.Model], trait: str
+) -> None:
+    assert validation_errors(factory(**{trait: True})) == {}
+
+
 # (factory, values that break a rule, the field the error is reported on)
 FIELD_ERRORS: list[tuple[Callable[[], models.Model], dict[str, Any], str]] = [
     (UserFactory, {"email": "not-an-email"}, "email"),
