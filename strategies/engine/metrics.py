@@ -163,15 +163,20 @@ def monthly_returns(
     t = np.asarray(time_ns, dtype=np.int64)
     if t.shape[0] == 0:
         return []
-    months = t.astype("datetime64[ns]").astype("datetime64[M]")
-    last = np.flatnonzero(np.append(months[1:] != months[:-1], True))
+    # Month ends are among day ends: convert only the last bar of each day to a month.
+    days = t // NS_PER_DAY
+    day_ends = np.flatnonzero(np.append(days[1:] != days[:-1], True))
+    day_months = days[day_ends].astype("datetime64[D]").astype("datetime64[M]")
+    month_ends = np.flatnonzero(np.append(day_months[1:] != day_months[:-1], True))
+    last = day_ends[month_ends]
+    months = day_months[month_ends]
     values = np.asarray(equity, dtype=np.float64)[last]
     previous = np.concatenate(([initial_capital], values[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = (values / previous - 1.0) * 100.0
     return [
         {"month": str(month), "return_pct": _finite(r), "equity": float(v)}
-        for month, r, v in zip(months[last], returns, values, strict=True)
+        for month, r, v in zip(months, returns, values, strict=True)
     ]
 
 

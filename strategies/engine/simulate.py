@@ -273,8 +273,9 @@ def _equity_marks(
     """Equity at every bar's close: cash when flat, marked to the close while in a position."""
     n = len(candles)
     exits = trades["exit_bar"]
+    # Exit bars strictly increase; the cash level changes at each exit bar's close.
     levels = np.concatenate(([initial], trades["equity_after"]))
-    equity = levels[np.searchsorted(exits, np.arange(n), side="right")]
+    equity = np.repeat(levels, np.diff(np.concatenate(([0], exits, [n]))))
     entries = trades["entry_bar"]
     lengths = exits - entries  # closes spent in the position: entry bar .. bar before the exit
     total = int(lengths.sum())

@@ -13,6 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 # Block size of the blocked linear recurrence below: large enough that the per-block Python loop is
 # short, small enough that the block matrix product stays cheap.
 _BLOCK = 64
+_GEMM_ROWS = 64
 _NS_PER_DAY = 86_400_000_000_000
 _DIRECT_SUM_MAX_PERIOD = 256
 
@@ -49,15 +50,16 @@ def linear_recurrence(increments: np.ndarray, decay: float, initial: float) -> n
             y = decay * y + b[t]
             out[t] = y
         return out
-    blocks = -(-m // _BLOCK)
+    # Whole groups of _GEMM_ROWS blocks: a stack of small matrix products keeps every BLAS call
+    # below OpenBLAS's threading threshold, so busy cores do not stall it.
+    blocks = -(-m // (_BLOCK * _GEMM_ROWS)) * _GEMM_ROWS
     padded = np.zeros(blocks * _BLOCK)
     padded[:m] = b
-    padded = padded.reshape(blocks, _BLOCK)
     steps = np.arange(_BLOCK)
     lag = steps[None, :] - steps[:, None]
     with np.errstate(under="ignore"):
         powers = np.where(lag >= 0, float(decay) ** np.maximum(lag, 0), 0.0)
-        local = padded @ powers
+        local = (padded.reshape(-1, _GEMM_ROWS, _BLOCK) @ powers).reshape(blocks, _BLOCK)
         # carries[k] is y at the end of block k-1 (y[-1] = initial for the first block)
         block_decay = float(decay) ** _BLOCK
         ends = linear_recurrence(local[:, -1], block_decay, initial)
