@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 
 from apextrade.admin_console import ReadOnlyModelAdmin, change_link, changelist_link
+from strategies.admin_report import BacktestReportMixin
 from strategies.models import Backtest, BacktestTrade, Strategy
 
 
@@ -66,8 +67,8 @@ class StrategyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Backtest)
-class BacktestAdmin(ReadOnlyModelAdmin):
-    """Extend `readonly_fields`/`fieldsets` (or set `change_form_template`) to add reports."""
+class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
+    """The report (chart, trades) and the cancel action come from BacktestReportMixin."""
 
     list_display = (
         "__str__",

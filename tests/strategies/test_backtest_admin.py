@@ -1,0 +1,116 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+
+from compliance.models import AuditLog
+from strategies.models import Backtest
+from strategies.services.backtests import run_backtest, start_backtest
+from tests.factories import BacktestFactory, OperatorFactory, StrategyFactory, UserFactory
+from tests.strategies.candle_rows import (
+    ENTRY_ABOVE_105,
+    EXIT_BELOW_95,
+    ONE_TRADE_BARS,
+    insert_candles,
+)
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+CHANGELIST = "/admin/strategies/backtest/"
+
+
+@pytest.fixture
+def operator() -> Client:
+    client = Client()
+    client.force_login(OperatorFactory())
+    return client
+
+
+def completed_backtest() -> Backtest:
+    insert_candles(ONE_TRADE_BARS)
+    strategy = StrategyFactory(
+        entry_rules=ENTRY_ABOVE_105,
+        exit_rules=EXIT_BELOW_95,
+        stop_loss_pct=None,
+        take_profit_pct=None,
+    )
+    backtest = start_backtest(
+        user=strategy.user,
+        strategy=strategy,
+        start_date=dt.date(2025, 1, 1),
+        end_date=dt.date(2025, 1, 2),
+        initial_capital=Decimal("10000"),
+        commission_pct=Decimal("0"),
+        slippage_pct=Decimal("0"),
+        enqueue=False,
+    )
+    return run_backtest(backtest_id=backtest.pk)
+
+
+def test_the_backtest_page_shows_metrics_the_inline_chart_and_the_trades(operator):
+    backtest = completed_backtest()
+
+    response = operator.get(reverse("admin:strategies_backtest_change", args=[backtest.pk]))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Equity and drawdown" in page
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page
+    # peak 10,000 + 1000/107 at the 108 close, then down to 9,869.16: 1.40% below it
+    assert "Drawdown (max 1.40%)" in page
+    assert "9869.16" in page  # final capital
+    assert "<td>107.00000000</td>" in page and "<td>exit_rules</td>" in page
+    assert "1 of 1 trades shown." in page
+    assert "cdn" not in page.lower()
+
+
+def test_a_pending_backtest_page_says_there_is_no_chart_yet(operator):
+    backtest = BacktestFactory()
+
+    response = operator.get(reverse("admin:strategies_backtest_change", args=[backtest.pk]))
+
+    page = response.content.decode()
+    assert "No equity curve (the backtest has not completed)." in page
+    assert "No trades." in page
+
+
+def test_the_cancel_action_cancels_pending_and_running_and_leaves_finished_ones(operator):
+    pending = BacktestFactory()
+    running = BacktestFactory(status="running")
+    completed = BacktestFactory(status="completed")
+
+    response = operator.post(
+        CHANGELIST,
+        {
+            "action": "cancel_backtests",
+            "_selected_action": [str(b.pk) for b in (pending, running, completed)],
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    statuses = dict(Backtest.objects.values_list("pk", "status"))
+    assert statuses == {pending.pk: "cancelled", running.pk: "cancelled", completed.pk: "completed"}
+    text = [str(message) for message in response.context["messages"]]
+    assert text[0] == "Cancelled 2 backtests."
+    assert text[1].startswith("Only pending or running backtests can be cancelled")
+    channels = {
+        row.metadata["channel"] for row in AuditLog.objects.filter(resource_type="backtest")
+    }
+    assert channels == {"admin"}
+
+
+def test_staff_who_may_only_view_backtests_are_not_offered_the_cancel_action():
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_backtest"))
+    client = Client()
+    client.force_login(viewer)
+    BacktestFactory()
+
+    response = client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    assert "cancel_backtests" not in response.content.decode()
