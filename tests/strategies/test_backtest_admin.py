@@ -11,9 +11,8 @@ from strategies.models import Backtest
 from strategies.services.backtests import run_backtest, start_backtest
 from tests.factories import BacktestFactory, OperatorFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
-    ENTRY_ABOVE_105,
-    EXIT_BELOW_95,
     ONE_TRADE_BARS,
+    ONE_TRADE_STRATEGY,
     insert_candles,
 )
 
@@ -31,12 +30,7 @@ def operator() -> Client:
 
 def completed_backtest() -> Backtest:
     insert_candles(ONE_TRADE_BARS)
-    strategy = StrategyFactory(
-        entry_rules=ENTRY_ABOVE_105,
-        exit_rules=EXIT_BELOW_95,
-        stop_loss_pct=None,
-        take_profit_pct=None,
-    )
+    strategy = StrategyFactory(**ONE_TRADE_STRATEGY)
     backtest = start_backtest(
         user=strategy.user,
         strategy=strategy,

@@ -10,8 +10,8 @@ from strategies.tasks import run_backtest_task
 from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
     ENTRY_ABOVE_105,
-    EXIT_BELOW_95,
     ONE_TRADE_BARS,
+    ONE_TRADE_STRATEGY,
     insert_candles,
 )
 
@@ -34,13 +34,7 @@ def api(user):
 
 @pytest.fixture
 def strategy(user):
-    return StrategyFactory(
-        user=user,
-        entry_rules=ENTRY_ABOVE_105,
-        exit_rules=EXIT_BELOW_95,
-        stop_loss_pct=None,
-        take_profit_pct=None,
-    )
+    return StrategyFactory(user=user, **ONE_TRADE_STRATEGY)
 
 
 def payload(strategy_row, **overrides):
@@ -205,6 +199,6 @@ def test_a_backtest_started_over_the_api_runs_and_its_results_are_readable(api, 
     assert detail["monthly_returns"][0]["month"] == "2025-01"
     [trade] = trades
     assert (trade["entry_price"], trade["exit_price"]) == ("107.00000000", "93.00000000")
-    assert trade["entry_date"] == "2025-01-01T02:00:00Z"
+    assert trade["entry_date"] == "2025-01-01T00:02:00Z"
     assert Decimal(trade["net_pnl"]) == Decimal("-130.84112150")
     assert dt.date.fromisoformat(detail["end_date"]) == dt.date(2025, 1, 2)

@@ -25,12 +25,12 @@ from strategies.services.strategies import update_strategy
 from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
     ENTRY_ABOVE_105,
-    EXIT_BELOW_95,
     NEVER,
     ONE_TRADE_BARS,
     ONE_TRADE_FINAL_CAPITAL,
     ONE_TRADE_NET_PNL,
     ONE_TRADE_QUANTITY,
+    ONE_TRADE_STRATEGY,
     insert_candles,
 )
 
@@ -42,13 +42,7 @@ JAN_2 = dt.date(2025, 1, 2)
 
 @pytest.fixture
 def strategy():
-    return StrategyFactory(
-        entry_rules=ENTRY_ABOVE_105,
-        exit_rules=EXIT_BELOW_95,
-        stop_loss_pct=None,
-        take_profit_pct=None,
-        max_position_size_pct=Decimal("10.00"),
-    )
+    return StrategyFactory(**ONE_TRADE_STRATEGY, max_position_size_pct=Decimal("10.00"))
 
 
 def start(strategy, **overrides):
@@ -140,13 +134,13 @@ def test_run_completes_with_the_hand_computed_trade_and_metrics(strategy):
     assert done.total_return_pct == Decimal("-1.3084")
     assert (done.total_trades, done.winning_trades, done.losing_trades) == (1, 0, 1)
     assert done.win_rate_pct == Decimal("0.00")
-    assert done.avg_trade_duration_minutes == 4 * 60
+    assert done.avg_trade_duration_minutes == 4
     assert done.equity_curve[0] == {"time": "2025-01-01T00:00:00Z", "equity": 10000.0}
     assert len(done.equity_curve) == len(ONE_TRADE_BARS)
     [trade] = BacktestTrade.objects.filter(backtest=done)
     assert (trade.trade_number, trade.side, trade.symbol) == (1, "BUY", "BTC/USDT")
-    assert trade.entry_date == dt.datetime(2025, 1, 1, 2, tzinfo=dt.UTC)
-    assert trade.exit_date == dt.datetime(2025, 1, 1, 6, tzinfo=dt.UTC)
+    assert trade.entry_date == dt.datetime(2025, 1, 1, 0, 2, tzinfo=dt.UTC)
+    assert trade.exit_date == dt.datetime(2025, 1, 1, 0, 6, tzinfo=dt.UTC)
     assert (trade.entry_price, trade.exit_price) == (Decimal("107"), Decimal("93"))
     assert trade.quantity == ONE_TRADE_QUANTITY
     assert trade.net_pnl == ONE_TRADE_NET_PNL
@@ -221,8 +215,8 @@ def test_no_candles_in_the_range_fails_with_a_message_naming_the_data(strategy):
 
     assert done.status == "failed"
     assert done.error_message == (
-        "No BTC/USDT 1h candles between 2024-03-01 and 2024-04-01; data exists from "
-        "2025-01-01 00:00 to 2025-01-01 07:00 UTC."
+        "No BTC/USDT 1m candles between 2024-03-01 and 2024-04-01; data exists from "
+        "2025-01-01 00:00 to 2025-01-01 00:07 UTC."
     )
     assert done.completed_at is not None
 
@@ -235,18 +229,18 @@ def test_a_symbol_without_any_market_data_fails_as_inactive(strategy):
     done = run_backtest(backtest_id=backtest.pk)
 
     assert done.status == "failed"
-    assert done.error_message.startswith("No market data for XYZ/USDT 1h")
+    assert done.error_message.startswith("No market data for XYZ/USDT 1m")
 
 
 def test_the_end_date_is_included_whole(strategy):
-    insert_candles([(100, 100)] * 3, start=dt.datetime(2025, 1, 2, 23, tzinfo=dt.UTC))
+    insert_candles([(100, 100)] * 3, start=dt.datetime(2025, 1, 2, 23, 59, tzinfo=dt.UTC))
     backtest = start(strategy)
 
     done = run_backtest(backtest_id=backtest.pk)
 
-    # 23:00 on the end date is in; 00:00 and 01:00 of the day after are not.
+    # 23:59 on the end date is in; 00:00 and 00:01 of the day after are not.
     assert done.status == "completed"
-    assert [point["time"] for point in done.equity_curve] == ["2025-01-02T23:00:00Z"]
+    assert [point["time"] for point in done.equity_curve] == ["2025-01-02T23:59:00Z"]
 
 
 def test_an_engine_crash_fails_the_backtest_and_never_leaves_it_running(strategy):

@@ -11,9 +11,8 @@ from strategies.services.backtests import WORKER_STOPPED_MESSAGE, start_backtest
 from strategies.tasks import fail_stale_backtests, run_backtest_task
 from tests.factories import BacktestFactory, StrategyFactory
 from tests.strategies.candle_rows import (
-    ENTRY_ABOVE_105,
-    EXIT_BELOW_95,
     ONE_TRADE_BARS,
+    ONE_TRADE_STRATEGY,
     insert_candles,
 )
 
@@ -22,12 +21,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
 @pytest.fixture
 def backtest():
-    strategy = StrategyFactory(
-        entry_rules=ENTRY_ABOVE_105,
-        exit_rules=EXIT_BELOW_95,
-        stop_loss_pct=None,
-        take_profit_pct=None,
-    )
+    strategy = StrategyFactory(**ONE_TRADE_STRATEGY)
     return start_backtest(
         user=strategy.user,
         strategy=strategy,
