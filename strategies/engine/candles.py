@@ -75,6 +75,8 @@ class Candles:
         prices = np.concatenate([arrays["open"], arrays["high"], arrays["low"], close_arr])
         if not np.all(np.isfinite(prices)) or np.any(prices <= 0):
             raise ValueError("prices: must be finite and > 0")
+        if not np.all(np.isfinite(arrays["volume"])) or np.any(arrays["volume"] < 0):
+            raise ValueError("volume: must be finite and >= 0")
         return cls(time=time_ns, **arrays)
 
     def __len__(self) -> int:

@@ -262,6 +262,8 @@ def _simulate(
                 equity = equity_after
                 break
         equity = equity_after
+        if equity <= 0.0:
+            break  # a short squeezed past the whole account: nothing left to trade with
         # Flat from the exit bar's close: the next entry signal may be that bar's.
         search_from = exit_bar + 1
     return fills

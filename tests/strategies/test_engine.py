@@ -543,3 +543,44 @@ def test_changing_candles_after_a_bar_never_changes_signals_or_fills_up_to_it(
     equity_a = equity_series(first, entry_rules=entry, exit_rules=PROPERTY_EXIT, config=config)
     equity_b = equity_series(second, entry_rules=entry, exit_rules=PROPERTY_EXIT, config=config)
     np.testing.assert_array_equal(equity_a[: cut + 1], equity_b[: cut + 1])
+
+
+def test_trading_stops_when_a_short_loses_the_whole_account():
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 300, 100, 300, X),  # a short of the whole account loses 200%
+        (300, 300, 300, 300, E),
+        (300, 300, 300, 300, N),
+        (300, 300, 300, 300, N),
+    )
+    result = run(candles, entry=SHORT_ENTRY)
+    assert len(result.trades) == 1
+    assert result.metrics["final_capital"] == pytest.approx(-10_000.0)
+    assert result.metrics["annualized_return_pct"] == -100.0
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_candles_reject_bad_input():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        Candles.from_arrays([2, 1], [1, 1], [1, 1], [1, 1], [1, 1])
+    with pytest.raises(ValueError, match="prices"):
+        Candles.from_arrays([1, 2], [1, 0], [1, 1], [1, 1], [1, 1])
+    with pytest.raises(ValueError, match="volume"):
+        Candles.from_arrays([1, 2], [1, 1], [1, 1], [1, 1], [1, 1], [1, float("nan")])
+    with pytest.raises(ValueError, match="length"):
+        Candles.from_arrays([1, 2], [1, 1], [1, 1], [1, 1], [1])
+
+
+def test_candle_times_accept_datetime64_and_aware_datetimes():
+    from datetime import UTC, datetime
+
+    moments = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 1, tzinfo=UTC)]
+    from_datetimes = Candles.from_arrays(moments, [1, 1], [1, 1], [1, 1], [1, 1])
+    from_numpy = Candles.from_arrays(
+        np.array(["2024-01-01T00:00", "2024-01-01T01:00"], dtype="datetime64[m]"),
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [1, 1],
+    )
+    assert from_datetimes.time.tolist() == from_numpy.time.tolist() == [START, START + HOUR]
