@@ -84,7 +84,9 @@ def test_every_relational_model_is_in_the_console() -> None:
 
 
 @pytest.mark.parametrize("model", REGISTERED_MODELS, ids=model_id)
-def test_operator_opens_every_page_of_every_model(model: type[models.Model], operator: Client):
+def test_operator_opens_every_page_of_every_model(
+    model: type[models.Model], operator: Client
+) -> None:
     model_admin = admin.site._registry[model]
     row = some_row(model)
 
@@ -97,18 +99,23 @@ def test_operator_opens_every_page_of_every_model(model: type[models.Model], ope
 
 
 @pytest.mark.parametrize("model", REGISTERED_MODELS, ids=model_id)
-def test_someone_not_on_the_staff_is_sent_to_the_login_page(model: type[models.Model]):
+def test_someone_not_on_the_staff_is_sent_to_the_login_page(model: type[models.Model]) -> None:
     client = client_for(UserFactory())
-    url = admin_url(model, "changelist")
+    row = some_row(model)
+    urls = [admin_url(model, "changelist"), admin_url(model, "add")]
+    if row is not None:
+        urls.append(admin_url(model, "change", row.pk))
 
-    response = client.get(url)
-
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("admin:login"))
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
 
 
 @pytest.mark.parametrize("model", REGISTERED_MODELS, ids=model_id)
-def test_staff_without_permissions_are_refused_every_model_page(model: type[models.Model]):
+def test_staff_without_permissions_are_refused_every_model_page(
+    model: type[models.Model],
+) -> None:
     client = client_for(UserFactory(is_staff=True))
     row = some_row(model)
 
