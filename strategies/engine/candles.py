@@ -35,7 +35,10 @@ def _to_ns(time: Any) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Candles:
-    """Bars in time order: `time` is int64 nanoseconds UTC (bar open time), prices float64."""
+    """Bars in time order: `time` is int64 nanoseconds UTC (bar open time), prices float64.
+
+    Each bar's high and low are taken to bound its open and close, as exchange data does.
+    """
 
     time: np.ndarray
     open: np.ndarray

@@ -1,8 +1,8 @@
 """The backtest simulation: signals at the close, fills at the next open, one position at a time.
 
 docs/execution-semantics.md is the contract. The loop runs once per trade, not once per bar: the
-next entry is found with searchsorted over the entry-signal bars, and the bar that ends a trade by
-a scan of growing windows over the lows/highs, capped by the next exit-signal bar. The per-bar
+next entry is found by bisection over the entry-signal bars, and the bar that ends a trade by a
+scan of growing windows over the lows/highs, capped by the next exit-signal bar. The per-bar
 equity is rebuilt afterwards from the trade list.
 """
 
