@@ -22,7 +22,7 @@ from strategies.engine import (
     run_backtest,
     trade_columns,
 )
-from strategies.rules import RuleValidationError
+from strategies.rules import RuleValidationError, evaluate_rules
 
 HOUR = 3_600_000_000_000
 START = np.datetime64("2024-01-01T00:00", "ns").astype(np.int64)  # a Monday
@@ -538,6 +538,10 @@ def test_changing_candles_after_a_bar_never_changes_signals_or_fills_up_to_it(
             if t.exit_bar <= cut and t.exit_signal != "end_of_data"
         ]
 
+    for rules in (entry, PROPERTY_EXIT):
+        np.testing.assert_array_equal(
+            evaluate_rules(rules, first)[: cut + 1], evaluate_rules(rules, second)[: cut + 1]
+        )
     assert entries(a) == entries(b)
     assert exits(a) == exits(b)
     equity_a = equity_series(first, entry_rules=entry, exit_rules=PROPERTY_EXIT, config=config)
