@@ -6,9 +6,10 @@ from collections.abc import Callable
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
-from django.db import models
+from django.db import connection, models
 from django.http import HttpRequest
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import ApiKey, User
@@ -418,3 +419,22 @@ def test_every_list_drills_down_by_date(label: str, operator: Client) -> None:
 
     assert response.status_code == 200
     assert row.pk in [shown.pk for shown in response.context["cl"].result_list]
+
+
+@pytest.mark.parametrize("label", FACTORIES)
+def test_a_list_costs_the_same_queries_for_one_row_as_for_many(
+    label: str, operator: Client
+) -> None:
+    factory = FACTORIES[label]
+    model = factory._meta.model
+    url = admin_url(model, "changelist")
+    factory()
+    with CaptureQueriesContext(connection) as one_row:
+        operator.get(url)
+
+    factory.create_batch(4)
+    with CaptureQueriesContext(connection) as five_rows:
+        response = operator.get(url)
+
+    assert len(response.context["cl"].result_list) >= 5
+    assert len(five_rows) == len(one_row)
