@@ -177,6 +177,7 @@ class BacktestTradeAdmin(ReadOnlyModelAdmin):
     search_fields = ("symbol", "backtest__strategy__name", "backtest__user__email")
     list_select_related = ("backtest",)
     date_hierarchy = "entry_date"
+    show_full_result_count = False
     readonly_fields = ("backtest_link",)
     exclude = ("backtest",)
 

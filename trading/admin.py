@@ -157,6 +157,7 @@ class TradeAdmin(ReadOnlyModelAdmin):
     list_filter = ("status", "side", "order_type", "is_paper")
     search_fields = ("symbol", "user__email", "broker_order_id", "portfolio__name")
     list_select_related = ("user", "portfolio")
+    show_full_result_count = False
     date_hierarchy = "created_at"
     fieldsets = (
         (None, {"fields": ("user_link", "portfolio_link", "strategy_link", "position_link")}),
