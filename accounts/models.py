@@ -99,6 +99,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(
         default=False, db_default=False, help_text="Can sign in to the operator console."
     )
+    # PermissionsMixin's flag, with a database default so that a row inserted with only the
+    # spec's columns is accepted.
+    is_superuser = models.BooleanField(
+        "superuser status",
+        default=False,
+        db_default=False,
+        help_text="Has every permission without them being assigned.",
+    )
 
     notification_preferences = models.JSONField(
         null=True,

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, connection, models, transaction
 
 from tests.factories import (
@@ -160,19 +161,21 @@ def test_database_accepts_values_at_the_edge_of_a_check_constraint(
     assert stored == values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DataError,
-    reason="valid_take_profit allows 1000 but NUMERIC(5,2) stores at most 999.99 (spec §3.2); "
-    "take_profit_pct needs NUMERIC(6,2) for the CHECK's upper bound to be reachable.",
-)
-def test_take_profit_of_one_thousand_percent_is_accepted() -> None:
+def test_take_profit_tops_out_at_the_columns_precision_below_the_checks_bound() -> None:
+    # The spec's CHECK allows up to 1000 but its NUMERIC(5,2) stores at most 999.99: built as
+    # written, 999.99 is the largest take profit, and 1000 is refused as an overflow.
     strategy = StrategyFactory()
-
-    update_row(strategy, take_profit_pct=Decimal("1000"))
-
+    update_row(strategy, take_profit_pct=Decimal("999.99"))
     strategy.refresh_from_db()
-    assert strategy.take_profit_pct == Decimal("1000")
+    assert strategy.take_profit_pct == Decimal("999.99")
+
+    with pytest.raises(DataError, match="numeric field overflow"), transaction.atomic():
+        update_row(strategy, take_profit_pct=Decimal("1000"))
+
+    strategy.take_profit_pct = Decimal("1000")
+    with pytest.raises(ValidationError) as excinfo:
+        strategy.full_clean()
+    assert "take_profit_pct" in excinfo.value.message_dict
 
 
 def test_only_one_open_position_per_portfolio_and_symbol() -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, models
+from django.db import connection, models
 
 from accounts.models import Alert, ApiKey, User
 from compliance.models import AuditLog
@@ -45,13 +45,6 @@ def is_stamped_by_this_insert(value: dt.datetime) -> bool:
     return transaction_start <= value <= clock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="users.is_superuser (Django's PermissionsMixin) is NOT NULL without a database "
-    "default, so an INSERT naming only the spec's required columns fails. Fix: override it on "
-    "accounts.User with db_default=False.",
-)
 def test_a_user_row_with_only_the_spec_columns_is_accepted() -> None:
     pk = insert(User, email="raw@example.com", password_hash="!")
 
@@ -59,8 +52,7 @@ def test_a_user_row_with_only_the_spec_columns_is_accepted() -> None:
 
 
 def test_a_raw_user_row_gets_the_spec_defaults() -> None:
-    # is_superuser is named: see the test above.
-    pk = insert(User, email="raw@example.com", password_hash="!", is_superuser=False)
+    pk = insert(User, email="raw@example.com", password_hash="!")
 
     assert isinstance(pk, uuid.UUID)
     assert is_stamped_by_this_insert(stored(User, pk, "created_at")["created_at"])

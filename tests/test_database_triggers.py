@@ -156,12 +156,6 @@ def test_writing_identical_rules_back_does_not_raise_the_version() -> None:
     assert stored_version(strategy) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Model.save() writes the in-memory `version`; the spec's trigger keeps whatever an "
-    "UPDATE sets when the rules are unchanged, so a stale instance lowers the version. Fix: "
-    "ELSE NEW.version := OLD.version in increment_strategy_version().",
-)
 def test_saving_a_stale_strategy_instance_does_not_lower_the_version() -> None:
     strategy = StrategyFactory()
     strategy.entry_rules = NEW_ENTRY_RULES
