@@ -77,6 +77,8 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "first_name", "last_name")
     ordering = ("email",)
     date_hierarchy = "created_at"
+    # MFA is switched on and off only through the user's own enrolment flow, which owns the
+    # secret; an operator sees whether it is on.
     readonly_fields = (
         "password_change",
         "mfa_enabled",
