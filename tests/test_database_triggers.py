@@ -165,3 +165,20 @@ def test_saving_a_stale_strategy_instance_does_not_lower_the_version() -> None:
     strategy.save()
 
     assert stored_version(strategy) == 2
+
+
+def test_an_update_cannot_set_the_version_directly() -> None:
+    strategy = StrategyFactory()
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE strategies SET version = 42 WHERE id = %s", [strategy.pk])
+
+    assert stored_version(strategy) == 1
+
+
+def test_a_version_set_alongside_new_rules_is_replaced_by_the_count() -> None:
+    strategy = StrategyFactory()
+
+    type(strategy).objects.filter(pk=strategy.pk).update(version=42, entry_rules=NEW_ENTRY_RULES)
+
+    assert stored_version(strategy) == 2
