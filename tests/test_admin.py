@@ -299,6 +299,27 @@ def test_operator_creates_a_user_with_a_hashed_password(operator: Client) -> Non
     assert user.check_password("a sturdy passphrase 42")
 
 
+def test_operator_resets_a_password_through_the_password_form(operator: Client) -> None:
+    user = UserFactory()
+    url = reverse("admin:auth_user_password_change", args=[user.pk])
+
+    page = operator.get(url)
+    response = operator.post(
+        url,
+        {
+            "usable_password": "true",
+            "password1": "a brand new passphrase 7",
+            "password2": "a brand new passphrase 7",
+        },
+    )
+
+    assert page.status_code == 200
+    assert user.password not in page.content.decode()
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("a brand new passphrase 7")
+
+
 # --- Read-only parts
 
 
