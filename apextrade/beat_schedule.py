@@ -10,4 +10,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "strategies.tasks.fail_stale_backtests",
         "schedule": crontab(minute="*/5"),
     },
+    # Plain-PostgreSQL mode of the timeseries database (no-ops under TimescaleDB, whose own
+    # policies do the same): rollups every 10 minutes like the ohlcv_1h policy, retention daily.
+    "marketdata.refresh_ohlcv_rollups": {
+        "task": "marketdata.tasks.refresh_ohlcv_rollups",
+        "schedule": crontab(minute="*/10"),
+    },
+    "marketdata.enforce_retention": {
+        "task": "marketdata.tasks.enforce_retention",
+        "schedule": crontab(minute=17, hour=3),
+    },
 }

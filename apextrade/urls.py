@@ -6,6 +6,7 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("strategies.api.urls")),
+    path("marketdata/", include("marketdata.api.urls")),
 ]
 
 urlpatterns = [

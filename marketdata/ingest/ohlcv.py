@@ -1,0 +1,263 @@
+"""Bulk candle loading: rows are checked as they stream past, COPYed into a temporary staging
+table, then moved into `ohlcv` with `INSERT ... ON CONFLICT (time, symbol, timeframe) DO UPDATE`,
+so loading the same file twice changes nothing.
+
+Everything happens in one transaction on the `timeseries` database: a file with bad rows writes
+nothing unless `skip_invalid` is set, in which case the good rows are written and the bad ones
+reported. Duplicate timestamps inside the file surface when the rows reach `ohlcv` (the unique
+key refuses them) and are then looked up in the staging table by line.
+"""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db import DatabaseError, connections, transaction
+
+from marketdata.ingest.files import Row
+
+TIMESERIES = "timeseries"
+PRICE_LIMIT = 1e10  # NUMERIC(18,8)
+VOLUME_LIMIT = 1e16  # NUMERIC(24,8)
+EPOCH_MILLISECONDS_FROM = 10**11  # 10**11 s is the year 5138; 10**11 ms is 1973
+MAX_REPORTED = 1000
+BATCH = 20_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+STAGING_SQL = """
+CREATE TEMPORARY TABLE ohlcv_staging (
+    line bigint NOT NULL,
+    time timestamptz NOT NULL,
+    open numeric NOT NULL,
+    high numeric NOT NULL,
+    low numeric NOT NULL,
+    close numeric NOT NULL,
+    volume numeric NOT NULL
+) ON COMMIT DROP
+"""
+MOVE_SQL = """
+INSERT INTO ohlcv AS o (time, symbol, timeframe, open, high, low, close, volume, source)
+SELECT time, %(symbol)s, %(timeframe)s, open, high, low, close, volume, %(source)s
+FROM ohlcv_staging
+"""
+UPSERT_SQL = (
+    MOVE_SQL
+    + """
+ON CONFLICT (time, symbol, timeframe) DO UPDATE SET
+    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    volume = EXCLUDED.volume, source = EXCLUDED.source
+WHERE (o.open, o.high, o.low, o.close, o.volume, o.source)
+    IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
+                      EXCLUDED.volume, EXCLUDED.source)
+"""
+)
+DUPLICATES_SQL = """
+SELECT line, first_line FROM (
+    SELECT line, min(line) OVER (PARTITION BY time) AS first_line FROM ohlcv_staging
+) d WHERE line <> first_line ORDER BY line
+"""
+
+
+@dataclass
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class LoadReport:
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_written: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+    bad_count: int = 0
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    latest_close: str | None = None
+    seconds_loading: float = 0.0
+
+    @property
+    def rows_unchanged(self) -> int:
+        return self.rows_valid - self.rows_written
+
+    def reject(self, line: int, reason: str) -> None:
+        self.bad_count += 1
+        if len(self.bad_rows) < MAX_REPORTED:
+            self.bad_rows.append(BadRow(line, reason))
+
+
+class RowsRejected(Exception):
+    """Bad rows were found and `skip_invalid` is off: the transaction is rolled back."""
+
+    def __init__(self, report: LoadReport) -> None:
+        super().__init__(f"{report.bad_count} bad row(s)")
+        self.report = report
+
+
+def parse_time(value: object) -> datetime:
+    """ISO 8601 (a naive time is UTC), epoch seconds or epoch milliseconds."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        moment = _from_epoch(str(value))
+    else:
+        text = str(value).strip()
+        if text[:1].isdigit() and text.replace(".", "", 1).isdigit():
+            moment = _from_epoch(text)
+        else:
+            moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _from_epoch(text: str) -> datetime:
+    whole, _, fraction = text.partition(".")
+    number = int(whole)
+    if number >= EPOCH_MILLISECONDS_FROM:
+        return EPOCH + timedelta(milliseconds=number)
+    micros = int((fraction + "000000")[:6]) if fraction else 0
+    return EPOCH + timedelta(seconds=number, microseconds=micros)
+
+
+def _explain(o: float, h: float, lo: float, c: float, v: float) -> str:
+    if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
+        return "a price or the volume is not a finite number"
+    if max(abs(o), abs(h), abs(lo), abs(c)) >= PRICE_LIMIT:
+        return f"a price is out of range (at most {PRICE_LIMIT:.0e})"
+    if v < 0:
+        return "negative volume"
+    if v >= VOLUME_LIMIT:
+        return f"volume out of range (at most {VOLUME_LIMIT:.0e})"
+    if h < lo:
+        return "high < low"
+    if not lo <= o <= h:
+        return "open outside [low, high]"
+    return "close outside [low, high]"
+
+
+def _stage(cursor, rows: Iterable[Row], report: LoadReport) -> None:
+    """Check each row and COPY the good ones into the staging table, in batches.
+
+    This loop is the import's Python cost per row, so it is written flat: text numbers go to
+    PostgreSQL as they are (float() only checks them), times are re-serialized as ISO 8601."""
+    batch: list[str] = []
+    append = batch.append
+    fromisoformat = datetime.fromisoformat
+    earliest = latest = None
+    latest_close = None
+    read = 0
+    with cursor.copy(
+        "COPY ohlcv_staging (line, time, open, high, low, close, volume) FROM STDIN"
+    ) as copy:
+        for line, time_value, o, h, lo, c, v in rows:
+            read += 1
+            if time_value is None:
+                report.reject(line, "missing columns")
+                continue
+            try:
+                if type(time_value) is str and not time_value.isdigit():
+                    moment = fromisoformat(time_value)
+                    if moment.tzinfo is None:
+                        moment = moment.replace(tzinfo=UTC)
+                else:
+                    moment = parse_time(time_value)
+            except (ValueError, OverflowError, TypeError):
+                try:
+                    moment = parse_time(time_value)
+                except (ValueError, OverflowError, TypeError):
+                    report.reject(line, f"unparseable time {str(time_value)[:40]!r}")
+                    continue
+            try:
+                fo, fh, fl, fc, fv = float(o), float(h), float(lo), float(c), float(v)
+            except (ValueError, TypeError):
+                report.reject(line, "a price or the volume is not a number")
+                continue
+            if not (
+                -PRICE_LIMIT < fl <= fh < PRICE_LIMIT
+                and fl <= fo <= fh
+                and fl <= fc <= fh
+                and 0 <= fv < VOLUME_LIMIT
+            ):
+                report.reject(line, _explain(fo, fh, fl, fc, fv))
+                continue
+            text = f"{line}\t{moment.isoformat()}\t{o}\t{h}\t{lo}\t{c}\t{v}\n"
+            if "_" in text or text.count("\t") != 6 or text.count("\n") != 1 or "\\" in text:
+                # float() takes 1_000 and surrounding tabs; PostgreSQL's numeric does not.
+                report.reject(line, "a price or the volume is not a number")
+                continue
+            if earliest is None or moment < earliest:
+                earliest = moment
+            if latest is None or moment >= latest:
+                latest, latest_close = moment, c
+            append(text)
+            if len(batch) >= BATCH:
+                copy.write("".join(batch))
+                batch.clear()
+        if batch:
+            copy.write("".join(batch))
+    report.rows_read = read
+    report.rows_valid = read - report.bad_count
+    report.earliest, report.latest, report.latest_close = earliest, latest, latest_close
+
+
+def _sqlstate(error: Exception) -> str | None:
+    return getattr(error.__cause__, "sqlstate", None)
+
+
+def load_candles(
+    rows: Iterable[Row],
+    *,
+    symbol: str,
+    timeframe: str,
+    source: str,
+    skip_invalid: bool = False,
+    using: str = TIMESERIES,
+) -> LoadReport:
+    """Load rows into `ohlcv` inside the caller's transaction (or one of its own).
+
+    When no stored candle of this series falls inside the file's time range, a plain INSERT
+    does what the upsert would, only faster; a concurrent writer or a duplicate in the file
+    makes it fall back to the upsert, which is the general path."""
+    report = LoadReport()
+    params = {"symbol": symbol, "timeframe": timeframe, "source": source}
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        # One import per series at a time: the overlap check below stays true until commit.
+        lock = f"ohlcv:{symbol}:{timeframe}"
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
+        cursor.execute(STAGING_SQL)
+        _stage(cursor.cursor, rows, report)
+        if report.bad_count and not skip_invalid:
+            raise RowsRejected(report)
+        if not report.rows_valid:
+            return report
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM ohlcv WHERE symbol = %s AND timeframe = %s "
+            "AND time >= %s AND time <= %s)",
+            [symbol, timeframe, report.earliest, report.latest],
+        )
+        overlaps = cursor.fetchone()[0]
+        try:
+            with transaction.atomic(using=using):
+                cursor.execute(UPSERT_SQL if overlaps else MOVE_SQL, params)
+                report.rows_written = cursor.rowcount
+        except DatabaseError as error:
+            # 23505: a duplicate met the unique key; 21000: ON CONFLICT met a row twice.
+            if _sqlstate(error) not in ("23505", "21000"):
+                raise
+            cursor.execute(DUPLICATES_SQL)
+            duplicates = cursor.fetchall()
+            for line, first_line in duplicates:
+                report.reject(line, f"duplicate timestamp (first at line {first_line})")
+            report.bad_rows.sort(key=lambda bad: bad.line)
+            report.rows_valid -= len(duplicates)
+            if duplicates and not skip_invalid:
+                raise RowsRejected(report) from error
+            cursor.execute(
+                "DELETE FROM ohlcv_staging WHERE line = ANY(%s)", [[d[0] for d in duplicates]]
+            )
+            cursor.execute(UPSERT_SQL, params)
+            report.rows_written = cursor.rowcount
+    return report

@@ -1,0 +1,203 @@
+"""Keeping `ohlcv_1h` and `ohlcv_1d` up to date.
+
+TimescaleDB mode: continuous aggregates with the spec's refresh policies. A policy only looks at
+the last few hours or days, so after a write of older candles (an import of history) the written
+range is refreshed explicitly, outside any transaction (refresh_continuous_aggregate refuses to
+run inside one).
+
+Plain mode: the write services log the changed range of 1m candles; `refresh_pending` (a beat job
+every 10 minutes, and right after each write) rewrites only the buckets those ranges touch, up to
+the same end offsets as the policies (1 hour, 1 day), then advances the watermark. Queries read
+materialized buckets before the watermark and aggregate raw candles after it.
+
+Either way the buckets before `now - end offset` are materialized as soon as a write commits, so
+both modes answer the same.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from marketdata.candle_queries import DAY, HOUR, hourly_sql, raw_minutes_sql, rollup_sql
+from marketdata.timeframes import Timeframe
+from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
+
+REFRESH_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    timeframe: Timeframe
+    end_offset: timedelta
+    dependent: str | None
+
+    def cap(self, now: datetime) -> datetime:
+        """Buckets starting before this are complete enough to materialize."""
+        return self.timeframe.floor(now - self.end_offset)
+
+    def compute_sql(self) -> str:
+        if self.name == "ohlcv_1h":
+            source = raw_minutes_sql("%(lo)s", "%(hi)s")
+        else:
+            source = hourly_sql("%(lo)s", "%(hi)s", timescale=False)
+        return rollup_sql(source, self.timeframe, timescale=False)
+
+
+HOURLY = Rollup("ohlcv_1h", HOUR, timedelta(hours=1), dependent="ohlcv_1d")
+DAILY = Rollup("ohlcv_1d", DAY, timedelta(days=1), dependent=None)
+ROLLUPS = (HOURLY, DAILY)
+
+
+def log_invalidation(
+    *, symbol: str, earliest: datetime, latest: datetime, using: str = TIMESERIES_DB
+) -> None:
+    """Plain mode: note that 1m candles of `symbol` in [earliest, latest] changed. Call inside
+    the transaction that wrote them."""
+    if timescaledb_enabled(using):
+        return
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+            "VALUES (%s, %s, %s, %s)",
+            [HOURLY.name, symbol, earliest, latest],
+        )
+
+
+def _merged_ranges(
+    rows: list[tuple[str, datetime, datetime]], rollup: Rollup, cap: datetime
+) -> list[tuple[str, datetime, datetime]]:
+    """Bucket-aligned [lo, hi) per symbol, overlapping or touching ranges merged, cut at cap."""
+    by_symbol: dict[str, list[tuple[datetime, datetime]]] = {}
+    for symbol, earliest, latest in rows:
+        lo = rollup.timeframe.floor(earliest)
+        hi = min(rollup.timeframe.after(rollup.timeframe.floor(latest)), cap)
+        if lo < hi:
+            by_symbol.setdefault(symbol, []).append((lo, hi))
+    merged = []
+    for symbol, ranges in sorted(by_symbol.items()):
+        ranges.sort()
+        current_lo, current_hi = ranges[0]
+        for lo, hi in ranges[1:]:
+            if lo <= current_hi:
+                current_hi = max(current_hi, hi)
+            else:
+                merged.append((symbol, current_lo, current_hi))
+                current_lo, current_hi = lo, hi
+        merged.append((symbol, current_lo, current_hi))
+    return merged
+
+
+def refresh_plain_rollup(
+    rollup: Rollup, *, now: datetime | None = None, using: str = TIMESERIES_DB
+) -> dict:
+    """Rewrite the buckets of `rollup` that logged changes touch, below its cap; advance the
+    watermark to the cap. Returns what was done."""
+    cap = rollup.cap(now or timezone.now())
+    buckets = 0
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"refresh:{rollup.name}"])
+        cursor.execute(
+            "DELETE FROM ohlcv_rollup_invalidations WHERE rollup = %s AND earliest < %s "
+            "RETURNING symbol, earliest, latest",
+            [rollup.name, cap],
+        )
+        taken = cursor.fetchall()
+        later = [(rollup.name, s, cap, latest) for s, _, latest in taken if latest >= cap]
+        if later:
+            cursor.executemany(
+                "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+                "VALUES (%s, %s, %s, %s)",
+                later,
+            )
+        ranges = _merged_ranges(taken, rollup, cap)
+        compute = rollup.compute_sql()
+        for symbol, lo, hi in ranges:
+            params = {"symbol": symbol, "lo": lo, "hi": hi, "timeframe": rollup.timeframe.code}
+            cursor.execute(
+                f"DELETE FROM {rollup.name} WHERE symbol = %(symbol)s "
+                "AND bucket >= %(lo)s AND bucket < %(hi)s",
+                params,
+            )
+            cursor.execute(
+                f"INSERT INTO {rollup.name} "
+                "(bucket, symbol, timeframe, open, high, low, close, volume, candle_count) "
+                "SELECT r.bucket, %(symbol)s, %(timeframe)s, r.open, r.high, r.low, r.close, "
+                f"r.volume, r.candle_count FROM ({compute}) r",
+                params,
+            )
+            buckets += cursor.rowcount
+            if rollup.dependent:
+                cursor.execute(
+                    "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [rollup.dependent, symbol, lo, hi - timedelta(microseconds=1)],
+                )
+        cursor.execute(
+            "INSERT INTO ohlcv_rollup_watermarks (rollup, watermark) VALUES (%s, %s) "
+            "ON CONFLICT (rollup) DO UPDATE SET watermark = "
+            "GREATEST(ohlcv_rollup_watermarks.watermark, EXCLUDED.watermark)",
+            [rollup.name, cap],
+        )
+    return {
+        "rollup": rollup.name,
+        "ranges": len(ranges),
+        "buckets_written": buckets,
+        "watermark": cap.isoformat(),
+    }
+
+
+def refresh_pending(*, now: datetime | None = None, using: str = TIMESERIES_DB) -> list[dict]:
+    """Plain mode: refresh both rollups from the invalidation log, hourly first since the daily
+    one is built from it. TimescaleDB mode: nothing, its policies do this."""
+    if timescaledb_enabled(using):
+        return []
+    now = now or timezone.now()
+    return [refresh_plain_rollup(rollup, now=now, using=using) for rollup in ROLLUPS]
+
+
+def refresh_continuous_aggregates(
+    *, earliest: datetime, latest: datetime, now: datetime | None = None, using: str = TIMESERIES_DB
+) -> list[dict]:
+    """TimescaleDB mode: materialize the buckets of ohlcv_1h, then ohlcv_1d, that hold candles
+    in [earliest, latest], up to each policy's end offset. Must run outside a transaction."""
+    now = now or timezone.now()
+    done = []
+    with connections[using].cursor() as cursor:
+        for rollup in ROLLUPS:
+            lo = rollup.timeframe.floor(earliest)
+            hi = min(rollup.timeframe.after(rollup.timeframe.floor(latest)), rollup.cap(now))
+            if lo >= hi:
+                continue
+            for attempt in range(REFRESH_ATTEMPTS):
+                try:
+                    cursor.execute(
+                        "CALL refresh_continuous_aggregate(%s, %s::timestamptz, %s::timestamptz)",
+                        [rollup.name, lo, hi],
+                    )
+                    break
+                except DatabaseError as error:
+                    # A policy job may be refreshing the same aggregate right now.
+                    if "concurrent" not in str(error) or attempt == REFRESH_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+            done.append({"rollup": rollup.name, "from": lo.isoformat(), "to": hi.isoformat()})
+    return done
+
+
+def refresh_after_write(
+    *, earliest: datetime, latest: datetime, using: str = TIMESERIES_DB
+) -> None:
+    """Once the write that changed 1m candles in [earliest, latest] commits, materialize what it
+    touched below the end offsets (immediately if no transaction is open)."""
+
+    def refresh() -> None:
+        if timescaledb_enabled(using):
+            refresh_continuous_aggregates(earliest=earliest, latest=latest, using=using)
+        else:
+            refresh_pending(using=using)
+
+    transaction.on_commit(refresh, using=using)

@@ -1,0 +1,257 @@
+"""Reads from the time-series database: candles for the API and charts, NumPy arrays for the
+backtest engine, the ticker, and the status of the database for operators."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+from django.core.cache import cache
+from django.db import connections
+
+from marketdata.candle_queries import candles_sql
+from marketdata.services import ticker_key, update_ticker
+from marketdata.timeframes import Timeframe
+from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
+
+ARRAY_KEYS = ("time", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class Candle:
+    time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    candle_count: int
+
+
+@dataclass(frozen=True)
+class CandlePage:
+    candles: list[Candle]
+    next_start: datetime | None  # where the next page starts, None when the range is done
+
+
+def _window(
+    *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, limit: int | None, using
+) -> tuple[datetime, datetime, datetime] | None:
+    """Bucket-aligned [lo, hi) to read, and the aligned end of the whole range. The window
+    starts at the first stored 1m candle (so gaps are skipped) and holds at most `limit`
+    buckets. None when nothing is stored in the range."""
+    lo = start if timeframe.code == "1m" else timeframe.ceil(start)
+    end_aligned = end if timeframe.code == "1m" else timeframe.ceil(end)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT time FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
+            "AND time >= %s AND time < %s ORDER BY time LIMIT 1",
+            [symbol, lo, end_aligned],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    first = row[0] if timeframe.code == "1m" else timeframe.floor(row[0])
+    lo = max(lo, first)
+    hi = end_aligned if limit is None else min(end_aligned, timeframe.after(lo, limit))
+    return lo, hi, end_aligned
+
+
+def candles(
+    *,
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    using: str = TIMESERIES_DB,
+) -> CandlePage:
+    """Candles of `symbol` whose bucket starts in [start, end), oldest first, at most `limit`
+    buckets per page; `next_start` continues the range."""
+    frame = Timeframe.parse(timeframe)
+    window = _window(symbol=symbol, timeframe=frame, start=start, end=end, limit=limit, using=using)
+    if window is None:
+        return CandlePage([], None)
+    lo, hi, end_aligned = window
+    sql = candles_sql(frame, timescale=timescaledb_enabled(using))
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, {"symbol": symbol, "lo": lo, "hi": hi})
+        rows = cursor.fetchall()
+    return CandlePage([Candle(*row) for row in rows], hi if hi < end_aligned else None)
+
+
+def candle_arrays(
+    *,
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    using: str = TIMESERIES_DB,
+) -> dict[str, np.ndarray]:
+    """A symbol's candles in [start, end) as NumPy arrays for the backtest engine: `time` as
+    datetime64[ns] (UTC), float64 open/high/low/close/volume. Same rollups as the API, no model
+    instance per row."""
+    frame = Timeframe.parse(timeframe)
+    window = _window(symbol=symbol, timeframe=frame, start=start, end=end, limit=None, using=using)
+    if window is None:
+        rows = np.empty((0, 6), dtype=np.float64)
+    else:
+        lo, hi, _ = window
+        sql = candles_sql(frame, timescale=timescaledb_enabled(using), as_float=True)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, {"symbol": symbol, "lo": lo, "hi": hi})
+            rows = np.array(cursor.fetchall(), dtype=np.float64).reshape(-1, 6)
+    arrays = {"time": (rows[:, 0].astype(np.int64) * 1000).astype("datetime64[ns]")}
+    for position, key in enumerate(ARRAY_KEYS[1:], start=1):
+        arrays[key] = np.ascontiguousarray(rows[:, position])
+    return arrays
+
+
+def latest_candle_time(*, symbol: str, using: str = TIMESERIES_DB) -> datetime | None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT max(time) FROM ohlcv WHERE symbol = %s AND timeframe = '1m'", [symbol]
+        )
+        return cursor.fetchone()[0]
+
+
+def ticker(*, symbol: str, using: str = TIMESERIES_DB) -> dict | None:
+    """The latest price of `symbol`: from Redis `cache:ticker:{symbol}`, or, when the cache has
+    nothing, from the newest tick or 1m candle (and then cached)."""
+    cached = cache.get(ticker_key(symbol))
+    if cached:
+        return cached
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT time, last_price, bid, ask FROM tick_data WHERE symbol = %s "
+            "ORDER BY time DESC LIMIT 1",
+            [symbol],
+        )
+        tick = cursor.fetchone()
+        cursor.execute(
+            "SELECT time, close FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
+            "ORDER BY time DESC LIMIT 1",
+            [symbol],
+        )
+        candle = cursor.fetchone()
+    if tick and (not candle or tick[0] >= candle[0]):
+        update_ticker(
+            symbol=symbol, price=tick[1], at=tick[0], origin="tick", bid=tick[2], ask=tick[3]
+        )
+    elif candle:
+        update_ticker(symbol=symbol, price=candle[1], at=candle[0], origin="candle")
+    else:
+        return None
+    return cache.get(ticker_key(symbol))
+
+
+HYPERTABLES = ("ohlcv", "equity_history", "tick_data")
+ROLLUP_RELATIONS = ("ohlcv_1h", "ohlcv_1d")
+PLAIN_JOBS = {
+    "refresh_ohlcv_rollups": "marketdata.tasks.refresh_ohlcv_rollups",
+    "enforce_retention": "marketdata.tasks.enforce_retention",
+}
+
+
+def _fetch_dicts(cursor, sql: str, params=None) -> list[dict]:
+    cursor.execute(sql, params)
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) -> dict:
+    """What operators need to see: the mode, each table's rows and size, and the jobs that keep
+    the data in shape (TimescaleDB: chunks, compression and policies with their last run;
+    plain: the beat jobs with their last run, rollup watermarks and pending invalidations)."""
+    timescale = timescaledb_enabled(using)
+    status: dict = {"mode": "timescaledb" if timescale else "plain", "tables": []}
+    with connections[using].cursor() as cursor:
+        for table in HYPERTABLES + ROLLUP_RELATIONS:
+            if exact_counts:
+                cursor.execute(f"SELECT count(*) FROM {table}")
+                rows = cursor.fetchone()[0]
+            elif timescale and table in HYPERTABLES:
+                cursor.execute("SELECT approximate_row_count(%s::regclass)", [table])
+                rows = cursor.fetchone()[0]
+            else:
+                cursor.execute(
+                    "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [table],
+                )
+                rows = cursor.fetchone()[0]
+            entry = {"table": table, "rows": rows, "rows_exact": exact_counts}
+            if timescale and table in HYPERTABLES:
+                cursor.execute("SELECT hypertable_size(%s::regclass)", [table])
+                entry["size_bytes"] = cursor.fetchone()[0] or 0
+                cursor.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE is_compressed) "
+                    "FROM timescaledb_information.chunks WHERE hypertable_name = %s",
+                    [table],
+                )
+                entry["chunks"], entry["compressed_chunks"] = cursor.fetchone()
+                cursor.execute(
+                    "SELECT sum(before_compression_total_bytes), "
+                    "sum(after_compression_total_bytes) FROM hypertable_compression_stats(%s)",
+                    [table],
+                )
+                before, after = cursor.fetchone()
+                entry["compression_ratio"] = (
+                    round(float(before) / float(after), 2) if before and after else None
+                )
+            elif timescale:
+                cursor.execute(
+                    "SELECT hypertable_size(format('%%I.%%I', materialization_hypertable_schema, "
+                    "materialization_hypertable_name)::regclass) "
+                    "FROM timescaledb_information.continuous_aggregates WHERE view_name = %s",
+                    [table],
+                )
+                entry["size_bytes"] = cursor.fetchone()[0] or 0
+            else:
+                cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [table])
+                entry["size_bytes"] = cursor.fetchone()[0]
+            status["tables"].append(entry)
+        if timescale:
+            status["policies"] = _fetch_dicts(
+                cursor,
+                "SELECT j.job_id, j.application_name AS job, "
+                "coalesce(j.hypertable_name, '') AS relation, "
+                "j.schedule_interval::text AS schedule, j.config::text AS config, "
+                "s.last_run_started_at AS last_run_at, s.last_run_status, s.next_start, "
+                "s.total_runs, s.total_failures "
+                "FROM timescaledb_information.jobs j "
+                "LEFT JOIN timescaledb_information.job_stats s USING (job_id) "
+                "WHERE j.hypertable_name IN ('ohlcv', 'equity_history', 'tick_data', "
+                "'ohlcv_1h', 'ohlcv_1d') "
+                "ORDER BY j.job_id",
+            )
+            status["continuous_aggregates"] = _fetch_dicts(
+                cursor,
+                "SELECT view_name, materialized_only, compression_enabled "
+                "FROM timescaledb_information.continuous_aggregates ORDER BY view_name",
+            )
+        else:
+            runs = {
+                row["job"]: row
+                for row in _fetch_dicts(
+                    cursor,
+                    "SELECT job, last_run_at, last_duration_ms, last_status, "
+                    "last_result::text AS last_result FROM timeseries_job_runs",
+                )
+            }
+            status["jobs"] = [
+                {
+                    "job": job,
+                    "task": task,
+                    "last_run_at": runs.get(job, {}).get("last_run_at"),
+                    "last_status": runs.get(job, {}).get("last_status", "never run"),
+                    "last_duration_ms": runs.get(job, {}).get("last_duration_ms"),
+                    "last_result": runs.get(job, {}).get("last_result"),
+                }
+                for job, task in PLAIN_JOBS.items()
+            ]
+            status["watermarks"] = _fetch_dicts(
+                cursor, "SELECT rollup, watermark FROM ohlcv_rollup_watermarks ORDER BY rollup"
+            )
+            cursor.execute("SELECT count(*) FROM ohlcv_rollup_invalidations")
+            status["pending_invalidations"] = cursor.fetchone()[0]
+    return status

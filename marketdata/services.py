@@ -1,0 +1,389 @@
+"""Writes to the time-series database: candle imports and upserts, ticks, equity snapshots, the
+ticker cache, and the maintenance jobs of plain mode. Other apps call these, never the tables."""
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connections, transaction
+from django.utils import timezone
+
+from apextrade.validation import symbol_validator, timeframe_validator
+from marketdata import retention, rollups
+from marketdata.ingest.files import Progress, Row, read_rows
+from marketdata.ingest.ohlcv import LoadReport, load_candles
+from marketdata.models import DEFAULT_SOURCE, MaintenanceJobRun
+from marketdata.timescale import TIMESERIES_DB
+
+COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
+
+
+def ticker_key(symbol: str) -> str:
+    return f"cache:ticker:{symbol}"
+
+
+def validate_series(*, symbol: str, timeframe: str | None = None) -> None:
+    """The same rules as the strategies table's CHECK constraints, as field errors."""
+    errors: dict[str, list[str]] = {}
+    for name, value, validator in (
+        ("symbol", symbol, symbol_validator),
+        ("timeframe", timeframe, timeframe_validator),
+    ):
+        if name == "timeframe" and timeframe is None:
+            continue
+        try:
+            validator(value)
+        except ValidationError as error:
+            errors[name] = error.messages
+    if errors:
+        raise ValidationError(errors)
+
+
+def update_ticker(
+    *,
+    symbol: str,
+    price: Decimal | str,
+    at: datetime,
+    origin: str,
+    bid: Decimal | str | None = None,
+    ask: Decimal | str | None = None,
+) -> bool:
+    """Put the latest price of `symbol` in Redis (`cache:ticker:{symbol}`) unless a newer one is
+    already there. Returns whether it was written."""
+    key = ticker_key(symbol)
+    current = cache.get(key)
+    stamp = at.isoformat()
+    if current and datetime.fromisoformat(current["time"]) > at:
+        return False
+    cache.set(
+        key,
+        {
+            "symbol": symbol,
+            "price": str(price),
+            "time": stamp,
+            "origin": origin,
+            "bid": None if bid is None else str(bid),
+            "ask": None if ask is None else str(ask),
+        },
+        timeout=None,
+    )
+    return True
+
+
+@dataclass
+class ImportResult:
+    report: LoadReport
+    seconds_loading: float
+    seconds_refreshing: float
+
+
+def import_ohlcv(
+    *,
+    path: str | Path,
+    symbol: str,
+    timeframe: str,
+    source: str = DEFAULT_SOURCE,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+    using: str = TIMESERIES_DB,
+) -> ImportResult:
+    """Load a CSV or Parquet file of candles of one series (see marketdata.ingest). Raises
+    RowsRejected (nothing written) when rows are bad and `skip_invalid` is off."""
+    validate_series(symbol=symbol, timeframe=timeframe)
+    return load_candle_rows(
+        rows=read_rows(path, progress=progress),
+        symbol=symbol,
+        timeframe=timeframe,
+        source=source,
+        skip_invalid=skip_invalid,
+        using=using,
+    )
+
+
+def load_candle_rows(
+    *,
+    rows: Iterable[Row],
+    symbol: str,
+    timeframe: str,
+    source: str = DEFAULT_SOURCE,
+    skip_invalid: bool = False,
+    using: str = TIMESERIES_DB,
+) -> ImportResult:
+    validate_series(symbol=symbol, timeframe=timeframe)
+    started = time.perf_counter()
+    with transaction.atomic(using=using):
+        report = load_candles(
+            rows,
+            symbol=symbol,
+            timeframe=timeframe,
+            source=source,
+            skip_invalid=skip_invalid,
+            using=using,
+        )
+        if report.rows_written:
+            _after_candles_written(
+                symbol=symbol,
+                timeframe=timeframe,
+                earliest=report.earliest,
+                latest=report.latest,
+                latest_close=report.latest_close,
+                using=using,
+            )
+        loaded = time.perf_counter()
+    # The rollup refresh registered above runs here, after the commit.
+    return ImportResult(report, loaded - started, time.perf_counter() - loaded)
+
+
+def _after_candles_written(
+    *,
+    symbol: str,
+    timeframe: str,
+    earliest: datetime,
+    latest: datetime,
+    latest_close: Any,
+    using: str,
+) -> None:
+    if timeframe == "1m":
+        rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
+        rollups.refresh_after_write(earliest=earliest, latest=latest, using=using)
+    transaction.on_commit(
+        lambda: update_ticker(symbol=symbol, price=latest_close, at=latest, origin="candle"),
+        using=using,
+    )
+
+
+@dataclass(frozen=True)
+class CandleInput:
+    time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+def upsert_candles(
+    *,
+    symbol: str,
+    timeframe: str,
+    candles: Sequence[CandleInput],
+    source: str = DEFAULT_SOURCE,
+    using: str = TIMESERIES_DB,
+) -> int:
+    """Write candles as they arrive from a feed (insert or replace), keep the rollups and the
+    ticker up to date. Large batches go through the same COPY path as imports."""
+    validate_series(symbol=symbol, timeframe=timeframe)
+    if not candles:
+        return 0
+    if len(candles) >= COPY_THRESHOLD:
+        rows = (
+            (n, c.time, c.open, c.high, c.low, c.close, c.volume) for n, c in enumerate(candles, 1)
+        )
+        result = load_candle_rows(
+            rows=rows, symbol=symbol, timeframe=timeframe, source=source, using=using
+        )
+        return result.report.rows_written
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(candles))
+        params: list[Any] = []
+        for c in candles:
+            params += [c.time, symbol, timeframe, c.open, c.high, c.low, c.close, c.volume, source]
+        cursor.execute(
+            "INSERT INTO ohlcv (time, symbol, timeframe, open, high, low, close, volume, source) "
+            f"VALUES {values} ON CONFLICT (time, symbol, timeframe) DO UPDATE SET "
+            "open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, "
+            "close = EXCLUDED.close, volume = EXCLUDED.volume, source = EXCLUDED.source",
+            params,
+        )
+        written = cursor.rowcount
+        newest = max(candles, key=lambda c: c.time)
+        _after_candles_written(
+            symbol=symbol,
+            timeframe=timeframe,
+            earliest=min(c.time for c in candles),
+            latest=newest.time,
+            latest_close=newest.close,
+            using=using,
+        )
+    return written
+
+
+@dataclass(frozen=True)
+class TickInput:
+    time: datetime
+    symbol: str
+    last_price: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last_volume: Decimal | None = None
+    source: str = DEFAULT_SOURCE
+
+
+TICK_COLUMNS = ("time", "symbol", "bid", "ask", "last_price", "last_volume", "source")
+EQUITY_COLUMNS = (
+    "time",
+    "portfolio_id",
+    "equity_value",
+    "cash_balance",
+    "positions_value",
+    "daily_pnl",
+    "daily_pnl_pct",
+    "cumulative_pnl",
+    "cumulative_pnl_pct",
+    "peak_equity",
+    "drawdown",
+    "drawdown_pct",
+)
+
+
+def _bulk_upsert(
+    *,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    rows: list[tuple],
+    using: str,
+) -> int:
+    """Insert or replace rows keyed by `key`: one multi-row INSERT for a few, COPY into a
+    temporary staging table and one INSERT ... SELECT for many."""
+    column_list = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    with connections[using].cursor() as cursor:
+        if len(rows) < COPY_THRESHOLD:
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+            cursor.execute(
+                f"INSERT INTO {table} ({column_list}) VALUES {placeholders} {conflict}",
+                [value for row in rows for value in row],
+            )
+            return cursor.rowcount
+        staging = f"{table}_staging"
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # DISTINCT ON keeps one row per key, so ON CONFLICT never meets a key twice.
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}) SELECT DISTINCT ON ({', '.join(key)}) "
+            f"{column_list} FROM {staging} {conflict}"
+        )
+        written = cursor.rowcount
+        cursor.execute(f"TRUNCATE {staging}")
+        return written
+
+
+def record_ticks(*, ticks: Iterable[TickInput], using: str = TIMESERIES_DB) -> int:
+    """Store ticks (bulk; COPY for large batches) and move each symbol's ticker forward."""
+    ticks = list(ticks)
+    if not ticks:
+        return 0
+    for symbol in {t.symbol for t in ticks}:
+        validate_series(symbol=symbol)
+    rows = [(t.time, t.symbol, t.bid, t.ask, t.last_price, t.last_volume, t.source) for t in ticks]
+    with transaction.atomic(using=using):
+        written = _bulk_upsert(
+            table="tick_data", columns=TICK_COLUMNS, key=("time", "symbol"), rows=rows, using=using
+        )
+        newest: dict[str, TickInput] = {}
+        for tick in ticks:
+            if tick.symbol not in newest or tick.time >= newest[tick.symbol].time:
+                newest[tick.symbol] = tick
+
+        def publish() -> None:
+            for tick in newest.values():
+                update_ticker(
+                    symbol=tick.symbol,
+                    price=tick.last_price,
+                    at=tick.time,
+                    origin="tick",
+                    bid=tick.bid,
+                    ask=tick.ask,
+                )
+
+        transaction.on_commit(publish, using=using)
+    return written
+
+
+@dataclass(frozen=True)
+class EquitySnapshotInput:
+    time: datetime
+    portfolio_id: UUID
+    equity_value: Decimal
+    cash_balance: Decimal
+    positions_value: Decimal
+    daily_pnl: Decimal | None = None
+    daily_pnl_pct: Decimal | None = None
+    cumulative_pnl: Decimal | None = None
+    cumulative_pnl_pct: Decimal | None = None
+    peak_equity: Decimal | None = None
+    drawdown: Decimal | None = None
+    drawdown_pct: Decimal | None = None
+
+
+def record_equity_snapshots(
+    *, snapshots: Iterable[EquitySnapshotInput], using: str = TIMESERIES_DB
+) -> int:
+    """Store portfolio equity snapshots (insert or replace per time and portfolio)."""
+    rows = [tuple(getattr(s, column) for column in EQUITY_COLUMNS) for s in snapshots]
+    if not rows:
+        return 0
+    with transaction.atomic(using=using):
+        return _bulk_upsert(
+            table="equity_history",
+            columns=EQUITY_COLUMNS,
+            key=("time", "portfolio_id"),
+            rows=rows,
+            using=using,
+        )
+
+
+def _run_job(job: str, work: Callable[[], Any], using: str) -> MaintenanceJobRun:
+    started = time.perf_counter()
+    at = timezone.now()
+    try:
+        result = work()
+        status = "success"
+    except Exception as error:
+        result, status = {"error": str(error)}, "failed"
+        _save_run(job, at, started, status, result, using)
+        raise
+    return _save_run(job, at, started, status, result, using)
+
+
+def _save_run(job, at, started, status, result, using) -> MaintenanceJobRun:
+    run, _ = MaintenanceJobRun.objects.using(using).update_or_create(
+        job=job,
+        defaults={
+            "last_run_at": at,
+            "last_duration_ms": int((time.perf_counter() - started) * 1000),
+            "last_status": status,
+            "last_result": result if isinstance(result, dict) else {"result": result},
+        },
+    )
+    return run
+
+
+def refresh_rollups(*, using: str = TIMESERIES_DB) -> MaintenanceJobRun:
+    """Beat job (plain mode): refresh ohlcv_1h and ohlcv_1d from the invalidation log."""
+    return _run_job(
+        "refresh_ohlcv_rollups",
+        lambda: {"rollups": rollups.refresh_pending(using=using)},
+        using,
+    )
+
+
+def enforce_retention(*, using: str = TIMESERIES_DB) -> MaintenanceJobRun:
+    """Beat job (plain mode): delete rows past spec §7.1 retention."""
+    return _run_job(
+        "enforce_retention", lambda: {"deleted": retention.enforce_retention(using=using)}, using
+    )
