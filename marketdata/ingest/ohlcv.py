@@ -227,6 +227,8 @@ def load_candles(
         # One import per series at a time: the overlap check below stays true until commit.
         lock = f"ohlcv:{symbol}:{timeframe}"
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
+        # ON COMMIT DROP only helps at commit: a caller's longer transaction may load twice.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.ohlcv_staging")
         cursor.execute(STAGING_SQL)
         _stage(cursor.cursor, rows, report)
         if report.bad_count and not skip_invalid:
