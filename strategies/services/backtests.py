@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
@@ -28,6 +27,8 @@ from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
+from marketdata.selectors import candle_arrays
+from marketdata.timescale import TIMESERIES_DB
 from strategies import engine
 from strategies.models import Backtest, BacktestTrade, Strategy
 
@@ -163,45 +164,14 @@ def candle_window(start_date: dt.date, end_date: dt.date) -> tuple[dt.datetime, 
     return start, end
 
 
-_CANDLES_SQL = """
-SELECT (extract(epoch FROM time) * 1000000)::bigint, open::float8, high::float8, low::float8,
-       close::float8, volume::float8
-FROM ohlcv
-WHERE symbol = %s AND timeframe = %s AND time >= %s AND time < %s
-ORDER BY time
-"""
-_DATA_RANGE_SQL = "SELECT min(time), max(time) FROM ohlcv WHERE symbol = %s AND timeframe = %s"
+# Market data keeps one-minute candles and rolls every other timeframe up from them.
+_DATA_RANGE_SQL = "SELECT min(time), max(time) FROM ohlcv WHERE symbol = %s AND timeframe = '1m'"
 
 
-def candle_arrays(
-    *, symbol: str, timeframe: str, start: dt.datetime, end: dt.datetime
-) -> dict[str, np.ndarray]:
-    """The candles of [start, end) as arrays: time (datetime64[ns]), open, high, low, close,
-    volume (float64)."""
-    with connections["timeseries"].cursor() as cursor:
-        cursor.execute(_CANDLES_SQL, [symbol, timeframe, start, end])
-        rows = cursor.fetchall()
-    if not rows:
-        empty = np.zeros(0)
-        return {
-            "time": np.zeros(0, dtype="datetime64[ns]"),
-            **{name: empty for name in ("open", "high", "low", "close", "volume")},
-        }
-    # Microseconds since the epoch stay exact in a float64 (below 2**53 until the year 2255).
-    columns = np.array(rows, dtype=np.float64).T
-    return {
-        "time": (columns[0].astype(np.int64) * 1000).astype("datetime64[ns]"),
-        "open": np.ascontiguousarray(columns[1]),
-        "high": np.ascontiguousarray(columns[2]),
-        "low": np.ascontiguousarray(columns[3]),
-        "close": np.ascontiguousarray(columns[4]),
-        "volume": np.ascontiguousarray(columns[5]),
-    }
-
-
-def _data_range(symbol: str, timeframe: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    with connections["timeseries"].cursor() as cursor:
-        cursor.execute(_DATA_RANGE_SQL, [symbol, timeframe])
+def _data_range(symbol: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """First and last stored candle of the symbol, for the error message of an empty range."""
+    with connections[TIMESERIES_DB].cursor() as cursor:
+        cursor.execute(_DATA_RANGE_SQL, [symbol])
         return cursor.fetchone()
 
 
@@ -214,11 +184,11 @@ def load_candles(
     start, end = candle_window(start_date, end_date)
     arrays = candle_arrays(symbol=symbol, timeframe=timeframe, start=start, end=end)
     if arrays["close"].shape[0] == 0:
-        first, last = _data_range(symbol, timeframe)
+        first, last = _data_range(symbol)
         if first is None:
             raise NoCandlesError(
-                f"No market data for {symbol} {timeframe}: the symbol is not active in market "
-                "data (no candles at all)."
+                f"No market data for {symbol}: the symbol is not active in market data (no "
+                "candles at all)."
             )
         raise NoCandlesError(
             f"No {symbol} {timeframe} candles between {start_date} and {end_date}; data exists "

@@ -66,7 +66,7 @@ def test_runs_synchronously_and_prints_the_report(strategy):
 
 
 def test_no_candles_is_a_failure_with_the_reason_and_a_non_zero_exit(strategy):
-    with pytest.raises(CommandError, match="failed: No market data for BTC/USDT 1m"):
+    with pytest.raises(CommandError, match="failed: No market data for BTC/USDT: "):
         backtest(str(strategy.pk), "--start=2025-01-01", "--end=2025-01-02", "--capital=10000")
     assert Backtest.objects.get().status == "failed"
 

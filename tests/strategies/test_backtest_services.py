@@ -229,7 +229,7 @@ def test_a_symbol_without_any_market_data_fails_as_inactive(strategy):
     done = run_backtest(backtest_id=backtest.pk)
 
     assert done.status == "failed"
-    assert done.error_message.startswith("No market data for XYZ/USDT 1m")
+    assert done.error_message.startswith("No market data for XYZ/USDT: the symbol is not active")
 
 
 def test_the_end_date_is_included_whole(strategy):
@@ -241,6 +241,27 @@ def test_the_end_date_is_included_whole(strategy):
     # 23:59 on the end date is in; 00:00 and 00:01 of the day after are not.
     assert done.status == "completed"
     assert [point["time"] for point in done.equity_curve] == ["2025-01-02T23:59:00Z"]
+
+
+def test_other_timeframes_run_on_candles_rolled_up_from_one_minute_candles(strategy):
+    # Two hours of 1m candles: the 1h bars open at 100 and 160 and close at 159 and 219.
+    insert_candles([(100 + i, 100 + i) for i in range(120)])
+    update_strategy(strategy=strategy, actor=strategy.user, changes={"timeframe": "1h"})
+    backtest = start(strategy)
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "completed"
+    assert done.strategy_snapshot["timeframe"] == "1h"
+    assert [point["time"] for point in done.equity_curve] == [
+        "2025-01-01T00:00:00Z",
+        "2025-01-01T01:00:00Z",
+    ]
+    # close > 105 on the first hourly bar: the entry fills at the second bar's open (160) and
+    # the position is closed at the last close (219), the end of the data.
+    [trade] = BacktestTrade.objects.filter(backtest=done)
+    assert (trade.entry_price, trade.exit_price) == (Decimal("160"), Decimal("219"))
+    assert trade.exit_signal == "end_of_data"
 
 
 def test_an_engine_crash_fails_the_backtest_and_never_leaves_it_running(strategy):
