@@ -4,7 +4,8 @@ Django 5.2's admin refuses models with a composite primary key, which ohlcv, equ
 tick_data and the rollups all have. So operators get one page, "Timeseries status", which shows
 what `manage.py timeseries_status` shows (with estimated row counts: no COUNT(*) over millions of
 candles) and lets them look up the latest candles of a symbol at any timeframe through the same
-selector as the API. The plain-mode bookkeeping rows have ordinary read-only pages.
+selector as the API, and the rollup watermarks (which start at -infinity, a value Python's
+datetime cannot hold, hence no page of their own). Pending invalidations have a read-only page.
 """
 
 from django.contrib import admin
@@ -14,7 +15,7 @@ from django.template.response import TemplateResponse
 
 from apextrade.admin_console import ReadOnlyModelAdmin
 from marketdata.management.commands.timeseries_status import human_size
-from marketdata.models import MaintenanceJobRun, RollupInvalidation, RollupWatermark
+from marketdata.models import MaintenanceJobRun, RollupInvalidation
 from marketdata.selectors import candles, latest_candle_time, timeseries_status
 from marketdata.services import validate_series
 from marketdata.timeframes import Timeframe
@@ -67,11 +68,6 @@ class TimeseriesStatusAdmin(ReadOnlyModelAdmin):
             symbol=symbol, timeframe=timeframe, start=start, end=end, limit=CANDLES_SHOWN
         )
         return list(reversed(page.candles))
-
-
-@admin.register(RollupWatermark)
-class RollupWatermarkAdmin(ReadOnlyModelAdmin):
-    list_display = ("rollup", "watermark")
 
 
 @admin.register(RollupInvalidation)

@@ -67,7 +67,7 @@ def candles(
     using: str = TIMESERIES_DB,
 ) -> CandlePage:
     """Candles of `symbol` whose bucket starts in [start, end), oldest first, at most `limit`
-    buckets per page; `next_start` continues the range."""
+    buckets per page; `next_start` continues the range (None when no candle is left in it)."""
     frame = Timeframe.parse(timeframe)
     window = _window(symbol=symbol, timeframe=frame, start=start, end=end, limit=limit, using=using)
     if window is None:
@@ -77,7 +77,20 @@ def candles(
     with connections[using].cursor() as cursor:
         cursor.execute(sql, {"symbol": symbol, "lo": lo, "hi": hi})
         rows = cursor.fetchall()
-    return CandlePage([Candle(*row) for row in rows], hi if hi < end_aligned else None)
+    next_start = None
+    if hi < end_aligned and _has_minutes(symbol=symbol, start=hi, end=end_aligned, using=using):
+        next_start = hi
+    return CandlePage([Candle(*row) for row in rows], next_start)
+
+
+def _has_minutes(*, symbol: str, start: datetime, end: datetime, using: str) -> bool:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
+            "AND time >= %s AND time < %s)",
+            [symbol, start, end],
+        )
+        return cursor.fetchone()[0]
 
 
 def candle_arrays(
@@ -250,7 +263,9 @@ def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) 
                 for job, task in PLAIN_JOBS.items()
             ]
             status["watermarks"] = _fetch_dicts(
-                cursor, "SELECT rollup, watermark FROM ohlcv_rollup_watermarks ORDER BY rollup"
+                cursor,
+                "SELECT rollup, watermark::text AS watermark FROM ohlcv_rollup_watermarks "
+                "ORDER BY rollup",
             )
             cursor.execute("SELECT count(*) FROM ohlcv_rollup_invalidations")
             status["pending_invalidations"] = cursor.fetchone()[0]

@@ -22,6 +22,7 @@ from marketdata.ingest.ohlcv import LoadReport, load_candles
 from marketdata.models import DEFAULT_SOURCE, MaintenanceJobRun
 from marketdata.timescale import TIMESERIES_DB
 
+EIGHT_PLACES = Decimal("0.00000001")
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
 
 
@@ -46,6 +47,11 @@ def validate_series(*, symbol: str, timeframe: str | None = None) -> None:
         raise ValidationError(errors)
 
 
+def _price_text(value: object) -> str:
+    """As NUMERIC(18,8) prints it, whichever way the price arrived."""
+    return format(Decimal(str(value)).quantize(EIGHT_PLACES), "f")
+
+
 def update_ticker(
     *,
     symbol: str,
@@ -58,6 +64,7 @@ def update_ticker(
     """Put the latest price of `symbol` in Redis (`cache:ticker:{symbol}`) unless a newer one is
     already there. Returns whether it was written."""
     key = ticker_key(symbol)
+    price, bid, ask = (None if x is None else _price_text(x) for x in (price, bid, ask))
     current = cache.get(key)
     stamp = at.isoformat()
     if current and datetime.fromisoformat(current["time"]) > at:
@@ -66,11 +73,11 @@ def update_ticker(
         key,
         {
             "symbol": symbol,
-            "price": str(price),
+            "price": price,
             "time": stamp,
             "origin": origin,
-            "bid": None if bid is None else str(bid),
-            "ask": None if ask is None else str(ask),
+            "bid": bid,
+            "ask": ask,
         },
         timeout=None,
     )

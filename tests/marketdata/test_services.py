@@ -1,0 +1,89 @@
+"""Writes other apps call: ticks and equity snapshots in bulk (COPY for large batches), candles
+as a feed delivers them."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from marketdata.models import EquityHistory, Ohlcv, TickData
+from marketdata.services import (
+    COPY_THRESHOLD,
+    EquitySnapshotInput,
+    TickInput,
+    record_equity_snapshots,
+    record_ticks,
+    upsert_candles,
+)
+from tests.marketdata.helpers import minute_candles
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+UTC = dt.UTC
+START = dt.datetime(2024, 3, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("count", [3, COPY_THRESHOLD + 5])
+def test_ticks_are_stored_in_bulk_and_a_repeat_replaces_them(symbol: str, count: int) -> None:
+    ticks = [
+        TickInput(
+            time=START + dt.timedelta(milliseconds=i),
+            symbol=symbol,
+            last_price=Decimal("100") + i,
+            bid=Decimal("99.5") + i,
+            ask=Decimal("100.5") + i,
+            last_volume=Decimal("0.25"),
+        )
+        for i in range(count)
+    ]
+
+    assert record_ticks(ticks=ticks) == count
+    assert record_ticks(ticks=ticks[:2]) == 2
+
+    stored = TickData.objects.filter(symbol=symbol).order_by("time")
+    assert stored.count() == count
+    last = stored.last()
+    assert (last.last_price, last.bid, last.source) == (
+        Decimal(100 + count - 1), Decimal("99.5") + count - 1, "binance",
+    )  # fmt: skip
+
+
+def test_a_tick_with_a_bad_symbol_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        record_ticks(ticks=[TickInput(time=START, symbol="btc", last_price=Decimal(1))])
+
+
+@pytest.mark.parametrize("count", [2, COPY_THRESHOLD + 1])
+def test_equity_snapshots_are_stored_per_time_and_portfolio(count: int) -> None:
+    portfolio = uuid.uuid4()
+    snapshots = [
+        EquitySnapshotInput(
+            time=START + dt.timedelta(minutes=i),
+            portfolio_id=portfolio,
+            equity_value=Decimal("10000.00") + i,
+            cash_balance=Decimal("5000.00"),
+            positions_value=Decimal("5000.00") + i,
+            drawdown_pct=Decimal("1.2500"),
+        )
+        for i in range(count)
+    ]
+
+    assert record_equity_snapshots(snapshots=snapshots) == count
+    record_equity_snapshots(snapshots=snapshots[:1])
+
+    rows = EquityHistory.objects.filter(portfolio_id=portfolio).order_by("time")
+    assert rows.count() == count
+    assert rows.first().equity_value == Decimal("10000.00")
+    assert rows.first().drawdown_pct == Decimal("1.2500")
+
+
+@pytest.mark.parametrize("count", [5, COPY_THRESHOLD + 5])
+def test_candles_from_a_feed_are_upserted(symbol: str, count: int) -> None:
+    upsert_candles(symbol=symbol, timeframe="1m", candles=minute_candles(START, count))
+    upsert_candles(symbol=symbol, timeframe="1m", candles=minute_candles(START, 2, first_open=7))
+
+    rows = Ohlcv.objects.filter(symbol=symbol).order_by("time")
+    assert rows.count() == count
+    assert [row.open for row in rows[:3]] == [Decimal(7), Decimal(8), Decimal(102)]

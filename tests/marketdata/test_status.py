@@ -1,0 +1,84 @@
+"""timeseries_status and the operator console page show the mode, each table's rows and size,
+and the jobs with their last run."""
+
+import datetime as dt
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from marketdata.services import refresh_rollups
+from marketdata.timescale import timescaledb_enabled
+from tests.factories import OperatorFactory, UserFactory
+from tests.marketdata.helpers import minute_candles, write_minutes
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+
+STATUS_PAGE = "admin:marketdata_maintenancejobrun_changelist"
+
+
+def test_status_names_the_mode_and_counts_rows(symbol: str) -> None:
+    write_minutes(symbol, minute_candles(dt.datetime(2024, 3, 4, tzinfo=dt.UTC), 7))
+    out = StringIO()
+
+    call_command("timeseries_status", "--json", stdout=out)
+
+    status = json.loads(out.getvalue())
+    assert status["mode"] == ("timescaledb" if timescaledb_enabled() else "plain")
+    tables = {table["table"]: table for table in status["tables"]}
+    assert set(tables) == {"ohlcv", "equity_history", "tick_data", "ohlcv_1h", "ohlcv_1d"}
+    assert tables["ohlcv"]["rows"] == 7
+    assert tables["ohlcv"]["size_bytes"] > 0
+
+
+@pytest.mark.plain_postgres
+def test_plain_status_lists_the_beat_jobs_and_their_last_run() -> None:
+    refresh_rollups()
+    out = StringIO()
+
+    call_command("timeseries_status", stdout=out)
+
+    text = out.getvalue()
+    assert "Mode: plain PostgreSQL" in text
+    assert "refresh_ohlcv_rollups (marketdata.tasks.refresh_ohlcv_rollups): last run 20" in text
+    assert "enforce_retention (marketdata.tasks.enforce_retention): last run never" in text
+    assert "Rollup watermarks:" in text
+
+
+@pytest.mark.timescaledb
+def test_timescaledb_status_lists_chunks_compression_and_policies() -> None:
+    out = StringIO()
+
+    call_command("timeseries_status", stdout=out)
+
+    text = out.getvalue()
+    assert "Mode: TimescaleDB" in text
+    assert "chunks  compressed   ratio" in text
+    for policy in ("Columnstore Policy", "Retention Policy", "Refresh Continuous Aggregate"):
+        assert policy in text
+    assert "ohlcv_1h: real-time on" in text
+
+
+def test_operators_see_the_status_and_the_latest_candles_in_the_console(symbol: str) -> None:
+    write_minutes(symbol, minute_candles(dt.datetime(2024, 3, 4, tzinfo=dt.UTC), 90))
+    client = Client()
+    client.force_login(OperatorFactory())
+
+    page = client.get(reverse(STATUS_PAGE), {"symbol": symbol, "timeframe": "1h"})
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Timeseries status" in text
+    assert "TimescaleDB" in text or "plain PostgreSQL" in text
+    assert "ohlcv_1d" in text
+    assert "2024-03-04 01:00" in text and "2024-03-04 00:00" in text
+
+
+def test_the_status_page_is_for_staff_only() -> None:
+    client = Client()
+    client.force_login(UserFactory())
+
+    assert client.get(reverse(STATUS_PAGE)).status_code == 302
