@@ -18,6 +18,9 @@ def run_backtest_task(backtest_id: str) -> str | None:
 
 
 @shared_task(name="strategies.tasks.fail_stale_backtests")
-def fail_stale_backtests() -> list[str]:
-    """Beat job (every 5 minutes): fail backtests whose worker stopped heartbeating."""
-    return [str(pk) for pk in backtests.fail_stale_backtests(older_than=STALE_AFTER)]
+def fail_stale_backtests() -> dict[str, list[str]]:
+    """Beat job (every 5 minutes): fail backtests whose worker stopped heartbeating, and send the
+    task again for backtests left pending because it never reached a worker."""
+    failed = backtests.fail_stale_backtests(older_than=STALE_AFTER)
+    requeued = backtests.requeue_pending_backtests(older_than=STALE_AFTER)
+    return {"failed": [str(pk) for pk in failed], "requeued": [str(pk) for pk in requeued]}

@@ -59,6 +59,8 @@ HEARTBEAT_INTERVAL = 5
 HEARTBEAT_TTL = 120
 # progress_pct is written at most once per this many seconds (and on every 10% step).
 PROGRESS_WRITE_INTERVAL = 1.0
+# A pending backtest whose task was sent less than this long ago (seconds) is not sent again.
+ENQUEUED_TTL = 600
 # should_cancel() reads the status from the database at most this often.
 CANCEL_CHECK_INTERVAL = 1.0
 
@@ -142,11 +144,28 @@ def start_backtest(
             context=context,
         )
         if enqueue:
-            from strategies.tasks import run_backtest_task
-
-            backtest_id = str(backtest.pk)
-            transaction.on_commit(lambda: run_backtest_task.delay(backtest_id))
+            backtest_id = backtest.pk
+            transaction.on_commit(lambda: enqueue_backtest(backtest_id))
     return backtest
+
+
+def enqueued_key(backtest_id: uuid.UUID | str) -> str:
+    return f"backtest:enqueued:{backtest_id}"
+
+
+def enqueue_backtest(backtest_id: uuid.UUID | str) -> bool:
+    """Send the run task to the broker. When the broker cannot be reached the error is logged, not
+    raised (the backtest is saved and stays `pending`), and requeue_pending_backtests sends it
+    again later; a task sent twice is harmless, as only one delivery can claim the backtest."""
+    from strategies.tasks import run_backtest_task
+
+    try:
+        run_backtest_task.delay(str(backtest_id))
+        cache.set(enqueued_key(backtest_id), timezone.now().isoformat(), timeout=ENQUEUED_TTL)
+    except Exception:
+        logger.exception("could not enqueue backtest %s; the stale sweep will retry", backtest_id)
+        return False
+    return True
 
 
 # --- Candles ------------------------------------------------------------------------------------
@@ -441,3 +460,23 @@ def fail_stale_backtests(*, older_than: dt.timedelta = dt.timedelta(minutes=10))
     if failed:
         logger.warning("failed %d stale backtests: %s", len(failed), failed)
     return failed
+
+
+def requeue_pending_backtests(
+    *, older_than: dt.timedelta = dt.timedelta(minutes=10)
+) -> list[uuid.UUID]:
+    """Send the task again for backtests still `pending` after `older_than` whose task was never
+    sent (the broker was down at the commit) or was sent longer than ENQUEUED_TTL ago and has not
+    run. Returns the ids it sent."""
+    cutoff = timezone.now() - older_than
+    candidates = Backtest.objects.filter(
+        status=Backtest.Status.PENDING, created_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    sent = [
+        backtest_id
+        for backtest_id in candidates
+        if cache.get(enqueued_key(backtest_id)) is None and enqueue_backtest(backtest_id)
+    ]
+    if sent:
+        logger.warning("sent the task again for %d pending backtests: %s", len(sent), sent)
+    return sent

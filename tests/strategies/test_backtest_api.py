@@ -68,6 +68,19 @@ def test_post_answers_202_with_the_pending_backtest_and_enqueues_after_commit(
     delay.assert_called_once_with(body["id"])
 
 
+def test_a_broker_outage_still_answers_202_and_leaves_the_backtest_pending(
+    api, strategy, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch("strategies.tasks.run_backtest_task.delay", side_effect=OSError("down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = api.post(LIST_URL, payload(strategy), format="json")
+
+    assert response.status_code == 202
+    assert Backtest.objects.get(pk=response.json()["id"]).status == "pending"
+
+
 def test_costs_default_to_the_schema_defaults(api, strategy):
     body = payload(strategy)
     del body["commission_pct"], body["slippage_pct"]

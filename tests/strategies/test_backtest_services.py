@@ -16,8 +16,10 @@ from strategies.services.backtests import (
     BacktestStateError,
     RunMonitor,
     cancel_backtest,
+    enqueued_key,
     fail_stale_backtests,
     heartbeat_key,
+    requeue_pending_backtests,
     run_backtest,
     start_backtest,
 )
@@ -89,6 +91,40 @@ def test_start_backtest_enqueues_the_task_only_after_commit(
 
     assert len(callbacks) == 1
     delay.assert_called_once_with(str(backtest.pk))
+
+
+def test_a_broker_outage_at_commit_leaves_the_backtest_pending_for_the_sweep(
+    strategy, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch(
+            "strategies.tasks.run_backtest_task.delay", side_effect=ConnectionError("no broker")
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        backtest = start(strategy, enqueue=True)
+
+    assert Backtest.objects.get(pk=backtest.pk).status == "pending"
+    assert cache.get(enqueued_key(backtest.pk)) is None
+
+
+def test_pending_backtests_whose_task_never_left_are_sent_again():
+    def pending_since(minutes: int) -> Backtest:
+        return BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=minutes))
+
+    lost = pending_since(30)
+    sent_recently = pending_since(30)
+    cache.set(enqueued_key(sent_recently.pk), "sent", timeout=60)
+    young = pending_since(2)
+    BacktestFactory(status="running", created_at=timezone.now() - dt.timedelta(minutes=30))
+
+    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
+        sent = requeue_pending_backtests(older_than=dt.timedelta(minutes=10))
+
+    assert sent == [lost.pk]
+    delay.assert_called_once_with(str(lost.pk))
+    assert cache.get(enqueued_key(lost.pk)) is not None
+    assert young.pk not in sent
 
 
 def test_start_backtest_uses_the_default_costs(strategy):

@@ -1,5 +1,6 @@
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -67,9 +68,19 @@ def test_the_stale_sweep_task_fails_backtests_running_for_over_ten_minutes_witho
     stale = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(minutes=11))
     fresh = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(minutes=9))
 
-    assert fail_stale_backtests.apply().get() == [str(stale.pk)]
+    assert fail_stale_backtests.apply().get() == {"failed": [str(stale.pk)], "requeued": []}
 
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.status, stale.error_message) == ("failed", WORKER_STOPPED_MESSAGE)
     assert fresh.status == "running"
+
+
+def test_the_stale_sweep_task_sends_lost_pending_backtests_again():
+    lost = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=11))
+
+    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
+        outcome = fail_stale_backtests.apply().get()
+
+    assert outcome == {"failed": [], "requeued": [str(lost.pk)]}
+    delay.assert_called_once_with(str(lost.pk))
