@@ -1,10 +1,10 @@
-"""Candles for backtest tests, written straight into the timeseries database's `ohlcv` table (the
-columns of spec §4.1), and a strategy whose single trade is easy to compute by hand."""
+"""Candles for backtest tests, written through market data's upsert_candles service, and a strategy
+whose single trade is easy to compute by hand."""
 
 import datetime as dt
 from decimal import Decimal
 
-from django.db import connections
+from marketdata.services import CandleInput, upsert_candles
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -39,7 +39,7 @@ ONE_TRADE_FINAL_CAPITAL = Decimal("9869.16")
 
 
 def insert_candles(
-    bars: list[tuple[float, float]],
+    bars: list[tuple[int, int]],
     *,
     symbol: str = "BTC/USDT",
     timeframe: str = "1m",
@@ -47,22 +47,15 @@ def insert_candles(
     step: dt.timedelta = dt.timedelta(minutes=1),
 ) -> None:
     """One candle per (open, close), `step` apart; the wicks reach 0.5 beyond the body."""
-    rows = [
-        (
-            start + i * step,
-            symbol,
-            timeframe,
-            open_,
-            max(open_, close) + 0.5,
-            min(open_, close) - 0.5,
-            close,
-            10,
+    candles = [
+        CandleInput(
+            time=start + i * step,
+            open=Decimal(open_),
+            high=Decimal(max(open_, close)) + Decimal("0.5"),
+            low=Decimal(min(open_, close)) - Decimal("0.5"),
+            close=Decimal(close),
+            volume=Decimal(10),
         )
         for i, (open_, close) in enumerate(bars)
     ]
-    with connections["timeseries"].cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO ohlcv (time, symbol, timeframe, open, high, low, close, volume) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
+    upsert_candles(symbol=symbol, timeframe=timeframe, candles=candles)
