@@ -84,3 +84,42 @@ def test_the_stale_sweep_task_sends_lost_pending_backtests_again():
 
     assert outcome == {"failed": [], "requeued": [str(lost.pk)]}
     delay.assert_called_once_with(str(lost.pk))
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
+def test_two_deliveries_running_at_once_claim_the_backtest_only_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from compliance.models import AuditLog
+
+    insert_candles(ONE_TRADE_BARS)
+    strategy = StrategyFactory(**ONE_TRADE_STRATEGY)
+    backtest = start_backtest(
+        user=strategy.user,
+        strategy=strategy,
+        start_date=dt.date(2025, 1, 1),
+        end_date=dt.date(2025, 1, 2),
+        initial_capital=Decimal("10000"),
+        enqueue=False,
+    )
+
+    def deliver(_: int) -> str:
+        try:
+            return run_backtest_task.apply(args=[str(backtest.pk)]).get()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(deliver, range(2)))
+
+    # The delivery that lost the claim returns the status it found: running or already completed.
+    assert "completed" in outcomes and set(outcomes) <= {"running", "completed"}
+    assert Backtest.objects.get(pk=backtest.pk).status == "completed"
+    assert BacktestTrade.objects.filter(backtest=backtest).count() == 1
+    transitions = AuditLog.objects.filter(resource_id=backtest.pk, action="update")
+    assert [row.new_values["status"] for row in transitions.order_by("id")] == [
+        "running",
+        "completed",
+    ]
