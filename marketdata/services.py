@@ -105,7 +105,7 @@ def import_ohlcv(
     RowsRejected (nothing written) when rows are bad and `skip_invalid` is off."""
     validate_series(symbol=symbol, timeframe=timeframe)
     return load_candle_rows(
-        rows=read_rows(path, progress=progress),
+        rows=lambda: read_rows(path, progress=progress),
         symbol=symbol,
         timeframe=timeframe,
         source=source,
@@ -116,13 +116,14 @@ def import_ohlcv(
 
 def load_candle_rows(
     *,
-    rows: Iterable[Row],
+    rows: Callable[[], Iterable[Row]],
     symbol: str,
     timeframe: str,
     source: str = DEFAULT_SOURCE,
     skip_invalid: bool = False,
     using: str = TIMESERIES_DB,
 ) -> ImportResult:
+    """Load candle rows (`rows()` yields them, and may be called twice) into ohlcv."""
     validate_series(symbol=symbol, timeframe=timeframe)
     started = time.perf_counter()
     with transaction.atomic(using=using):
@@ -190,11 +191,11 @@ def upsert_candles(
     if not candles:
         return 0
     if len(candles) >= COPY_THRESHOLD:
-        rows = (
+        rows = [
             (n, c.time, c.open, c.high, c.low, c.close, c.volume) for n, c in enumerate(candles, 1)
-        )
+        ]
         result = load_candle_rows(
-            rows=rows, symbol=symbol, timeframe=timeframe, source=source, using=using
+            rows=lambda: iter(rows), symbol=symbol, timeframe=timeframe, source=source, using=using
         )
         return result.report.rows_written
     with transaction.atomic(using=using), connections[using].cursor() as cursor:

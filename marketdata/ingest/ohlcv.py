@@ -1,6 +1,7 @@
 """Bulk candle loading: rows are checked as they stream past, COPYed into a temporary staging
 table, then moved into `ohlcv` with `INSERT ... ON CONFLICT (time, symbol, timeframe) DO UPDATE`,
-so loading the same file twice changes nothing.
+so loading the same file twice changes nothing. (The first load of a series, which nothing can
+conflict with, is COPYed straight into ohlcv: see load_candles.)
 
 Everything happens in one transaction on the `timeseries` database: a file with bad rows writes
 nothing unless `skip_invalid` is set, in which case the good rows are written and the bad ones
@@ -9,10 +10,11 @@ key refuses them) and are then looked up in the staging table by line.
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.db import DatabaseError, connections, transaction
 
 from marketdata.ingest.files import Row
@@ -137,8 +139,13 @@ def _explain(o: float, h: float, lo: float, c: float, v: float) -> str:
     return "close outside [low, high]"
 
 
-def _stage(cursor, rows: Iterable[Row], report: LoadReport) -> None:
-    """Check each row and COPY the good ones into the staging table, in batches.
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _stage(cursor, rows: Iterable[Row], report: LoadReport, into: dict | None = None) -> None:
+    """Check each row and COPY the good ones, in batches, into the staging table or, with
+    `into` (symbol, timeframe, source), straight into ohlcv.
 
     This loop is the import's Python cost per row, so it is written flat: text numbers go to
     PostgreSQL as they are (float() only checks them), times are re-serialized as ISO 8601."""
@@ -148,9 +155,16 @@ def _stage(cursor, rows: Iterable[Row], report: LoadReport) -> None:
     earliest = latest = None
     latest_close = None
     read = 0
-    with cursor.copy(
-        "COPY ohlcv_staging (line, time, open, high, low, close, volume) FROM STDIN"
-    ) as copy:
+    if into is None:
+        copy_sql = "COPY ohlcv_staging (line, time, open, high, low, close, volume) FROM STDIN"
+        suffix = None
+    else:
+        copy_sql = (
+            "COPY ohlcv (time, open, high, low, close, volume, symbol, timeframe, source) "
+            "FROM STDIN"
+        )
+        suffix = "\t".join(_copy_text(into[k]) for k in ("symbol", "timeframe", "source"))
+    with cursor.copy(copy_sql) as copy:
         for line, time_value, o, h, lo, c, v in rows:
             read += 1
             if time_value is None:
@@ -191,7 +205,7 @@ def _stage(cursor, rows: Iterable[Row], report: LoadReport) -> None:
                 earliest = moment
             if latest is None or moment >= latest:
                 latest, latest_close = moment, c
-            append(text)
+            append(text if suffix is None else f"{text.partition(chr(9))[2][:-1]}\t{suffix}\n")
             if len(batch) >= BATCH:
                 copy.write("".join(batch))
                 batch.clear()
@@ -203,11 +217,12 @@ def _stage(cursor, rows: Iterable[Row], report: LoadReport) -> None:
 
 
 def _sqlstate(error: Exception) -> str | None:
-    return getattr(error.__cause__, "sqlstate", None)
+    """The SQLSTATE of a psycopg error, raw (as from COPY) or wrapped by Django."""
+    return getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
 
 
 def load_candles(
-    rows: Iterable[Row],
+    rows: Callable[[], Iterable[Row]],
     *,
     symbol: str,
     timeframe: str,
@@ -215,51 +230,80 @@ def load_candles(
     skip_invalid: bool = False,
     using: str = TIMESERIES,
 ) -> LoadReport:
-    """Load rows into `ohlcv` inside the caller's transaction (or one of its own).
+    """Load the rows that `rows()` yields into `ohlcv` inside the caller's transaction (or one
+    of its own). `rows` is called again if the first way in has to be abandoned.
 
-    When no stored candle of this series falls inside the file's time range, a plain INSERT
-    does what the upsert would, only faster; a concurrent writer or a duplicate in the file
-    makes it fall back to the upsert, which is the general path."""
-    report = LoadReport()
-    params = {"symbol": symbol, "timeframe": timeframe, "source": source}
+    The general path: COPY into a staging table, then INSERT ... ON CONFLICT (time, symbol,
+    timeframe) DO UPDATE (a plain INSERT when nothing stored overlaps the file's range). A series
+    with no stored candles at all cannot conflict, so its rows are COPYed straight into ohlcv,
+    which takes about half the time; a duplicate timestamp inside the file makes that COPY fail
+    and the load start over on the general path, which finds and reports the duplicates."""
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        # One import per series at a time: the overlap check below stays true until commit.
+        # One import per series at a time: what is checked below stays true until commit.
         lock = f"ohlcv:{symbol}:{timeframe}"
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
-        # ON COMMIT DROP only helps at commit: a caller's longer transaction may load twice.
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.ohlcv_staging")
-        cursor.execute(STAGING_SQL)
-        _stage(cursor.cursor, rows, report)
-        if report.bad_count and not skip_invalid:
-            raise RowsRejected(report)
-        if not report.rows_valid:
-            return report
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM ohlcv WHERE symbol = %s AND timeframe = %s "
-            "AND time >= %s AND time <= %s)",
-            [symbol, timeframe, report.earliest, report.latest],
+            "SELECT EXISTS (SELECT 1 FROM ohlcv WHERE symbol = %s AND timeframe = %s)",
+            [symbol, timeframe],
         )
-        overlaps = cursor.fetchone()[0]
-        try:
-            with transaction.atomic(using=using):
-                cursor.execute(UPSERT_SQL if overlaps else MOVE_SQL, params)
-                report.rows_written = cursor.rowcount
-        except DatabaseError as error:
-            # 23505: a duplicate met the unique key; 21000: ON CONFLICT met a row twice.
-            if _sqlstate(error) not in ("23505", "21000"):
-                raise
-            cursor.execute(DUPLICATES_SQL)
-            duplicates = cursor.fetchall()
-            for line, first_line in duplicates:
-                report.reject(line, f"duplicate timestamp (first at line {first_line})")
-            report.bad_rows.sort(key=lambda bad: bad.line)
-            report.rows_valid -= len(duplicates)
-            if duplicates and not skip_invalid:
-                raise RowsRejected(report) from error
-            cursor.execute(
-                "DELETE FROM ohlcv_staging WHERE line = ANY(%s)", [[d[0] for d in duplicates]]
-            )
-            cursor.execute(UPSERT_SQL, params)
+        if not cursor.fetchone()[0]:
+            report = LoadReport()
+            try:
+                with transaction.atomic(using=using):
+                    into = {"symbol": symbol, "timeframe": timeframe, "source": source}
+                    _stage(cursor.cursor, rows(), report, into=into)
+                    if report.bad_count and not skip_invalid:
+                        raise RowsRejected(report)
+                    report.rows_written = report.rows_valid
+                    return report
+            except (DatabaseError, psycopg.Error) as error:
+                if _sqlstate(error) != "23505":  # a duplicate timestamp in the file
+                    raise
+        return _load_through_staging(
+            cursor, rows(), symbol=symbol, timeframe=timeframe, source=source,
+            skip_invalid=skip_invalid, using=using,
+        )  # fmt: skip
+
+
+def _load_through_staging(
+    cursor, rows: Iterable[Row], *, symbol, timeframe, source, skip_invalid, using
+) -> LoadReport:
+    report = LoadReport()
+    params = {"symbol": symbol, "timeframe": timeframe, "source": source}
+    # ON COMMIT DROP only helps at commit: a caller's longer transaction may load twice.
+    cursor.execute("DROP TABLE IF EXISTS pg_temp.ohlcv_staging")
+    cursor.execute(STAGING_SQL)
+    _stage(cursor.cursor, rows, report)
+    if report.bad_count and not skip_invalid:
+        raise RowsRejected(report)
+    if not report.rows_valid:
+        return report
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM ohlcv WHERE symbol = %s AND timeframe = %s "
+        "AND time >= %s AND time <= %s)",
+        [symbol, timeframe, report.earliest, report.latest],
+    )
+    overlaps = cursor.fetchone()[0]
+    try:
+        with transaction.atomic(using=using):
+            cursor.execute(UPSERT_SQL if overlaps else MOVE_SQL, params)
             report.rows_written = cursor.rowcount
+    except DatabaseError as error:
+        # 23505: a duplicate met the unique key; 21000: ON CONFLICT met a row twice.
+        if _sqlstate(error) not in ("23505", "21000"):
+            raise
+        cursor.execute(DUPLICATES_SQL)
+        duplicates = cursor.fetchall()
+        for line, first_line in duplicates:
+            report.reject(line, f"duplicate timestamp (first at line {first_line})")
+        report.bad_rows.sort(key=lambda bad: bad.line)
+        report.rows_valid -= len(duplicates)
+        if duplicates and not skip_invalid:
+            raise RowsRejected(report) from error
+        cursor.execute(
+            "DELETE FROM ohlcv_staging WHERE line = ANY(%s)", [[d[0] for d in duplicates]]
+        )
+        cursor.execute(UPSERT_SQL, params)
+        report.rows_written = cursor.rowcount
     return report

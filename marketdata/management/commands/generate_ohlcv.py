@@ -56,13 +56,16 @@ class Command(BaseCommand):
                     output.write(text)
             self.stdout.write(f"Wrote {options['bars']} candles to {options['output']}.")
             return
-        rows = zip(
-            range(2, options["bars"] + 2),
-            candles["time"].astype(datetime),
-            *(candles[k].astype(str) for k in ("open", "high", "low", "close", "volume")),
-            strict=True,
-        )
-        rows = ((line, t.replace(tzinfo=UTC), *values) for line, t, *values in rows)
+
+        def rows():
+            values = zip(
+                range(2, options["bars"] + 2),
+                candles["time"].astype(datetime),
+                *(candles[k].astype(str) for k in ("open", "high", "low", "close", "volume")),
+                strict=True,
+            )
+            return ((line, t.replace(tzinfo=UTC), *rest) for line, t, *rest in values)
+
         result = load_candle_rows(
             rows=rows,
             symbol=options["symbol"],

@@ -1,0 +1,148 @@
+"""Ingest benchmark: 1,000,000 one-minute candles through `manage.py import_ohlcv`, beside the
+same file loaded by plain `psql \\copy` into a bare table in the same run (the ceiling).
+
+Usage:
+    .venv/bin/python bench/ingest.py                  # 1,000,000 rows, dev settings
+    .venv/bin/python bench/ingest.py --rows 200000
+    TIMESCALE_URL=postgres://postgres@127.0.0.1:5433/apextrade_ts .venv/bin/python bench/ingest.py
+
+The candle file is made once with `generate_ohlcv --output` (synthetic GBM, seed 1) and kept in
+/tmp. The import goes into symbol BENCH/INGEST of the configured timeseries database, which is
+emptied of that symbol before each timed import and afterwards. Figures are wall-clock seconds.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from io import StringIO
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apextrade.settings.dev")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connections  # noqa: E402
+
+from marketdata.timescale import mode_name  # noqa: E402
+
+SYMBOL = "BENCH/INGEST"
+BARE_TABLE = "bench_ingest_bare"
+INDEXED_TABLE = "bench_ingest_indexed"
+
+
+def psql(sql: str) -> float:
+    """Run one psql command against the timeseries database; wall-clock seconds."""
+    db = settings.DATABASES["timeseries"]
+    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
+    command = [
+        "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+        "-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432),
+        "-U", db.get("USER") or "postgres", "-d", db["NAME"], "-c", sql,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env)
+    return time.perf_counter() - started
+
+
+def execute(sql: str, params=None) -> None:
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def forget_symbol() -> None:
+    execute("DELETE FROM ohlcv WHERE symbol = %s", [SYMBOL])
+    execute("DELETE FROM ohlcv_rollup_invalidations WHERE symbol = %s", [SYMBOL])
+    for rollup in ("ohlcv_1h", "ohlcv_1d"):
+        if mode_name() == "plain":
+            execute(f"DELETE FROM {rollup} WHERE symbol = %s", [SYMBOL])
+    execute("VACUUM ANALYZE ohlcv")
+
+
+def import_once(path: Path) -> tuple[float, str]:
+    out = StringIO()
+    started = time.perf_counter()
+    call_command(
+        "import_ohlcv", str(path), "--symbol", SYMBOL, "--timeframe", "1m", "--source", "bench",
+        "--no-progress", stdout=out,
+    )  # fmt: skip
+    return time.perf_counter() - started, out.getvalue().strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=2, help="timed imports (best is reported)")
+    args = parser.parse_args()
+
+    path = Path(tempfile.gettempdir()) / f"apextrade-bench-{args.rows}-1m.csv"
+    if not path.exists():
+        started = time.perf_counter()
+        call_command(
+            "generate_ohlcv", "--symbol", SYMBOL, "--bars", str(args.rows), "--seed", "1",
+            "--start", "2020-01-01T00:00:00", "--output", str(path), stdout=StringIO(),
+        )  # fmt: skip
+        print(f"generated {path} ({args.rows:,} rows) in {time.perf_counter() - started:.1f} s")
+    rows = args.rows
+    size_mb = path.stat().st_size / 1e6
+    print(f"file: {path}, {rows:,} rows, {size_mb:.0f} MB; timeseries mode: {mode_name()}")
+
+    columns = (
+        "time timestamptz, open numeric(18,8), high numeric(18,8), low numeric(18,8), "
+        "close numeric(18,8), volume numeric(24,8)"
+    )
+    ceiling, indexed = [], []
+    for _ in range(args.runs):
+        psql(f"DROP TABLE IF EXISTS {BARE_TABLE}; CREATE TABLE {BARE_TABLE} ({columns})")
+        ceiling.append(psql(f"\\copy {BARE_TABLE} FROM '{path}' WITH (FORMAT csv, HEADER)"))
+        psql(
+            f"DROP TABLE IF EXISTS {INDEXED_TABLE}; CREATE TABLE {INDEXED_TABLE} "
+            f"(LIKE ohlcv INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+        )
+        indexed.append(
+            psql(
+                f"\\copy {INDEXED_TABLE} (time, open, high, low, close, volume, symbol, timeframe)"
+                f" FROM PROGRAM 'sed \"1d; s|$|,{SYMBOL},1m|\" {path}' WITH (FORMAT csv)"
+            )
+        )
+    psql(f"DROP TABLE IF EXISTS {BARE_TABLE}; DROP TABLE IF EXISTS {INDEXED_TABLE}")
+
+    imports = []
+    for _ in range(args.runs):
+        forget_symbol()
+        seconds, summary = import_once(path)
+        imports.append((seconds, summary))
+    reimport_seconds, reimport_summary = import_once(path)
+    forget_symbol()
+
+    best_ceiling = min(ceiling)
+    best_indexed = min(indexed)
+    best_import, best_summary = min(imports)
+    load_seconds = float(best_summary.split("loaded in ")[1].split(" s")[0])
+
+    def rate(seconds: float) -> str:
+        return f"{rows / seconds:>10,.0f} rows/s ({seconds:.2f} s)"
+
+    print(f"psql \\copy into a bare table (ceiling):        {rate(best_ceiling)}")
+    print(f"psql \\copy into a table with ohlcv's indexes:  {rate(best_indexed)}")
+    print(f"import_ohlcv, load (parse, check, COPY, upsert): {rate(load_seconds)}")
+    print(f"import_ohlcv, whole command incl. rollups:      {rate(best_import)}")
+    print(f"import_ohlcv re-import (all rows unchanged):    {rate(reimport_seconds)}")
+    print(
+        f"import / ceiling: {best_ceiling / best_import:.0%} whole command, "
+        f"{best_ceiling / load_seconds:.0%} load only (target 60%); "
+        f"indexed \\copy / ceiling: {best_ceiling / best_indexed:.0%}"
+    )
+    print(f"last import said: {best_summary}")
+    print(f"re-import said: {reimport_summary}")
+
+
+if __name__ == "__main__":
+    main()
