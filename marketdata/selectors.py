@@ -111,12 +111,43 @@ def candle_arrays(
     else:
         lo, hi, _ = window
         sql = candles_sql(frame, timescale=timescaledb_enabled(using), as_float=True)
+        params = {"symbol": symbol, "lo": lo, "hi": hi}
         with connections[using].cursor() as cursor:
-            cursor.execute(sql, {"symbol": symbol, "lo": lo, "hi": hi})
+            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy:
+                data = b"".join(copy)
+            arrays = _binary_rows(data)
+            if arrays is not None:
+                return arrays
+            cursor.execute(sql, params)
             rows = np.array(cursor.fetchall(), dtype=np.float64).reshape(-1, 6)
     arrays = {"time": (rows[:, 0].astype(np.int64) * 1000).astype("datetime64[ns]")}
     for position, key in enumerate(ARRAY_KEYS[1:], start=1):
         arrays[key] = np.ascontiguousarray(rows[:, position])
+    return arrays
+
+
+# COPY ... (FORMAT binary) of (bigint, 5 x float8): a 19-byte header, then per row a field count
+# and, per field, its length and its big-endian value; a 2-byte trailer.
+_COPY_HEADER, _COPY_TRAILER = 19, 2
+_COPY_ROW = np.dtype(
+    [("fields", ">i2"), ("time_length", ">i4"), ("time", ">i8")]
+    + [item for key in ARRAY_KEYS[1:] for item in ((f"{key}_length", ">i4"), (key, ">f8"))]
+)
+
+
+def _binary_rows(data: bytes) -> dict[str, np.ndarray] | None:
+    """Decode binary COPY rows straight into arrays (no Python object per value); None if the
+    data is not laid out as expected (a NULL, say), for the caller's slower path."""
+    body = len(data) - _COPY_HEADER - _COPY_TRAILER
+    if body < 0 or body % _COPY_ROW.itemsize or not data.startswith(b"PGCOPY\n\xff\r\n\0"):
+        return None
+    rows = np.frombuffer(data, dtype=_COPY_ROW, count=body // _COPY_ROW.itemsize, offset=19)
+    lengths = [rows["time_length"]] + [rows[f"{key}_length"] for key in ARRAY_KEYS[1:]]
+    if not (np.all(rows["fields"] == 6) and all(np.all(length == 8) for length in lengths)):
+        return None
+    arrays = {"time": (rows["time"].astype(np.int64) * 1000).astype("datetime64[ns]")}
+    for key in ARRAY_KEYS[1:]:
+        arrays[key] = rows[key].astype(np.float64)
     return arrays
 
 

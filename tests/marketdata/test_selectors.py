@@ -1,10 +1,12 @@
 """candle_arrays: a symbol's candles as NumPy arrays for the engine, any timeframe."""
 
 import datetime as dt
+from unittest import mock
 
 import numpy as np
 import pytest
 
+from marketdata import selectors
 from marketdata.selectors import candle_arrays
 from tests.marketdata.helpers import minute_candles, write_minutes
 
@@ -51,3 +53,27 @@ def test_an_empty_range_gives_empty_arrays(symbol: str) -> None:
     assert arrays["time"].shape == (0,)
     assert arrays["time"].dtype == np.dtype("datetime64[ns]")
     assert arrays["close"].dtype == np.float64
+
+
+def test_arrays_are_decoded_from_binary_copy_and_odd_data_takes_the_slow_path(
+    symbol: str,
+) -> None:
+    write_minutes(symbol, minute_candles(START, 4))
+    decoded = []
+    original = selectors._binary_rows
+
+    def spy(data: bytes):
+        decoded.append(original(data) is not None)
+        return original(data)
+
+    with mock.patch.object(selectors, "_binary_rows", spy):
+        fast = candle_arrays(symbol=symbol, timeframe="1m", start=START,
+                             end=START + dt.timedelta(days=1))  # fmt: skip
+    with mock.patch.object(selectors, "_binary_rows", lambda data: None):
+        slow = candle_arrays(symbol=symbol, timeframe="1m", start=START,
+                             end=START + dt.timedelta(days=1))  # fmt: skip
+
+    assert decoded == [True]
+    for key in fast:
+        np.testing.assert_array_equal(fast[key], slow[key])
+    assert selectors._binary_rows(b"not a copy") is None
