@@ -8,13 +8,11 @@ import zoneinfo
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.functions import RandomUUID
+from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q, Value
-from django.db.models.functions import Now
-from django.utils.timezone import now
 
 from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
 
@@ -115,8 +113,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         db_default=default_notification_preferences(),
     )
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
-    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(null=True, db_default=TransactionNow())
     last_login = models.DateTimeField(
         "last login", null=True, blank=True, db_column="last_login_at"
     )
@@ -205,8 +203,8 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     request_count = models.IntegerField(null=True, default=0, db_default=0)
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
-    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
     class Meta:
         db_table = "api_keys"
@@ -275,7 +273,7 @@ class Alert(models.Model):
     is_triggered = models.BooleanField(null=True, default=False, db_default=False)
     is_recurring = models.BooleanField(null=True, default=False, db_default=False)
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
     triggered_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 

@@ -3,10 +3,9 @@
 nulls `user_id` (ON DELETE SET NULL) and GDPR anonymisation nulls `ip_address`."""
 
 from django.conf import settings
+from django.contrib.postgres.functions import TransactionNow
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Now
-from django.utils.timezone import now
 
 
 class AuditLogAction(models.TextChoices):
@@ -51,7 +50,7 @@ class AuditLog(models.Model):
     new_values = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(null=True, blank=True)
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
     class Meta:
         db_table = "audit_logs"

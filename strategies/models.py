@@ -5,14 +5,12 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.postgres.functions import RandomUUID
+from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Now
-from django.utils.timezone import now
 
 from apextrade.validation import (
     SYMBOL_PATTERN,
@@ -100,8 +98,8 @@ class Strategy(models.Model):
         max_length=20, null=True, blank=True, choices=TradingMode.choices
     )
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
-    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(null=True, db_default=TransactionNow())
     activated_at = models.DateTimeField(null=True, blank=True)
     last_signal_at = models.DateTimeField(null=True, blank=True)
 
@@ -254,7 +252,7 @@ class Backtest(models.Model):
     monthly_returns = models.JSONField(null=True, blank=True)
     drawdown_periods = models.JSONField(null=True, blank=True)
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

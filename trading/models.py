@@ -9,12 +9,10 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.postgres.functions import RandomUUID
+from django.contrib.postgres.functions import RandomUUID, TransactionNow
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Now
-from django.utils.timezone import now
 
 from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
 from strategies.models import Side
@@ -64,8 +62,8 @@ class Portfolio(models.Model):
 
     is_active = models.BooleanField(null=True, default=True, db_default=True)
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
-    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
+    updated_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
     class Meta:
         db_table = "portfolios"
@@ -123,9 +121,9 @@ class Position(models.Model):
 
     is_open = models.BooleanField(null=True, default=True, db_default=True)
 
-    opened_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    opened_at = models.DateTimeField(null=True, db_default=TransactionNow())
     closed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    updated_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
     class Meta:
         db_table = "positions"
@@ -257,7 +255,7 @@ class Trade(models.Model):
     signal_reason = models.TextField(null=True, blank=True)
     market_conditions = models.JSONField(null=True, blank=True)
 
-    created_at = models.DateTimeField(null=True, default=now, db_default=Now())
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
     submitted_at = models.DateTimeField(null=True, blank=True)
     filled_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)

@@ -51,7 +51,7 @@ def service_errors() -> Iterator[None]:
 
 
 class NewestFirst(CursorPagination):
-    ordering = "-created_at"
+    ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from compliance.models import AuditLog
@@ -119,6 +122,8 @@ def test_list_shows_only_your_own_strategies_newest_first(api, user):
     older = StrategyFactory(user=user)
     newer = StrategyFactory(user=user)
     StrategyFactory()
+    # Rows made in one transaction share NOW(); date them apart as separate requests would be.
+    Strategy.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(hours=1))
 
     response = api.get(LIST_URL)
 
