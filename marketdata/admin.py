@@ -8,6 +8,8 @@ selector as the API, and the rollup watermarks (which start at -infinity, a valu
 datetime cannot hold, hence no page of their own). Pending invalidations have a read-only page.
 """
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
@@ -16,11 +18,17 @@ from django.template.response import TemplateResponse
 from apextrade.admin_console import ReadOnlyModelAdmin
 from marketdata.management.commands.timeseries_status import human_size
 from marketdata.models import MaintenanceJobRun, RollupInvalidation
-from marketdata.selectors import candles, latest_candle_time, timeseries_status
+from marketdata.selectors import (
+    candles,
+    daily_candle_counts,
+    latest_candle_time,
+    timeseries_status,
+)
 from marketdata.services import validate_series
 from marketdata.timeframes import Timeframe
 
 CANDLES_SHOWN = 100
+COVERAGE_DAYS = 30
 
 
 @admin.register(MaintenanceJobRun)
@@ -45,6 +53,11 @@ class TimeseriesStatusAdmin(ReadOnlyModelAdmin):
                 lookup["errors"] = [m for messages in error.message_dict.values() for m in messages]
             else:
                 lookup["candles"] = self._latest_candles(symbol, timeframe)
+                latest = latest_candle_time(symbol=symbol)
+                if latest is not None:
+                    lookup["coverage"] = daily_candle_counts(
+                        symbol=symbol, start=latest - timedelta(days=COVERAGE_DAYS), end=latest
+                    )
         context = {
             **self.admin_site.each_context(request),
             "title": "Timeseries status",

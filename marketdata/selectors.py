@@ -2,16 +2,18 @@
 backtest engine, the ticker, and the status of the database for operators."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
 from django.core.cache import cache
 from django.db import connections
+from django.db.models import Count
 
 from marketdata.candle_queries import candles_sql
+from marketdata.models import Ohlcv
 from marketdata.services import ticker_key, update_ticker
-from marketdata.timeframes import Timeframe
+from marketdata.timeframes import Timeframe, bucket_expression
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 ARRAY_KEYS = ("time", "open", "high", "low", "close", "volume")
@@ -157,6 +159,22 @@ def latest_candle_time(*, symbol: str, using: str = TIMESERIES_DB) -> datetime |
             "SELECT max(time) FROM ohlcv WHERE symbol = %s AND timeframe = '1m'", [symbol]
         )
         return cursor.fetchone()[0]
+
+
+def daily_candle_counts(
+    *, symbol: str, start: datetime, end: datetime, using: str = TIMESERIES_DB
+) -> list[tuple[datetime, int]]:
+    """1m candles stored per UTC day in [start, end): a full day has 1,440, fewer means gaps."""
+    day = bucket_expression("time", timedelta(days=1), timescale=timescaledb_enabled(using))
+    return list(
+        Ohlcv.objects.using(using)
+        .filter(symbol=symbol, timeframe="1m", time__gte=start, time__lt=end)
+        .annotate(day=day)
+        .values("day")
+        .annotate(candles=Count("*"))
+        .order_by("day")
+        .values_list("day", "candles")
+    )
 
 
 def ticker(*, symbol: str, using: str = TIMESERIES_DB) -> dict | None:

@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import models
+from timescale.db.models.expressions import TimeBucket
+
 from apextrade.validation import TIMEFRAME_PATTERN
 
 FIXED_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
@@ -122,3 +125,22 @@ def last_sql(value: str, order: str, *, timescale: bool) -> str:
     if timescale:
         return f"last({value}, {order})"
     return f"(array_agg({value} ORDER BY {order} DESC))[1]"
+
+
+class DateBin(models.Func):
+    """`date_bin(width, column, origin)`: plain PostgreSQL's counterpart of `time_bucket`."""
+
+    function = "date_bin"
+    output_field = models.DateTimeField()
+
+    def __init__(self, expression, width: timedelta, origin: datetime = FIXED_ORIGIN) -> None:
+        super().__init__(models.Value(width), expression, models.Value(origin))
+
+
+def bucket_expression(column: str, width: timedelta, *, timescale: bool) -> models.Func:
+    """An ORM expression for fixed-width buckets: django-timescaledb's TimeBucket in TimescaleDB
+    mode, DateBin in plain mode (the same buckets)."""
+    if timescale:
+        days, seconds = width.days, width.seconds
+        return TimeBucket(column, f"{days} days {seconds} seconds")
+    return DateBin(column, width)

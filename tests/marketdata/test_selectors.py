@@ -77,3 +77,13 @@ def test_arrays_are_decoded_from_binary_copy_and_odd_data_takes_the_slow_path(
     for key in fast:
         np.testing.assert_array_equal(fast[key], slow[key])
     assert selectors._binary_rows(b"not a copy") is None
+
+
+def test_daily_counts_of_minute_candles_show_the_gaps(symbol: str) -> None:
+    write_minutes(symbol, minute_candles(START, 90))
+    write_minutes(symbol, minute_candles(START + dt.timedelta(days=2, hours=5), 3))
+
+    counts = selectors.daily_candle_counts(symbol=symbol, start=START,
+                                           end=START + dt.timedelta(days=7))  # fmt: skip
+
+    assert counts == [(START, 90), (START + dt.timedelta(days=2), 3)]

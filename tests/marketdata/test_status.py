@@ -75,6 +75,7 @@ def test_operators_see_the_status_and_the_latest_candles_in_the_console(symbol: 
     assert "TimescaleDB" in text or "plain PostgreSQL" in text
     assert "ohlcv_1d" in text
     assert "2024-03-04 01:00" in text and "2024-03-04 00:00" in text
+    assert "1m candles per day" in text
 
 
 def test_the_status_page_is_for_staff_only() -> None:
