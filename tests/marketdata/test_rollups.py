@@ -5,15 +5,20 @@ Transactional tests: TimescaleDB refuses to refresh a continuous aggregate insid
 and the rollups are refreshed when the write commits, as in production."""
 
 import datetime as dt
+import itertools
+import string
 from decimal import Decimal
 
 import pytest
 from django.db import connections
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from marketdata import rollups
 from marketdata.selectors import Candle, candles
 from marketdata.services import CandleInput, upsert_candles
+from marketdata.timeframes import Timeframe
 from tests.marketdata.helpers import minute_candles, write_minutes
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
@@ -21,6 +26,8 @@ pytestmark = pytest.mark.django_db(databases=["default", "timeseries"], transact
 UTC = dt.UTC
 MONDAY = dt.datetime(2024, 3, 4, tzinfo=UTC)
 D = Decimal
+# Hypothesis runs many examples in one test, hence symbols of its own for each.
+_HYPOTHESIS_SYMBOLS = ("".join(x) for x in itertools.product(string.ascii_uppercase, repeat=5))
 
 
 def series(symbol: str) -> None:
@@ -169,3 +176,53 @@ def test_timescaledb_rollups_are_real_time_continuous_aggregates() -> None:
             ("ohlcv_1d", dt.timedelta(hours=1), "3 days", "1 day"),
             ("ohlcv_1h", dt.timedelta(minutes=10), "03:00:00", "01:00:00"),
         ]
+
+
+@pytest.mark.timescaledb
+def test_compressed_chunks_still_answer_and_take_upserts(symbol: str) -> None:
+    series(symbol)
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(compress_chunk(c, if_not_compressed => true)) "
+            "FROM show_chunks('ohlcv', older_than => INTERVAL '7 days') c"
+        )
+        assert cursor.fetchone()[0] >= 1
+    before = read(symbol, "4h")
+
+    upsert_candles(
+        symbol=symbol,
+        timeframe="1m",
+        candles=[CandleInput(MONDAY, D("100"), D("300"), D("99"), D("100.5"), D("1"))],
+    )
+
+    assert read(symbol, "1m", end=MONDAY + dt.timedelta(minutes=1))[0].high == D(300)
+    assert before[0] == c(MONDAY, "100", "280.5", "99", "279.5", "16290", 180)
+    assert read(symbol, "4h")[0] == c(MONDAY, "100", "300", "99", "279.5", "16290", 180)
+    assert read(symbol, "1h")[0] == c(MONDAY, "100", "300", "99", "159.5", "1830", 60)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    minutes=st.lists(st.integers(min_value=0, max_value=3 * 1440), min_size=1, max_size=60,
+                     unique=True),
+    timeframe=st.sampled_from(["7m", "1h", "3h", "1d", "2d"]),
+)  # fmt: skip
+def test_a_rollup_equals_its_parts(minutes: list[int], timeframe: str) -> None:
+    """Any set of 1m candles: each bucket is first open, max high, min low, last close, summed
+    volume of the candles in it."""
+    symbol = f"{next(_HYPOTHESIS_SYMBOLS)}/PROP"
+    written = sorted(minute_candles(MONDAY, 3 * 1440 + 1), key=lambda x: x.time)
+    chosen = [written[m] for m in sorted(minutes)]
+    write_minutes(symbol, chosen)
+    frame = Timeframe.parse(timeframe)
+
+    expected = []
+    for bucket in sorted({frame.floor(x.time) for x in chosen}):
+        inside = [x for x in chosen if frame.floor(x.time) == bucket]
+        expected.append(
+            Candle(bucket, inside[0].open, max(x.high for x in inside),
+                   min(x.low for x in inside), inside[-1].close, sum(x.volume for x in inside),
+                   len(inside))
+        )  # fmt: skip
+
+    assert read(symbol, timeframe, start=MONDAY - dt.timedelta(days=2)) == expected
