@@ -8,7 +8,11 @@ run inside one).
 Plain mode: the write services log the changed range of 1m candles; `refresh_pending` (a beat job
 every 10 minutes, and right after each write) rewrites only the buckets those ranges touch, up to
 the same end offsets as the policies (1 hour, 1 day), then advances the watermark. Queries read
-materialized buckets before the watermark and aggregate raw candles after it.
+materialized buckets before the watermark and aggregate raw candles after it. Like the policies'
+start offsets, each run also rewrites the trailing window (3 hours, 3 days) of every symbol that
+has candles in it, so recent candles written by raw SQL, bypassing the services' log, are
+materialized within one run too. (Older raw-SQL writes need `refresh_rollups`-style explicit
+ranges: ohlcv has no row trigger, which would cost seconds per million imported rows.)
 
 Either way the buckets before `now - end offset` are materialized as soon as a write commits, so
 both modes answer the same.
@@ -35,6 +39,7 @@ class Rollup:
     name: str
     timeframe: Timeframe
     end_offset: timedelta
+    start_offset: timedelta
     dependent: str | None
 
     def cap(self, now: datetime) -> datetime:
@@ -49,8 +54,15 @@ class Rollup:
         return rollup_sql(source, self.timeframe, timescale=False)
 
 
-HOURLY = Rollup("ohlcv_1h", HOUR, timedelta(hours=1), dependent="ohlcv_1d")
-DAILY = Rollup("ohlcv_1d", DAY, timedelta(days=1), dependent=None)
+HOURLY = Rollup("ohlcv_1h", HOUR, timedelta(hours=1), timedelta(hours=3), dependent="ohlcv_1d")
+DAILY = Rollup("ohlcv_1d", DAY, timedelta(days=1), timedelta(days=3), dependent=None)
+
+# Symbols with source rows in a rollup's trailing window [lo, cap).
+_TRAILING_SYMBOLS_SQL = {
+    "ohlcv_1h": "SELECT DISTINCT symbol FROM ohlcv "
+    "WHERE timeframe = '1m' AND time >= %s AND time < %s",
+    "ohlcv_1d": "SELECT DISTINCT symbol FROM ohlcv_1h WHERE bucket >= %s AND bucket < %s",
+}
 ROLLUPS = (HOURLY, DAILY)
 
 
@@ -109,6 +121,9 @@ def refresh_plain_rollup(
         )
         taken = cursor.fetchall()
         later = [(rollup.name, s, cap, latest) for s, _, latest in taken if latest >= cap]
+        trailing_lo = rollup.timeframe.floor(cap - rollup.start_offset)
+        cursor.execute(_TRAILING_SYMBOLS_SQL[rollup.name], [trailing_lo, cap])
+        taken += [(symbol, trailing_lo, cap - timedelta(microseconds=1)) for (symbol,) in cursor]
         if later:
             cursor.executemany(
                 "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "

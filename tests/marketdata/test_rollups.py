@@ -150,6 +150,33 @@ def test_the_plain_refresh_rewrites_only_the_buckets_that_changed(symbol: str) -
 
 
 @pytest.mark.plain_postgres
+def test_recent_candles_written_by_raw_sql_are_materialized_by_the_next_refresh(
+    symbol: str,
+) -> None:
+    now = timezone.now()
+    hour = Timeframe.parse("1h").floor(now) - dt.timedelta(hours=2)
+    with connections["timeseries"].cursor() as cursor:
+        # Bypasses the services, so nothing is logged; the trailing window catches it, as the
+        # TimescaleDB policy's start offset would.
+        cursor.execute(
+            "INSERT INTO ohlcv (time, symbol, timeframe, open, high, low, close, volume) "
+            "SELECT %s + make_interval(mins => i), %s, '1m', 10, 12, 9, 11, 1 "
+            "FROM generate_series(0, 59) AS i",
+            [hour, symbol],
+        )
+
+    rollups.refresh_pending(now=now)
+
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT bucket, open, high, low, close, volume, candle_count FROM ohlcv_1h "
+            "WHERE symbol = %s",
+            [symbol],
+        )
+        assert cursor.fetchall() == [(hour, D(10), D(12), D(9), D(11), D(60), 60)]
+
+
+@pytest.mark.plain_postgres
 def test_the_plain_watermark_stops_at_the_end_offset(symbol: str) -> None:
     now = dt.datetime(2024, 3, 4, 12, 34, tzinfo=UTC)
 
