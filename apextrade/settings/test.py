@@ -19,4 +19,4 @@ from apextrade.settings.base import DATABASES  # noqa: E402
 
 _suffix = os.environ.get("TEST_DB_SUFFIX", f"_{os.getpid()}")
 for _config in DATABASES.values():
-    _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_suffix}"}
+    _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_suffix}", "DEPENDENCIES": []}
