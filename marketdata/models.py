@@ -62,13 +62,11 @@ class Ohlcv(models.Model):
             ),
         ]
         # The spec's idx_ohlcv_symbol_timeframe_time is one character over Django's 30-character
-        # limit for index names, so migration 0001 makes it with SQL under its spec name.
-        # The symbol-led indexes ascend in time where the spec writes DESC: a B-tree is read as
-        # fast backwards, and candles arrive in ascending time, which then lands on the
-        # rightmost leaf (PostgreSQL's fast path) instead of splitting the leftmost one; that
-        # makes a million-row import about 1.5 s faster. See docs/timeseries.md.
+        # limit for index names, so migration 0001 makes it with SQL under its spec name; the
+        # same migration names the primary key's index idx_ohlcv_unique, the spec's unique
+        # index for upserts, rather than building a second identical one.
         indexes = [
-            models.Index(fields=["symbol", "time"], name="idx_ohlcv_symbol_time"),
+            models.Index(fields=["symbol", "-time"], name="idx_ohlcv_symbol_time"),
         ]
 
     def __str__(self) -> str:
@@ -98,7 +96,7 @@ class EquityHistory(models.Model):
         verbose_name = "equity snapshot"
         verbose_name_plural = "equity history"
         indexes = [
-            models.Index(fields=["portfolio_id", "time"], name="idx_equity_portfolio_time"),
+            models.Index(fields=["portfolio_id", "-time"], name="idx_equity_portfolio_time"),
         ]
 
     def __str__(self) -> str:
@@ -124,7 +122,7 @@ class TickData(models.Model):
         verbose_name = "tick"
         verbose_name_plural = "tick data"
         indexes = [
-            models.Index(fields=["symbol", "time"], name="idx_tick_symbol_time"),
+            models.Index(fields=["symbol", "-time"], name="idx_tick_symbol_time"),
         ]
 
     def __str__(self) -> str:

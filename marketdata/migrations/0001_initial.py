@@ -102,7 +102,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'equity snapshot',
                 'verbose_name_plural': 'equity history',
                 'db_table': 'equity_history',
-                'indexes': [models.Index(fields=['portfolio_id', 'time'], name='idx_equity_portfolio_time')],
+                'indexes': [models.Index(fields=['portfolio_id', '-time'], name='idx_equity_portfolio_time')],
             },
         ),
         migrations.CreateModel(
@@ -123,7 +123,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'OHLCV candle',
                 'verbose_name_plural': 'OHLCV candles',
                 'db_table': 'ohlcv',
-                'indexes': [models.Index(fields=['symbol', 'time'], name='idx_ohlcv_symbol_time')],
+                'indexes': [models.Index(fields=['symbol', '-time'], name='idx_ohlcv_symbol_time')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('high__gte', models.F('low')), ('high__gte', models.F('open')), ('high__gte', models.F('close')), ('low__lte', models.F('open')), ('low__lte', models.F('close')), ('volume__gte', Decimal('0'))), name='valid_ohlcv', violation_error_message='A candle needs low <= open, close <= high and a volume of at least 0.')],
             },
         ),
@@ -158,12 +158,18 @@ class Migration(migrations.Migration):
                 'verbose_name': 'tick',
                 'verbose_name_plural': 'tick data',
                 'db_table': 'tick_data',
-                'indexes': [models.Index(fields=['symbol', 'time'], name='idx_tick_symbol_time')],
+                'indexes': [models.Index(fields=['symbol', '-time'], name='idx_tick_symbol_time')],
             },
         ),
         # The spec's name is 31 characters, one more than Django allows in Meta.indexes.
         migrations.RunSQL(
-            "CREATE INDEX idx_ohlcv_symbol_timeframe_time ON ohlcv (symbol, timeframe, time);",
+            "CREATE INDEX idx_ohlcv_symbol_timeframe_time ON ohlcv (symbol, timeframe, time DESC);",
             reverse_sql="DROP INDEX IF EXISTS idx_ohlcv_symbol_timeframe_time;",
+        ),
+        # The primary key (time, symbol, timeframe) is the spec's unique index for upserts;
+        # it carries the spec's name instead of a second, identical index.
+        migrations.RunSQL(
+            "ALTER TABLE ohlcv RENAME CONSTRAINT ohlcv_pkey TO idx_ohlcv_unique;",
+            reverse_sql="ALTER TABLE ohlcv RENAME CONSTRAINT idx_ohlcv_unique TO ohlcv_pkey;",
         ),
     ]

@@ -93,8 +93,33 @@ def test_the_spec_indexes_exist() -> None:
         "idx_ohlcv_symbol_timeframe_time",
         "idx_equity_portfolio_time",
         "idx_tick_symbol_time",
-        "ohlcv_pkey",
+        "idx_ohlcv_unique",
     } <= names
+
+
+def test_the_spec_indexes_are_built_as_written() -> None:
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+            "('ohlcv', 'equity_history', 'tick_data')"
+        )
+        definitions = {name: definition.split(" USING ")[1] for name, definition in cursor}
+    assert definitions["idx_ohlcv_unique"] == 'btree ("time", symbol, timeframe)'
+    assert definitions["idx_ohlcv_symbol_time"] == 'btree (symbol, "time" DESC)'
+    assert (
+        definitions["idx_ohlcv_symbol_timeframe_time"] == 'btree (symbol, timeframe, "time" DESC)'
+    )
+    assert definitions["idx_equity_portfolio_time"] == 'btree (portfolio_id, "time" DESC)'
+    assert definitions["idx_tick_symbol_time"] == 'btree (symbol, "time" DESC)'
+
+
+def test_the_upsert_key_is_unique_under_its_spec_name() -> None:
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT indisunique, indisprimary FROM pg_index "
+            "WHERE indexrelid = 'idx_ohlcv_unique'::regclass"
+        )
+        assert cursor.fetchone() == (True, True)
 
 
 @pytest.mark.parametrize(
