@@ -1,6 +1,7 @@
 """Demo data for a newcomer's first run: an operator, a demo client with the example strategies
-and a paper portfolio, and synthetic candles. Idempotent: a second run changes nothing but the
-printed passwords (it resets them, since stored hashes cannot be shown again)."""
+and a paper portfolio, and ninety days of synthetic BTC/USDT candles. Idempotent: a second run
+changes nothing but the printed passwords (it resets them, since stored hashes cannot be shown
+again)."""
 
 import secrets
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services import create_operator, register_user
 from compliance.audit import AuditContext
+from marketdata.models import Ohlcv
+from marketdata.services import generate_synthetic_ohlcv
 from strategies.models import Strategy
 from strategies.rules.examples import EXAMPLE_STRATEGIES
 from strategies.services.strategies import create_strategy
@@ -21,6 +24,10 @@ OPERATOR_EMAIL = "operator@apextrade.local"
 DEMO_EMAIL = "demo@apextrade.local"
 DEMO_PORTFOLIO = "Demo paper portfolio"
 DEMO_CONTEXT = AuditContext.system("seed_demo")
+# Ninety days of one-minute candles for the example strategies' symbol: 1h and 1d candles and
+# every other timeframe roll up from these.
+DEMO_SYMBOL = "BTC/USDT"
+DEMO_CANDLE_BARS = 90 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,15 @@ def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def seed_demo() -> tuple[Credentials, Credentials]:
+def _ensure_demo_candles(bars: int) -> int:
+    """Synthetic 1m candles for DEMO_SYMBOL, unless it already has candles; rows written."""
+    if Ohlcv.objects.filter(symbol=DEMO_SYMBOL, timeframe="1m").exists():
+        return 0
+    result = generate_synthetic_ohlcv(symbol=DEMO_SYMBOL, timeframe="1m", bars=bars, seed=2026)
+    return result.report.rows_written
+
+
+def seed_demo(*, candle_bars: int = DEMO_CANDLE_BARS) -> tuple[Credentials, Credentials]:
     """Create (or refresh) the demo accounts and their data; returns (operator, demo client)."""
     with transaction.atomic():
         operator = _ensure_user(OPERATOR_EMAIL, operator=True)
@@ -96,4 +111,5 @@ def seed_demo() -> tuple[Credentials, Credentials]:
                 base_currency="EUR",
                 context=DEMO_CONTEXT,
             )
+    _ensure_demo_candles(candle_bars)
     return operator, demo

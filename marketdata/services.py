@@ -4,12 +4,13 @@ ticker cache, and the maintenance jobs of plain mode. Other apps call these, nev
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
@@ -20,6 +21,8 @@ from marketdata import retention, rollups
 from marketdata.ingest.files import Progress, Row, read_rows
 from marketdata.ingest.ohlcv import LoadReport, load_candles
 from marketdata.models import DEFAULT_SOURCE, MaintenanceJobRun
+from marketdata.synthetic import synthetic_candles
+from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB
 
 EIGHT_PLACES = Decimal("0.00000001")
@@ -110,6 +113,64 @@ def import_ohlcv(
         timeframe=timeframe,
         source=source,
         skip_invalid=skip_invalid,
+        using=using,
+    )
+
+
+def synthetic_series(
+    *,
+    symbol: str,
+    timeframe: str,
+    bars: int,
+    seed: int,
+    start: datetime | None = None,
+    price: float = 30_000.0,
+) -> dict[str, np.ndarray]:
+    """Synthetic candles (marketdata.synthetic) of one series, checked like any other series; by
+    default the last one is the current bar. Raises ValidationError keyed by argument."""
+    validate_series(symbol=symbol, timeframe=timeframe)
+    frame = Timeframe.parse(timeframe)
+    if frame.width is None:
+        raise ValidationError({"timeframe": ["Synthetic candles need a fixed-width timeframe."]})
+    if bars < 1:
+        raise ValidationError({"bars": ["Must be at least 1."]})
+    if start is None:
+        start = frame.floor(timezone.now()) - frame.width * (bars - 1)
+    elif start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    return synthetic_candles(bars=bars, timeframe=frame.code, start=start, seed=seed, price=price)
+
+
+def generate_synthetic_ohlcv(
+    *,
+    symbol: str,
+    timeframe: str,
+    bars: int,
+    seed: int,
+    start: datetime | None = None,
+    price: float = 30_000.0,
+    source: str = "synthetic",
+    using: str = TIMESERIES_DB,
+) -> ImportResult:
+    """Load `bars` synthetic candles of one series into ohlcv (see synthetic_series)."""
+    candles = synthetic_series(
+        symbol=symbol, timeframe=timeframe, bars=bars, seed=seed, start=start, price=price
+    )
+
+    def rows() -> Iterable[Row]:
+        values = zip(
+            candles["time"].astype(datetime),
+            *(candles[key].astype(str) for key in ("open", "high", "low", "close", "volume")),
+            strict=True,
+        )
+        for line, (moment, *prices) in enumerate(values, start=2):
+            yield (line, moment.replace(tzinfo=UTC), *prices)
+
+    return load_candle_rows(
+        rows=rows,
+        symbol=symbol,
+        timeframe=Timeframe.parse(timeframe).code,
+        source=source,
         using=using,
     )
 

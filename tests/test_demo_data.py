@@ -1,9 +1,14 @@
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import User
 from apextrade.demo_data import DEMO_EMAIL, OPERATOR_EMAIL, seed_demo
+from marketdata.models import Ohlcv
+from marketdata.selectors import candle_arrays
 from strategies.models import Strategy
 from strategies.rules.examples import EXAMPLE_STRATEGIES
 from trading.models import Portfolio
@@ -11,8 +16,8 @@ from trading.models import Portfolio
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
 
-def test_seed_demo_creates_working_accounts_strategies_and_a_paper_portfolio():
-    operator, demo = seed_demo()
+def test_seed_demo_creates_working_accounts_strategies_a_paper_portfolio_and_candles():
+    operator, demo = seed_demo(candle_bars=600)
 
     assert authenticate(email=operator.email, password=operator.password).is_staff
     demo_user = authenticate(email=demo.email, password=demo.password)
@@ -20,15 +25,22 @@ def test_seed_demo_creates_working_accounts_strategies_and_a_paper_portfolio():
     assert Strategy.objects.filter(user=demo_user).count() == len(EXAMPLE_STRATEGIES)
     portfolio = Portfolio.objects.get(user=demo_user)
     assert portfolio.is_paper
+    assert Ohlcv.objects.filter(symbol="BTC/USDT", timeframe="1m").count() == 600
+    hourly = candle_arrays(
+        symbol="BTC/USDT", timeframe="1h", start=timezone.now() - timedelta(days=1),
+        end=timezone.now(),
+    )  # fmt: skip
+    assert 10 <= len(hourly["close"]) <= 11
 
 
 def test_seed_demo_twice_adds_nothing(capsys):
-    call_command("seed_demo")
+    seed_demo(candle_bars=300)  # the command below finds the candles there and adds none
     call_command("seed_demo")
 
     assert User.objects.filter(email__in=[OPERATOR_EMAIL, DEMO_EMAIL]).count() == 2
     assert Strategy.objects.count() == len(EXAMPLE_STRATEGIES)
     assert Portfolio.objects.count() == 1
+    assert Ohlcv.objects.count() == 300
     assert (
         "Operator (admin console /admin/): operator@apextrade.local / " in capsys.readouterr().out
     )

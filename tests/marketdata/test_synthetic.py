@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from marketdata.models import Ohlcv
 from marketdata.synthetic import synthetic_candles
@@ -62,3 +62,19 @@ def test_generated_csv_imports_back(tmp_path: Path, symbol: str) -> None:
                  stdout=StringIO())  # fmt: skip
 
     assert Ohlcv.objects.filter(symbol=symbol).count() == 50
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--symbol", "btcusdt", "--bars", "5"], "symbol"),
+        (["--symbol", "BTC/USDT", "--bars", "0"], "bars"),
+        (["--symbol", "BTC/USDT", "--bars", "5", "--timeframe", "1M"], "timeframe"),
+        (["--symbol", "BTC/USDT", "--bars", "5", "--start", "yesterday"], "--start"),
+    ],
+)
+def test_generate_ohlcv_refuses_bad_input_and_writes_nothing(arguments, message) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("generate_ohlcv", *arguments, stdout=StringIO())
+    assert not Ohlcv.objects.exists()
