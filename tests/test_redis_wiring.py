@@ -7,15 +7,24 @@ from django.core.cache import cache
 from django.utils.module_loading import import_string
 from django_redis import get_redis_connection
 
+from apextrade.cache_keys import spec_key
 from apextrade.celery import app as celery_app
+from apextrade.settings import base as base_settings
 
 
 def test_cache_keys_are_stored_exactly_as_the_spec_names_them():
     cache.set("cache:ticker:BTC/USDT", {"price": "42000.5"}, timeout=30)
 
     raw = get_redis_connection("default")
-    assert raw.exists("cache:ticker:BTC/USDT") == 1
+    # Only the test run's own prefix (settings.test) stands before the spec's key; no version.
+    assert raw.exists(f"{settings.CACHES['default']['KEY_PREFIX']}cache:ticker:BTC/USDT") == 1
     assert cache.get("cache:ticker:BTC/USDT") == {"price": "42000.5"}
+
+
+def test_outside_tests_the_key_is_the_spec_key_itself():
+    assert "KEY_PREFIX" not in base_settings.CACHES["default"]
+    assert spec_key("cache:ticker:BTC/USDT", "", 1) == "cache:ticker:BTC/USDT"
+    assert spec_key("rate_limit:42", "", 7) == "rate_limit:42"
 
 
 def test_sessions_live_in_redis_under_the_session_prefix():
@@ -25,7 +34,8 @@ def test_sessions_live_in_redis_under_the_session_prefix():
     session.create()
 
     raw = get_redis_connection("default")
-    assert raw.exists(f"session:{session.session_key}") == 1
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    assert raw.exists(f"{prefix}session:{session.session_key}") == 1
     assert store_class(session.session_key)["user_id"] == "u-1"
 
 

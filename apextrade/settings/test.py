@@ -1,11 +1,21 @@
 """Test run: the real PostgreSQL and Redis, a Redis database of its own, fast password hashing."""
 
+import copy
+import os
+
 from apextrade.settings.base import *  # noqa: F403
-from apextrade.settings.base import CACHES, env
+from apextrade.settings.base import CACHES, DATABASES, env
+
+# Copies, so that base.py's values (which tests compare against) stay as production reads them.
+CACHES = copy.deepcopy(CACHES)
+DATABASES = copy.deepcopy(DATABASES)
 
 DEBUG = False
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES["default"]["LOCATION"] = REDIS_URL
+# Keys of this run carry a prefix of their own, so that the per-test cleanup (tests/conftest.py)
+# removes only this run's keys when two suites share the Redis test database.
+CACHES["default"]["KEY_PREFIX"] = f"test{os.getpid()}:"
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
@@ -13,10 +23,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Each test run gets test databases of its own (several runs may share one PostgreSQL server, as on
 # a developer machine running two suites at once). TEST_DB_SUFFIX overrides the default, the pid.
-import os  # noqa: E402
-
-from apextrade.settings.base import DATABASES  # noqa: E402
-
 _suffix = os.environ.get("TEST_DB_SUFFIX", f"_{os.getpid()}")
 for _config in DATABASES.values():
     _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_suffix}", "DEPENDENCIES": []}
