@@ -4,11 +4,13 @@ Django 5.2's admin refuses models with a composite primary key, which ohlcv, equ
 tick_data and the rollups all have. So operators get one page, "Timeseries status", which shows
 what `manage.py timeseries_status` shows (with estimated row counts: no COUNT(*) over millions of
 candles) and lets them look up the latest candles of a symbol at any timeframe through the same
-selector as the API, and the rollup watermarks (which start at -infinity, a value Python's
+selector as the API, a portfolio's newest equity snapshots and a symbol's newest ticks (read-only,
+through selectors), and the rollup watermarks (which start at -infinity, a value Python's
 datetime cannot hold, hence no page of their own). Pending invalidations have a read-only page.
 """
 
 from datetime import timedelta
+from uuid import UUID
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +23,9 @@ from marketdata.models import MaintenanceJobRun, RollupInvalidation
 from marketdata.selectors import (
     candles,
     daily_candle_counts,
+    equity_snapshots,
     latest_candle_time,
+    latest_ticks,
     timeseries_status,
 )
 from marketdata.services import validate_series
@@ -29,6 +33,11 @@ from marketdata.timeframes import Timeframe
 
 CANDLES_SHOWN = 100
 COVERAGE_DAYS = 30
+SNAPSHOTS_SHOWN = 100
+TICKS_SHOWN = 100
+# equity_history.portfolio_id points into the other database; seeing a portfolio's equity takes
+# the same permission as seeing the portfolio itself.
+EQUITY_PERMISSION = "trading.view_portfolio"
 
 
 @admin.register(MaintenanceJobRun)
@@ -64,9 +73,45 @@ class TimeseriesStatusAdmin(ReadOnlyModelAdmin):
             "opts": self.model._meta,
             "status": status,
             "lookup": lookup,
+            "equity": self._equity_lookup(request),
+            "can_view_equity": request.user.has_perm(EQUITY_PERMISSION),
+            "ticks": self._tick_lookup(request),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/marketdata/timeseries_status.html", context)
+
+    @staticmethod
+    def _equity_lookup(request: HttpRequest) -> dict:
+        """The `portfolio` look-up: its newest equity snapshots, or why there are none to show."""
+        portfolio = request.GET.get("portfolio", "").strip()
+        lookup: dict = {"portfolio": portfolio, "snapshots": None, "errors": []}
+        if not portfolio:
+            return lookup
+        if not request.user.has_perm(EQUITY_PERMISSION):
+            lookup["errors"].append("You may not view portfolios, so not their equity either.")
+            return lookup
+        try:
+            portfolio_id = UUID(portfolio)
+        except ValueError:
+            lookup["errors"].append(f"“{portfolio}” is not a portfolio id (a UUID).")
+            return lookup
+        lookup["snapshots"] = equity_snapshots(portfolio_id=portfolio_id, limit=SNAPSHOTS_SHOWN)
+        return lookup
+
+    @staticmethod
+    def _tick_lookup(request: HttpRequest) -> dict:
+        """The `tick_symbol` look-up: the symbol's newest ticks, or why there are none to show."""
+        symbol = request.GET.get("tick_symbol", "").strip()
+        lookup: dict = {"symbol": symbol, "ticks": None, "errors": []}
+        if not symbol:
+            return lookup
+        try:
+            validate_series(symbol=symbol)
+        except ValidationError as error:
+            lookup["errors"] = [m for messages in error.message_dict.values() for m in messages]
+            return lookup
+        lookup["ticks"] = latest_ticks(symbol=symbol, limit=TICKS_SHOWN)
+        return lookup
 
     @staticmethod
     def _latest_candles(symbol: str, timeframe: str) -> list:

@@ -1,9 +1,10 @@
 """Reads from the time-series database: candles for the API and charts, NumPy arrays for the
-backtest engine, the ticker, and the status of the database for operators."""
+backtest engine, the ticker, and the status of the database and its newest rows for operators."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
 import numpy as np
 from django.core.cache import cache
@@ -11,7 +12,7 @@ from django.db import connections
 from django.db.models import Count
 
 from marketdata.candle_queries import candles_sql
-from marketdata.models import Ohlcv
+from marketdata.models import EquityHistory, Ohlcv, TickData
 from marketdata.services import ticker_key, update_ticker
 from marketdata.timeframes import Timeframe, bucket_expression
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
@@ -174,6 +175,41 @@ def daily_candle_counts(
         .annotate(candles=Count("*"))
         .order_by("day")
         .values_list("day", "candles")
+    )
+
+
+EQUITY_SNAPSHOT_FIELDS = (
+    "time",
+    "equity_value",
+    "cash_balance",
+    "positions_value",
+    "daily_pnl",
+    "daily_pnl_pct",
+    "cumulative_pnl",
+    "drawdown_pct",
+)
+TICK_FIELDS = ("time", "bid", "ask", "last_price", "last_volume", "source")
+
+
+def equity_snapshots(
+    *, portfolio_id: UUID, limit: int = 100, using: str = TIMESERIES_DB
+) -> list[dict]:
+    """A portfolio's newest `limit` equity snapshots, newest first, as plain dicts."""
+    return list(
+        EquityHistory.objects.using(using)
+        .filter(portfolio_id=portfolio_id)
+        .order_by("-time")
+        .values(*EQUITY_SNAPSHOT_FIELDS)[:limit]
+    )
+
+
+def latest_ticks(*, symbol: str, limit: int = 100, using: str = TIMESERIES_DB) -> list[dict]:
+    """A symbol's newest `limit` ticks, newest first, as plain dicts."""
+    return list(
+        TickData.objects.using(using)
+        .filter(symbol=symbol)
+        .order_by("-time")
+        .values(*TICK_FIELDS)[:limit]
     )
 
 
