@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString
 
 from apextrade.admin_console import ReadOnlyModelAdmin, change_link, changelist_link
 from strategies.admin_report import BacktestReportMixin
-from strategies.models import Backtest, BacktestTrade, Strategy
+from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 
 
 @admin.register(Strategy)
@@ -111,26 +111,7 @@ class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
         (
             "Results",
             {
-                "fields": (
-                    "final_capital",
-                    "total_return_pct",
-                    "annualized_return_pct",
-                    "sharpe_ratio",
-                    "sortino_ratio",
-                    "calmar_ratio",
-                    "max_drawdown_pct",
-                    "max_drawdown_duration_days",
-                    "win_rate_pct",
-                    "profit_factor",
-                    "avg_trade_pct",
-                    "avg_win_pct",
-                    "avg_loss_pct",
-                    "total_trades",
-                    "winning_trades",
-                    "losing_trades",
-                    "avg_trade_duration_minutes",
-                    "trades_link",
-                )
+                "fields": (*BACKTEST_RESULT_FIELDS, "trades_link"),
             },
         ),
         (

@@ -172,6 +172,29 @@ class BacktestStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# The result columns of `backtests`, filled when a run completes (the API, the console and the
+# report print them in this order).
+BACKTEST_RESULT_FIELDS = (
+    "final_capital",
+    "total_return_pct",
+    "annualized_return_pct",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "max_drawdown_pct",
+    "max_drawdown_duration_days",
+    "win_rate_pct",
+    "profit_factor",
+    "avg_trade_pct",
+    "avg_win_pct",
+    "avg_loss_pct",
+    "total_trades",
+    "winning_trades",
+    "losing_trades",
+    "avg_trade_duration_minutes",
+)
+
+
 class Backtest(models.Model):
     Status = BacktestStatus
 

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from strategies.api.openapi import RULES_REF
-from strategies.models import Backtest, BacktestTrade, Strategy
+from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 from strategies.rules.schema import validate_rules
 from strategies.selectors import strategies_for
 from strategies.services.backtests import DEFAULT_COMMISSION_PCT, DEFAULT_SLIPPAGE_PCT
@@ -138,27 +138,6 @@ class BacktestInputSerializer(serializers.Serializer):
         return attrs
 
 
-RESULT_FIELDS = [
-    "final_capital",
-    "total_return_pct",
-    "annualized_return_pct",
-    "sharpe_ratio",
-    "sortino_ratio",
-    "calmar_ratio",
-    "max_drawdown_pct",
-    "max_drawdown_duration_days",
-    "win_rate_pct",
-    "profit_factor",
-    "avg_trade_pct",
-    "avg_win_pct",
-    "avg_loss_pct",
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "avg_trade_duration_minutes",
-]
-
-
 class BacktestSerializer(serializers.ModelSerializer):
     """A backtest without its bulky series (the list)."""
 
@@ -175,7 +154,7 @@ class BacktestSerializer(serializers.ModelSerializer):
             "status",
             "progress_pct",
             "error_message",
-            *RESULT_FIELDS,
+            *BACKTEST_RESULT_FIELDS,
             "created_at",
             "started_at",
             "completed_at",
