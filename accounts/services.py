@@ -9,7 +9,7 @@ from accounts.credential_encryption import encrypt_credential
 from accounts.models import ApiKey, User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import audit_snapshot, changed_values, record_audit_event
+from compliance.services import audit_snapshot, record_audit_event, save_audited_changes
 
 PROFILE_FIELDS = (
     "first_name",
@@ -79,20 +79,12 @@ def update_profile(
     if unknown:
         raise ValueError(f"Not profile fields: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
-        before = audit_snapshot(user, list(changes))
-        for name, value in changes.items():
-            setattr(user, name, value)
-        user.full_clean()
-        user.save(update_fields=[*changes, "updated_at"])
-        old, new = changed_values(before, audit_snapshot(user, list(changes)))
-        record_audit_event(
+        save_audited_changes(
+            instance=User.objects.select_for_update().get(pk=user.pk),
+            changes=changes,
             actor=actor,
             action=AuditLog.Action.SETTINGS_CHANGED,
             resource_type="user",
-            resource_id=user.pk,
-            old_values=old,
-            new_values=new,
             context=context,
         )
     user.refresh_from_db()

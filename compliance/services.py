@@ -77,3 +77,32 @@ def record_audit_event(
         new_values=new_values,
         metadata={"channel": context.channel, **(metadata or {})},
     )
+
+
+def save_audited_changes(
+    *,
+    instance: models.Model,
+    changes: dict[str, Any],
+    actor: Any,
+    action: str,
+    resource_type: str,
+    context: AuditContext | None = None,
+) -> models.Model:
+    """Apply `changes` to a (locked) instance, validate, save those columns, and audit what really
+    changed, old and new. Call inside the service's transaction."""
+    before = audit_snapshot(instance, list(changes))
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    instance.save(update_fields=list(changes))
+    old, new = changed_values(before, audit_snapshot(instance, list(changes)))
+    record_audit_event(
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=instance.pk,
+        old_values=old,
+        new_values=new,
+        context=context,
+    )
+    return instance

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import audit_snapshot, changed_values, record_audit_event
+from compliance.services import audit_snapshot, record_audit_event, save_audited_changes
 from strategies.models import Strategy
 
 EDITABLE_FIELDS = (
@@ -84,20 +84,12 @@ def update_strategy(
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
-        before = audit_snapshot(strategy, list(changes))
-        for name, value in changes.items():
-            setattr(strategy, name, value)
-        strategy.full_clean()
-        strategy.save(update_fields=list(changes))
-        old, new = changed_values(before, audit_snapshot(strategy, list(changes)))
-        record_audit_event(
+        save_audited_changes(
+            instance=Strategy.objects.select_for_update().get(pk=strategy.pk),
+            changes=changes,
             actor=actor,
             action=AuditLog.Action.UPDATE,
             resource_type="strategy",
-            resource_id=strategy.pk,
-            old_values=old,
-            new_values=new,
             context=context,
         )
     strategy.refresh_from_db()
