@@ -1,0 +1,35 @@
+import pytest
+from django.test import Client
+
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_client_signs_in_with_email_and_password_and_reaches_the_api():
+    user = UserFactory()
+    user.set_password("a long passphrase 42")
+    user.save()
+    browser = Client(enforce_csrf_checks=True)
+    browser.get("/api/v1/auth/login/")
+    token = browser.cookies["csrftoken"].value
+
+    response = browser.post(
+        "/api/v1/auth/login/",
+        {
+            "username": user.email,
+            "password": "a long passphrase 42",
+            "csrfmiddlewaretoken": token,
+            "next": "/api/v1/strategies",
+        },
+    )
+
+    assert response.status_code == 302
+    assert browser.get("/api/v1/strategies").status_code == 200
+
+
+def test_a_wrong_password_is_refused():
+    user = UserFactory()
+    response = Client().post("/api/v1/auth/login/", {"username": user.email, "password": "wrong"})
+    assert response.status_code == 200
+    assert Client().get("/api/v1/strategies").status_code == 403
