@@ -2,6 +2,8 @@
 
 from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
 
+from apextrade.cache_keys import SESSION_KEY_PREFIX
+
 
 class SessionStore(CacheSessionStore):
-    cache_key_prefix = "session:"
+    cache_key_prefix = SESSION_KEY_PREFIX

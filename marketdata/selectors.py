@@ -11,9 +11,10 @@ from django.core.cache import cache
 from django.db import connections
 from django.db.models import Count
 
+from apextrade.cache_keys import ticker_key
 from marketdata.candle_queries import candles_sql
 from marketdata.models import EquityHistory, Ohlcv, TickData
-from marketdata.services import ticker_key, update_ticker
+from marketdata.services import update_ticker
 from marketdata.timeframes import Timeframe, bucket_expression
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 

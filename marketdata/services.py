@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
+from apextrade.cache_keys import ticker_key
 from apextrade.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
 from marketdata.ingest.files import Progress, Row, read_rows
@@ -27,10 +28,6 @@ from marketdata.timescale import TIMESERIES_DB
 
 EIGHT_PLACES = Decimal("0.00000001")
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
-
-
-def ticker_key(symbol: str) -> str:
-    return f"cache:ticker:{symbol}"
 
 
 def validate_series(*, symbol: str, timeframe: str | None = None) -> None:

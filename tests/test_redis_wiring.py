@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.utils.module_loading import import_string
 from django_redis import get_redis_connection
 
-from apextrade.cache_keys import spec_key
+from apextrade.cache_keys import portfolio_key, rate_limit_key, spec_key, ticker_key
 from apextrade.celery import app as celery_app
 from apextrade.settings import base as base_settings
 
@@ -50,3 +50,9 @@ def test_every_beat_job_names_a_registered_task():
     celery_app.loader.import_default_modules()
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         assert entry["task"] in celery_app.tasks, f"beat job {name} names an unknown task"
+
+
+def test_key_names_follow_the_spec():
+    assert ticker_key("BTC/USDT") == "cache:ticker:BTC/USDT"
+    assert portfolio_key("5f0c") == "cache:portfolio:5f0c"
+    assert rate_limit_key(42) == "rate_limit:42"
