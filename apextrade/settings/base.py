@@ -131,6 +131,9 @@ FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="]
 )
 
+# The audit log records X-Forwarded-For only behind a proxy of ours that sets it.
+AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
+
 # --- API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,26 @@
+from django.test import RequestFactory, override_settings
+
+from compliance.audit import AuditContext
+
+
+def request_from(remote: str, forwarded: str | None = None):
+    headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
+    return RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_USER_AGENT="pytest", **headers)
+
+
+def test_the_address_is_the_peer_unless_a_proxy_of_ours_is_trusted():
+    context = AuditContext.from_request(request_from("198.51.100.7", "203.0.113.1"))
+    assert context.ip_address == "198.51.100.7"
+    assert context.user_agent == "pytest"
+    assert context.channel == "api"
+
+
+@override_settings(AUDIT_TRUST_X_FORWARDED_FOR=True)
+def test_behind_a_trusted_proxy_the_first_forwarded_address_is_the_client():
+    context = AuditContext.from_request(request_from("10.0.0.2", "203.0.113.1, 10.0.0.1"))
+    assert context.ip_address == "203.0.113.1"
+
+
+def test_a_system_action_has_no_request_facts():
+    context = AuditContext.system("seed_demo")
+    assert (context.ip_address, context.user_agent, context.channel) == (None, None, "seed_demo")
