@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class AuditContext:
@@ -15,10 +17,16 @@ class AuditContext:
 
     @classmethod
     def from_request(cls, request: Any, *, channel: str = "api") -> "AuditContext":
+        """X-Forwarded-For is believed only when settings say a proxy of ours sets it
+        (AUDIT_TRUST_X_FORWARDED_FOR); otherwise any client could write its own address."""
+        ip = request.META.get("REMOTE_ADDR")
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR")
+        if forwarded and settings.AUDIT_TRUST_X_FORWARDED_FOR:
+            ip = forwarded.split(",")[0].strip()
         return cls(
-            ip_address=ip or None, user_agent=request.META.get("HTTP_USER_AGENT"), channel=channel
+            ip_address=ip or None,
+            user_agent=request.META.get("HTTP_USER_AGENT"),
+            channel=channel,
         )
 
     @classmethod
