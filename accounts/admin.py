@@ -16,7 +16,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.models import Alert, ApiKey, User
-from apextrade.admin_console import change_link, related_rows
+from apextrade.admin_console import AuditedModelAdmin, change_link, related_rows
+from compliance.models import AuditLog
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -49,7 +50,7 @@ class UserChangeForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     exclude = ("password", "mfa_secret")
@@ -170,7 +171,10 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedModelAdmin):
+    audit_resource_type = "api_key"
+    audit_delete_action = AuditLog.Action.API_KEY_DELETED
+
     """Keys are stored through the service (encrypted, audited); here an operator can only rename
     a key or mark it invalid, and delete it."""
 
@@ -237,7 +241,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(AuditedModelAdmin):
     list_display = (
         "symbol",
         "user",

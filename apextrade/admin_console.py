@@ -1,5 +1,8 @@
 """Building blocks shared by the apps' operator-console pages (their admin.py modules): links
-between related rows, and a view-only base for rows that only services or the engine write."""
+between related rows, audit rows for what operators change, and a view-only base for rows that
+only services or the engine write."""
+
+import uuid
 
 from django.contrib import admin
 from django.db import models
@@ -8,6 +11,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
+
+from compliance.audit import AuditContext
+from compliance.models import AuditLog
+from compliance.services import audit_snapshot, changed_values, record_audit_event
 
 RELATED_ROWS_SHOWN = 10
 
@@ -41,7 +48,62 @@ def related_rows(queryset: models.QuerySet, *, describe: str, **filters: object)
     return format_html("<ul>{}</ul><p>{}</p>", items, everything)
 
 
-class ReadOnlyModelAdmin(admin.ModelAdmin):
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Every add, change and delete an operator makes is written to the audit log, in the same
+    transaction as the change (the admin wraps each form and delete in one), with the operator as
+    actor and channel "admin". Secrets never enter the row (compliance.services.audit_snapshot)."""
+
+    audit_resource_type: str | None = None  # default: the model's name
+    audit_delete_action: str = AuditLog.Action.DELETE
+
+    def _resource(self, obj: models.Model) -> tuple[str, uuid.UUID | None, dict]:
+        resource_type = self.audit_resource_type or obj._meta.model_name
+        if isinstance(obj.pk, uuid.UUID):
+            return resource_type, obj.pk, {}
+        return resource_type, None, {"pk": str(obj.pk)}
+
+    def _record(self, request: HttpRequest, obj: models.Model, action: str, **values) -> None:
+        resource_type, resource_id, metadata = self._resource(obj)
+        record_audit_event(
+            actor=request.user,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            metadata=metadata,
+            context=AuditContext.from_request(request, channel="admin"),
+            **values,
+        )
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form, change: bool) -> None:
+        fields = [
+            field.attname
+            for field in obj._meta.concrete_fields
+            if field.name in form.changed_data or not change
+        ]
+        before = {}
+        if change:
+            stored = type(obj)._default_manager.filter(pk=obj.pk).first()
+            before = audit_snapshot(stored, fields) if stored is not None else {}
+        super().save_model(request, obj, form, change)
+        after = audit_snapshot(obj, fields)
+        if change:
+            old, new = changed_values(before, after)
+            if old or new:
+                self._record(request, obj, AuditLog.Action.UPDATE, old_values=old, new_values=new)
+        else:
+            self._record(request, obj, AuditLog.Action.CREATE, new_values=after)
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        self._record(request, obj, self.audit_delete_action, old_values=audit_snapshot(obj))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        for obj in queryset:
+            self._record(request, obj, self.audit_delete_action, old_values=audit_snapshot(obj))
+        super().delete_queryset(request, queryset)
+
+
+class ReadOnlyModelAdmin(AuditedModelAdmin):
     """View-only pages, for rows that services or the engine write and nobody edits by hand.
     Deletion follows the operator's permissions unless a subclass forbids it."""
 

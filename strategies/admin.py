@@ -8,13 +8,18 @@ edit them (runs start through `strategies.services.start_backtest`).
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
-from apextrade.admin_console import ReadOnlyModelAdmin, change_link, changelist_link
+from apextrade.admin_console import (
+    AuditedModelAdmin,
+    ReadOnlyModelAdmin,
+    change_link,
+    changelist_link,
+)
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 
 
 @admin.register(Strategy)
-class StrategyAdmin(admin.ModelAdmin):
+class StrategyAdmin(AuditedModelAdmin):
     list_display = (
         "name",
         "user",

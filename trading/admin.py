@@ -9,7 +9,12 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apextrade.admin_console import ReadOnlyModelAdmin, change_link, changelist_link
+from apextrade.admin_console import (
+    AuditedModelAdmin,
+    ReadOnlyModelAdmin,
+    change_link,
+    changelist_link,
+)
 from trading.models import Portfolio, Position, Trade
 
 POSITION_COLUMNS = (
@@ -43,7 +48,7 @@ class PositionInline(admin.TabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(admin.ModelAdmin):
+class PortfolioAdmin(AuditedModelAdmin):
     list_display = (
         "name",
         "user",
