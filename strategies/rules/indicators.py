@@ -86,14 +86,28 @@ def sma(values: np.ndarray, period: int) -> np.ndarray:
     return out
 
 
+def _window_sums(values: np.ndarray, period: int) -> np.ndarray:
+    """Sums of each run of `period` consecutive values, in O(n) time and memory."""
+    if period <= _DIRECT_SUM_MAX_PERIOD:
+        return np.convolve(values, np.ones(period), mode="valid")
+    csum = np.concatenate(([0.0], np.cumsum(values)))
+    return csum[period:] - csum[:-period]
+
+
 def rolling_std(values: np.ndarray, period: int) -> np.ndarray:
-    """Population standard deviation (ddof=0) of the last `period` values, as Bollinger used."""
+    """Population standard deviation (ddof=0) of the last `period` values, as Bollinger used.
+
+    From windowed sums of the values and their squares (O(n) memory whatever the period; a
+    sliding-window `std` would hold bars x period floats), centred on the first value to keep the
+    cancellation in E[y^2] - E[y]^2 small; tiny negative variances from rounding are clipped."""
     x = _as_float(values)
     out = _nan_like(x)
     if period < 1 or x.shape[0] < period:
         return out
-    windows = sliding_window_view(x, period)
-    out[period - 1 :] = windows.std(axis=1)
+    y = x - x[0]
+    mean = _window_sums(y, period) / period
+    variance = _window_sums(y * y, period) / period - mean * mean
+    out[period - 1 :] = np.sqrt(np.maximum(variance, 0.0))
     return out
 
 

@@ -187,6 +187,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_finite(value: int | float) -> bool:
+    """math.isfinite, without its OverflowError on integers beyond a float (JSON allows them)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -208,7 +216,7 @@ def _validate_operand(operand: Any, path: str, errors: list[str]) -> None:
         _validate_field_name(operand, path, errors)
         return
     if _is_number(operand):
-        if not math.isfinite(operand):
+        if not _is_finite(operand):
             errors.append(f"{path}: must be finite")
         return
     if not isinstance(operand, dict):
@@ -258,7 +266,7 @@ def _validate_indicator(operand: dict[str, Any], path: str, errors: list[str]) -
                 errors.append(f"{param_path}: must be an integer >= {param.minimum}")
             elif value > param.maximum:
                 errors.append(f"{param_path}: must be an integer <= {param.maximum}")
-        elif not _is_number(value) or not math.isfinite(value) or not 0 < value <= param.maximum:
+        elif not _is_number(value) or not _is_finite(value) or not 0 < value <= param.maximum:
             errors.append(f"{param_path}: must be a number > 0 and <= {param.maximum:g}")
     if name == "macd":
         fast = operand.get("fast", 12)

@@ -214,3 +214,16 @@ def test_ensure_valid_rules_raises_with_the_errors():
 def test_json_schema_rejects_what_validation_rejects(rules):
     assert validate_rules(rules) != []
     assert not schema_accepts(rules)
+
+
+def test_an_integer_too_large_for_a_float_is_an_error_not_a_crash():
+    rules = {"left": "close", "op": ">", "right": 10**400}
+    assert validate_rules(rules, path="entry_rules") == ["entry_rules.right: must be finite"]
+    bands = {
+        "left": "close",
+        "op": ">",
+        "right": {"indicator": "bbands", "period": 20, "stddev": 10**400, "output": "upper"},
+    }
+    assert validate_rules(bands, path="entry_rules") == [
+        "entry_rules.right.stddev: must be a number > 0 and <= 10"
+    ]
