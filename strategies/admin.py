@@ -6,6 +6,7 @@ edit them (runs start through `strategies.services.start_backtest`).
 """
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from apextrade.admin_console import (
@@ -16,6 +17,7 @@ from apextrade.admin_console import (
 )
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
+from strategies.selectors import BACKTEST_SERIES_FIELDS
 
 
 @admin.register(Strategy)
@@ -92,6 +94,15 @@ class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
     list_filter = ("status",)
     search_fields = ("strategy__name", "user__email", "strategy__asset_symbol")
     list_select_related = ("strategy", "user")
+
+    def get_queryset(self, request: HttpRequest):
+        """The list page skips the series columns, which only the change page shows."""
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "strategies_backtest_changelist":
+            return queryset.defer(*BACKTEST_SERIES_FIELDS)
+        return queryset
+
     date_hierarchy = "created_at"
     readonly_fields = (
         "strategy_link",

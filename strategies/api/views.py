@@ -26,7 +26,12 @@ from strategies.api.serializers import (
 )
 from strategies.models import Backtest, Strategy
 from strategies.rules.schema import RULES_JSON_SCHEMA
-from strategies.selectors import backtest_trades_for, backtests_for, strategies_for
+from strategies.selectors import (
+    backtest_list_for,
+    backtest_trades_for,
+    backtests_for,
+    strategies_for,
+)
 from strategies.services import backtests as backtest_services
 from strategies.services import strategies as strategy_services
 
@@ -159,6 +164,8 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_fields = ["status", "strategy"]
 
     def get_queryset(self):
+        if self.action == "list":
+            return backtest_list_for(self.request.user)
         return backtests_for(self.request.user)
 
     def get_serializer_class(self):
