@@ -15,9 +15,11 @@ from apextrade.admin_console import (
     change_link,
     changelist_link,
 )
+from compliance.audit import AuditContext
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 from strategies.selectors import BACKTEST_SERIES_FIELDS
+from strategies.services.strategies import activate_strategy, archive_strategy, pause_strategy
 
 
 @admin.register(Strategy)
@@ -37,7 +39,11 @@ class StrategyAdmin(AuditedModelAdmin):
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     date_hierarchy = "created_at"
+    # Status moves only through the lifecycle services (the actions below), which stamp
+    # activated_at, default the trading mode and write the audit row.
+    actions = ("activate_selected", "pause_selected", "archive_selected")
     readonly_fields = (
+        "status",
         "version",
         "created_at",
         "updated_at",
@@ -64,6 +70,24 @@ class StrategyAdmin(AuditedModelAdmin):
         ("State", {"fields": ("status", "trading_mode", "activated_at", "last_signal_at")}),
         ("Activity", {"fields": ("backtests_link", "created_at", "updated_at")}),
     )
+
+    def _move(self, request: HttpRequest, queryset, service, done: str) -> None:
+        context = AuditContext.from_request(request, channel="admin")
+        for strategy in queryset:
+            service(strategy=strategy, actor=request.user, context=context)
+        self.message_user(request, f"{queryset.count()} strategies {done}.")
+
+    @admin.action(description="Activate the selected strategies", permissions=["change"])
+    def activate_selected(self, request: HttpRequest, queryset) -> None:
+        self._move(request, queryset, activate_strategy, "activated")
+
+    @admin.action(description="Pause the selected strategies", permissions=["change"])
+    def pause_selected(self, request: HttpRequest, queryset) -> None:
+        self._move(request, queryset, pause_strategy, "paused")
+
+    @admin.action(description="Archive the selected strategies", permissions=["change"])
+    def archive_selected(self, request: HttpRequest, queryset) -> None:
+        self._move(request, queryset, archive_strategy, "archived")
 
     @admin.display(description="backtests")
     def backtests_link(self, strategy: Strategy) -> SafeString | str:
