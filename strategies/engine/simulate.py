@@ -207,12 +207,14 @@ def _simulate(
         entry_ref = float(opens[e])
         entry_fill = entry_ref * (1.0 + side * slip)
         quantity = equity * size_fraction / (entry_fill * (1.0 + fee))
+        # Levels are rounded to the price precision (8 places, as prices are stored), so that a
+        # 10% target from 100 is 110 and not 110.00000000000001, which a bar high of 110 misses.
         if side > 0:
-            stop_level = -math.inf if sl is None else entry_fill * (1.0 - sl)
-            target_level = math.inf if tp is None else entry_fill * (1.0 + tp)
+            stop_level = -math.inf if sl is None else round(entry_fill * (1.0 - sl), 8)
+            target_level = math.inf if tp is None else round(entry_fill * (1.0 + tp), 8)
         else:
-            stop_level = math.inf if sl is None else entry_fill * (1.0 + sl)
-            target_level = -math.inf if tp is None else entry_fill * (1.0 - tp)
+            stop_level = math.inf if sl is None else round(entry_fill * (1.0 + sl), 8)
+            target_level = -math.inf if tp is None else round(entry_fill * (1.0 - tp), 8)
 
         j = bisect.bisect_left(exit_fill_bars, e + 1)
         signal_exit = exit_fill_bars[j] if j < len(exit_fill_bars) else -1

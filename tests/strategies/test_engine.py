@@ -129,6 +129,19 @@ def test_take_profit_inside_a_bar_fills_at_the_target():
     assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 104.0, "take_profit")
 
 
+def test_a_target_exactly_at_the_bar_high_is_hit_despite_float_rounding():
+    # 100 * 1.1 is 110.00000000000001 in floating point; prices have 8 decimals, so it is 110.
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 101, 99, 100.5, N),
+        (101, 110, 100.5, 105, N),
+        (105, 106, 104, 105, N),
+    )
+    config = dataclasses.replace(FLAT, take_profit_pct=10.0)
+    [trade] = run(candles, config).trades
+    assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 110.0, "take_profit")
+
+
 def test_gap_through_the_stop_fills_at_the_open():
     candles = bars(
         (100, 100, 100, 100, E),
