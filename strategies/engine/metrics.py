@@ -39,6 +39,42 @@ def periods_per_year(time_ns: np.ndarray) -> int:
     return 365 if bool(np.any(weekday >= 5)) else 252
 
 
+def bar_width_days(time_ns: np.ndarray) -> float:
+    """The typical (median) spacing of the bars, in days; 0 with fewer than two bars."""
+    times = np.asarray(time_ns, dtype=np.int64)
+    if times.shape[0] < 2:
+        return 0.0
+    return float(np.median(np.diff(times))) / NS_PER_DAY
+
+
+def return_periods_per_year(time_ns: np.ndarray) -> float:
+    """N for Sharpe and Sortino: 365 or 252 daily returns a year (periods_per_year), or, for
+    bars wider than a day (1w, 1M), one return per bar: 365.25 days / the bar width."""
+    width = bar_width_days(time_ns)
+    if width > 1.0:
+        return 365.25 / width
+    return float(periods_per_year(time_ns))
+
+
+def years_covered(time_ns: np.ndarray, returns_count: int) -> float | None:
+    """How many years the data spans, for annualising the return. On the 252-day basis (data
+    without weekends) it is the number of daily returns / 252; otherwise calendar time from the
+    first bar to the end of the last one / 365 days, so that days missing from the data (a feed
+    gap) or bars wider than a day do not stretch the year."""
+    times = np.asarray(time_ns, dtype=np.int64)
+    if times.shape[0] == 0 or returns_count == 0:
+        return None
+    width = bar_width_days(times)
+    if width <= 1.0 and periods_per_year(times) == 252:
+        return returns_count / 252
+    first_day = times[0] // NS_PER_DAY
+    if width > 1.0:
+        span_days = (times[-1] - times[0]) / NS_PER_DAY + width
+    else:
+        span_days = float(times[-1] // NS_PER_DAY - first_day + 1)
+    return span_days / 365
+
+
 def daily_equity(time_ns: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The last equity of each UTC day present in the data: (day numbers, equity)."""
     days = np.asarray(time_ns, dtype=np.int64) // NS_PER_DAY
@@ -216,16 +252,16 @@ def compute_metrics(
     eq = np.asarray(equity, dtype=np.float64)
     final = float(eq[-1]) if eq.shape[0] else float(initial_capital)
     total_return = final / initial_capital - 1.0
-    periods = periods_per_year(time_ns)
+    periods = return_periods_per_year(time_ns)
     returns = daily_returns(time_ns, eq, initial_capital)
-    days = returns.shape[0]
+    years = years_covered(time_ns, returns.shape[0])
     annualized: float | None = None
-    if days > 0:
+    if years:
         if total_return <= -1.0:
             annualized = -100.0
         else:
             try:
-                growth = math.exp(math.log1p(total_return) * periods / days)
+                growth = math.exp(math.log1p(total_return) / years)
             except OverflowError:
                 growth = math.inf
             annualized = _finite((growth - 1.0) * 100.0)
@@ -240,6 +276,6 @@ def compute_metrics(
         "max_drawdown_pct": max_dd,
         "max_drawdown_duration_days": max_dd_days,
         **trade_metrics(net_pnl, pnl_pct, duration_ns),
-        "periods_per_year": periods,
+        "periods_per_year": round(periods, 2),
     }
     return metrics, periods_list

@@ -221,3 +221,25 @@ def test_result_columns_cover_every_backtests_result_column():
     # Calmar here is ~12,900: far beyond NUMERIC(6,4), so it saturates
     assert columns["calmar_ratio"] == Decimal("99.9999")
     assert columns["win_rate_pct"] is None and columns["total_trades"] == 0
+
+
+def test_weekly_bars_annualise_by_calendar_time_and_one_return_per_bar():
+    # 52 weekly bars: 357 days from the first to the last, plus its week = 364 days; +10%.
+    times = MONDAY + np.arange(52) * 7 * DAY
+    equity = 100.0 * (1.1 ** (np.arange(1, 53) / 52))
+    metrics, _ = compute_metrics(times, equity, 100.0, *NO_TRADES)
+
+    expected = (1.1 ** (365 / 364) - 1) * 100
+    assert metrics["annualized_return_pct"] == pytest.approx(expected, rel=1e-9)
+    assert metrics["periods_per_year"] == pytest.approx(365.25 / 7, abs=0.01)
+
+
+def test_a_gap_in_crypto_data_does_not_stretch_the_year():
+    # 90 calendar days with a Saturday bar each day except a 30-day hole; +10% overall.
+    days = np.concatenate([np.arange(0, 30), np.arange(60, 90)])
+    times = MONDAY + days * DAY
+    equity = np.linspace(101.0, 110.0, days.shape[0])
+    metrics, _ = compute_metrics(times, equity, 100.0, *NO_TRADES)
+
+    expected = (1.1 ** (365 / 90) - 1) * 100
+    assert metrics["annualized_return_pct"] == pytest.approx(expected, rel=1e-9)
