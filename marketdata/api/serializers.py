@@ -28,7 +28,7 @@ class CandlesQuerySerializer(serializers.Serializer):
         end = attrs.get("end") or self.context["now"]
         start = attrs.get("start")
         if start is None:
-            start = frame.after(frame.floor(end), -attrs["limit"])
+            start = frame.after(frame.ceil(end), -attrs["limit"])
         if start >= end:
             raise serializers.ValidationError({"end": ["end must be later than start."]})
         if start.year < 1970 or end.year > 9000:

@@ -85,6 +85,24 @@ def test_without_start_the_latest_candles_before_end_are_served(
     assert body["candles"][0]["candle_count"] == 5
 
 
+def test_without_start_an_end_inside_a_bucket_includes_that_bucket(
+    client: Client, symbol: str
+) -> None:
+    # As with the default end (now), which is never on a boundary: the current candle is served.
+    write_minutes(symbol, minute_candles(START, 10))
+
+    body = client.get(
+        CANDLES, {"symbol": symbol, "timeframe": "5m", "end": "2024-03-04T00:07:30Z", "limit": 2}
+    ).json()
+
+    assert [candle["time"] for candle in body["candles"]] == [
+        "2024-03-04T00:00:00Z",
+        "2024-03-04T00:05:00Z",
+    ]
+    assert body["candles"][1]["candle_count"] == 5  # a bucket is served whole once it starts
+    assert body["next"] is None
+
+
 @pytest.mark.parametrize(
     ("params", "field", "message"),
     [
