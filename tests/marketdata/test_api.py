@@ -89,7 +89,7 @@ def test_without_start_an_end_inside_a_bucket_includes_that_bucket(
     client: Client, symbol: str
 ) -> None:
     # As with the default end (now), which is never on a boundary: the current candle is served.
-    write_minutes(symbol, minute_candles(START, 10))
+    write_minutes(symbol, minute_candles(START - dt.timedelta(minutes=10), 20))
 
     body = client.get(
         CANDLES, {"symbol": symbol, "timeframe": "5m", "end": "2024-03-04T00:07:30Z", "limit": 2}
