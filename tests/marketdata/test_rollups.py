@@ -230,16 +230,33 @@ def test_compressed_chunks_still_answer_and_take_upserts(symbol: str) -> None:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    minutes=st.lists(st.integers(min_value=0, max_value=3 * 1440), min_size=1, max_size=60,
-                     unique=True),
+    minutes=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3 * 1440),
+            st.integers(min_value=1, max_value=500),
+            st.integers(min_value=1, max_value=500),
+        ),
+        min_size=1,
+        max_size=60,
+        unique_by=lambda row: row[0],
+    ),
     timeframe=st.sampled_from(["7m", "1h", "3h", "1d", "2d"]),
-)  # fmt: skip
-def test_a_rollup_equals_its_parts(minutes: list[int], timeframe: str) -> None:
-    """Any set of 1m candles: each bucket is first open, max high, min low, last close, summed
-    volume of the candles in it."""
+)
+def test_a_rollup_equals_its_parts(minutes: list[tuple[int, int, int]], timeframe: str) -> None:
+    """Any set of 1m candles with prices in any order: each bucket is first open, max high, min
+    low, last close, summed volume of the candles in it (a min/max in place of first/last fails)."""
     symbol = f"{next(_HYPOTHESIS_SYMBOLS)}/PROP"
-    written = sorted(minute_candles(MONDAY, 3 * 1440 + 1), key=lambda x: x.time)
-    chosen = [written[m] for m in sorted(minutes)]
+    chosen = [
+        CandleInput(
+            time=MONDAY + dt.timedelta(minutes=minute),
+            open=D(open_),
+            high=D(max(open_, close) + 1),
+            low=D(min(open_, close)) - D("0.5"),
+            close=D(close),
+            volume=D(minute % 7 + 1),
+        )
+        for minute, open_, close in sorted(minutes)
+    ]
     write_minutes(symbol, chosen)
     frame = Timeframe.parse(timeframe)
 
