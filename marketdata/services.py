@@ -20,7 +20,7 @@ from apextrade.cache_keys import ticker_key
 from apextrade.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
 from marketdata.ingest.files import Progress, Row, read_rows
-from marketdata.ingest.ohlcv import LoadReport, load_candles
+from marketdata.ingest.ohlcv import LoadReport, boundary_check, load_candles
 from marketdata.models import DEFAULT_SOURCE, MaintenanceJobRun
 from marketdata.synthetic import synthetic_candles
 from marketdata.timeframes import Timeframe
@@ -248,6 +248,10 @@ def upsert_candles(
     validate_series(symbol=symbol, timeframe=timeframe)
     if not candles:
         return 0
+    on_boundary = boundary_check(timeframe)
+    off = [candle.time.isoformat() for candle in candles if not on_boundary(candle.time)]
+    if off:
+        raise ValidationError({"candles": [f"not on a {timeframe} boundary: {', '.join(off[:5])}"]})
     if len(candles) >= COPY_THRESHOLD:
         rows = [
             (n, c.time, c.open, c.high, c.low, c.close, c.volume) for n, c in enumerate(candles, 1)

@@ -18,6 +18,7 @@ import psycopg
 from django.db import DatabaseError, connections, transaction
 
 from marketdata.ingest.files import Row
+from marketdata.timeframes import Timeframe
 
 TIMESERIES = "timeseries"
 PRICE_LIMIT = 1e10  # NUMERIC(18,8)
@@ -143,7 +144,23 @@ def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def _stage(cursor, rows: Iterable[Row], report: LoadReport, into: dict | None = None) -> None:
+def boundary_check(timeframe: str) -> Callable[[datetime], bool]:
+    """Whether a candle time starts a bucket of `timeframe` (a 1m candle at 00:00:30 does not,
+    nor an 8-digit date read as epoch seconds): such a row would be counted in the wrong bucket."""
+    frame = Timeframe.parse(timeframe)
+    if frame.width == timedelta(minutes=1):
+        return lambda moment: moment.second == 0 and moment.microsecond == 0
+    return lambda moment: frame.floor(moment.astimezone(UTC)) == moment
+
+
+def _stage(
+    cursor,
+    rows: Iterable[Row],
+    report: LoadReport,
+    *,
+    timeframe: str,
+    into: dict | None = None,
+) -> None:
     """Check each row and COPY the good ones, in batches, into the staging table or, with
     `into` (symbol, timeframe, source), straight into ohlcv.
 
@@ -155,6 +172,7 @@ def _stage(cursor, rows: Iterable[Row], report: LoadReport, into: dict | None = 
     earliest = latest = None
     latest_close = None
     read = 0
+    on_boundary = boundary_check(timeframe)
     if into is None:
         copy_sql = "COPY ohlcv_staging (line, time, open, high, low, close, volume) FROM STDIN"
         suffix = None
@@ -183,6 +201,9 @@ def _stage(cursor, rows: Iterable[Row], report: LoadReport, into: dict | None = 
                 except (ValueError, OverflowError, TypeError):
                     report.reject(line, f"unparseable time {str(time_value)[:40]!r}")
                     continue
+            if not on_boundary(moment):
+                report.reject(line, f"time {moment.isoformat()} is not on a {timeframe} boundary")
+                continue
             try:
                 fo, fh, fl, fc, fv = float(o), float(h), float(lo), float(c), float(v)
             except (ValueError, TypeError):
@@ -252,7 +273,7 @@ def load_candles(
             try:
                 with transaction.atomic(using=using):
                     into = {"symbol": symbol, "timeframe": timeframe, "source": source}
-                    _stage(cursor.cursor, rows(), report, into=into)
+                    _stage(cursor.cursor, rows(), report, timeframe=timeframe, into=into)
                     if report.bad_count and not skip_invalid:
                         raise RowsRejected(report)
                     report.rows_written = report.rows_valid
@@ -274,7 +295,7 @@ def _load_through_staging(
     # ON COMMIT DROP only helps at commit: a caller's longer transaction may load twice.
     cursor.execute("DROP TABLE IF EXISTS pg_temp.ohlcv_staging")
     cursor.execute(STAGING_SQL)
-    _stage(cursor.cursor, rows, report)
+    _stage(cursor.cursor, rows, report, timeframe=timeframe)
     if report.bad_count and not skip_invalid:
         raise RowsRejected(report)
     if not report.rows_valid:

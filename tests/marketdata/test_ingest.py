@@ -108,6 +108,26 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(tmp_path: Path, sy
     assert stored(symbol) == []
 
 
+def test_times_off_the_timeframes_boundaries_are_bad_rows(tmp_path: Path, symbol: str) -> None:
+    # 00:00:30 is inside the 00:00 minute; 20240102 read as epoch seconds is 1970-08-23 06:15:02.
+    text = (
+        "time,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,100,101,99,100.5,10\n"
+        "2024-01-01T00:00:30Z,100,101,99,100.5,10\n"
+        "20240102,100,101,99,100.5,10\n"
+    )
+    err = StringIO()
+    with pytest.raises(CommandError, match="2 bad row"):
+        call_command("import_ohlcv", str(write_csv(tmp_path / "off.csv", text)),
+                     "--symbol", symbol, "--timeframe", "1m", stderr=err)  # fmt: skip
+
+    assert err.getvalue().splitlines() == [
+        "line 3: time 2024-01-01T00:00:30+00:00 is not on a 1m boundary",
+        "line 4: time 1970-08-23T06:15:02+00:00 is not on a 1m boundary",
+    ]
+    assert stored(symbol) == []
+
+
 def test_duplicate_timestamps_in_the_file_are_bad_rows(tmp_path: Path, symbol: str) -> None:
     text = "\n".join(BAD.strip().splitlines()[:2] + BAD.strip().splitlines()[5:7]) + "\n"
     err = StringIO()

@@ -87,3 +87,10 @@ def test_candles_from_a_feed_are_upserted(symbol: str, count: int) -> None:
     rows = Ohlcv.objects.filter(symbol=symbol).order_by("time")
     assert rows.count() == count
     assert [row.open for row in rows[:3]] == [Decimal(7), Decimal(8), Decimal(102)]
+
+
+def test_candles_off_the_timeframes_boundaries_are_refused(symbol: str) -> None:
+    candles = minute_candles(dt.datetime(2024, 1, 1, 0, 0, 30, tzinfo=dt.UTC), 2)
+    with pytest.raises(ValidationError, match="not on a 1m boundary"):
+        upsert_candles(symbol=symbol, timeframe="1m", candles=candles)
+    assert not Ohlcv.objects.filter(symbol=symbol).exists()
