@@ -14,7 +14,7 @@ from django.db.models import Count
 from apextrade.cache_keys import ticker_key
 from marketdata.candle_queries import candles_sql
 from marketdata.models import EquityHistory, Ohlcv, TickData
-from marketdata.services import update_ticker
+from marketdata.services import publish_stored_price
 from marketdata.timeframes import Timeframe, bucket_expression
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
@@ -216,30 +216,11 @@ def latest_ticks(*, symbol: str, limit: int = 100, using: str = TIMESERIES_DB) -
 
 def ticker(*, symbol: str, using: str = TIMESERIES_DB) -> dict | None:
     """The latest price of `symbol`: from Redis `cache:ticker:{symbol}`, or, when the cache has
-    nothing, from the newest tick or 1m candle (and then cached)."""
+    nothing, from the newest stored tick or 1m candle (and then cached)."""
     cached = cache.get(ticker_key(symbol))
     if cached:
         return cached
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT time, last_price, bid, ask FROM tick_data WHERE symbol = %s "
-            "ORDER BY time DESC LIMIT 1",
-            [symbol],
-        )
-        tick = cursor.fetchone()
-        cursor.execute(
-            "SELECT time, close FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
-            "ORDER BY time DESC LIMIT 1",
-            [symbol],
-        )
-        candle = cursor.fetchone()
-    if tick and (not candle or tick[0] >= candle[0]):
-        update_ticker(
-            symbol=symbol, price=tick[1], at=tick[0], origin="tick", bid=tick[2], ask=tick[3]
-        )
-    elif candle:
-        update_ticker(symbol=symbol, price=candle[1], at=candle[0], origin="candle")
-    else:
+    if not publish_stored_price(symbol=symbol, using=using):
         return None
     return cache.get(ticker_key(symbol))
 

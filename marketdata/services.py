@@ -84,6 +84,34 @@ def update_ticker(
     return True
 
 
+def publish_stored_price(*, symbol: str, using: str = TIMESERIES_DB) -> bool:
+    """Put the newest stored price of `symbol` (its newest tick or 1m candle, whichever is later)
+    in the ticker cache; False when nothing is stored. A write publishes this rather than its own
+    newest row, so a backfill of old candles never shows an old price as the latest."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT time, last_price, bid, ask FROM tick_data WHERE symbol = %s "
+            "ORDER BY time DESC LIMIT 1",
+            [symbol],
+        )
+        tick = cursor.fetchone()
+        cursor.execute(
+            "SELECT time, close FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
+            "ORDER BY time DESC LIMIT 1",
+            [symbol],
+        )
+        candle = cursor.fetchone()
+    if tick and (not candle or tick[0] >= candle[0]):
+        update_ticker(
+            symbol=symbol, price=tick[1], at=tick[0], origin="tick", bid=tick[2], ask=tick[3]
+        )
+    elif candle:
+        update_ticker(symbol=symbol, price=candle[1], at=candle[0], origin="candle")
+    else:
+        return False
+    return True
+
+
 @dataclass
 class ImportResult:
     report: LoadReport
@@ -199,7 +227,6 @@ def load_candle_rows(
                 timeframe=timeframe,
                 earliest=report.earliest,
                 latest=report.latest,
-                latest_close=report.latest_close,
                 using=using,
             )
         loaded = time.perf_counter()
@@ -213,16 +240,12 @@ def _after_candles_written(
     timeframe: str,
     earliest: datetime,
     latest: datetime,
-    latest_close: Any,
     using: str,
 ) -> None:
     if timeframe == "1m":
         rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
         rollups.refresh_after_write(earliest=earliest, latest=latest, using=using)
-    transaction.on_commit(
-        lambda: update_ticker(symbol=symbol, price=latest_close, at=latest, origin="candle"),
-        using=using,
-    )
+    transaction.on_commit(lambda: publish_stored_price(symbol=symbol, using=using), using=using)
 
 
 @dataclass(frozen=True)
@@ -273,13 +296,11 @@ def upsert_candles(
             params,
         )
         written = cursor.rowcount
-        newest = max(candles, key=lambda c: c.time)
         _after_candles_written(
             symbol=symbol,
             timeframe=timeframe,
             earliest=min(c.time for c in candles),
-            latest=newest.time,
-            latest_close=newest.close,
+            latest=max(c.time for c in candles),
             using=using,
         )
     return written

@@ -77,7 +77,6 @@ class LoadReport:
     bad_count: int = 0
     earliest: datetime | None = None
     latest: datetime | None = None
-    latest_close: str | None = None
     seconds_loading: float = 0.0
 
     @property
@@ -170,7 +169,6 @@ def _stage(
     append = batch.append
     fromisoformat = datetime.fromisoformat
     earliest = latest = None
-    latest_close = None
     read = 0
     on_boundary = boundary_check(timeframe)
     if into is None:
@@ -225,7 +223,7 @@ def _stage(
             if earliest is None or moment < earliest:
                 earliest = moment
             if latest is None or moment >= latest:
-                latest, latest_close = moment, c
+                latest = moment
             append(text if suffix is None else f"{text.partition(chr(9))[2][:-1]}\t{suffix}\n")
             if len(batch) >= BATCH:
                 copy.write("".join(batch))
@@ -234,7 +232,7 @@ def _stage(
             copy.write("".join(batch))
     report.rows_read = read
     report.rows_valid = read - report.bad_count
-    report.earliest, report.latest, report.latest_close = earliest, latest, latest_close
+    report.earliest, report.latest = earliest, latest
 
 
 def _sqlstate(error: Exception) -> str | None:

@@ -6,8 +6,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from apextrade.cache_keys import ticker_key
 from marketdata.models import EquityHistory, Ohlcv, TickData
 from marketdata.services import (
     COPY_THRESHOLD,
@@ -94,3 +96,21 @@ def test_candles_off_the_timeframes_boundaries_are_refused(symbol: str) -> None:
     with pytest.raises(ValidationError, match="not on a 1m boundary"):
         upsert_candles(symbol=symbol, timeframe="1m", candles=candles)
     assert not Ohlcv.objects.filter(symbol=symbol).exists()
+
+
+def test_a_backfill_of_old_candles_does_not_make_an_old_price_the_ticker(
+    symbol: str, django_capture_on_commit_callbacks
+) -> None:
+    upsert_candles(symbol=symbol, timeframe="1m", candles=minute_candles(START, 3))
+    cache.delete(ticker_key(symbol))  # e.g. Redis restarted
+
+    with django_capture_on_commit_callbacks(using="timeseries", execute=True):
+        upsert_candles(
+            symbol=symbol,
+            timeframe="1m",
+            candles=minute_candles(START - dt.timedelta(days=400), 2, first_open=7),
+        )
+
+    price = cache.get(ticker_key(symbol))
+    newest = START + dt.timedelta(minutes=2)
+    assert (price["time"], price["price"]) == (newest.isoformat(), "102.50000000")
