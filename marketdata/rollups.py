@@ -9,8 +9,8 @@ Plain mode: the write services log the changed range of 1m candles; `refresh_pen
 every 10 minutes, and right after each write) rewrites only the buckets those ranges touch, up to
 the same end offsets as the policies (1 hour, 1 day), then advances the watermark. Queries read
 materialized buckets before the watermark and aggregate raw candles after it. Like the policies'
-start offsets, each run also rewrites the trailing window (3 hours, 3 days) of every symbol that
-has candles in it, so recent candles written by raw SQL, bypassing the services' log, are
+start offsets, each beat run also rewrites the trailing window (3 hours, 3 days) of every symbol
+that has candles in it, so recent candles written by raw SQL, bypassing the services' log, are
 materialized within one run too. (Older raw-SQL writes need `refresh_rollups`-style explicit
 ranges: ohlcv has no row trigger, which would cost seconds per million imported rows.)
 
@@ -106,7 +106,11 @@ def _merged_ranges(
 
 
 def refresh_plain_rollup(
-    rollup: Rollup, *, now: datetime | None = None, using: str = TIMESERIES_DB
+    rollup: Rollup,
+    *,
+    now: datetime | None = None,
+    trailing_window: bool = True,
+    using: str = TIMESERIES_DB,
 ) -> dict:
     """Rewrite the buckets of `rollup` that logged changes touch, below its cap; advance the
     watermark to the cap. Returns what was done."""
@@ -121,9 +125,12 @@ def refresh_plain_rollup(
         )
         taken = cursor.fetchall()
         later = [(rollup.name, s, cap, latest) for s, _, latest in taken if latest >= cap]
-        trailing_lo = rollup.timeframe.floor(cap - rollup.start_offset)
-        cursor.execute(_TRAILING_SYMBOLS_SQL[rollup.name], [trailing_lo, cap])
-        taken += [(symbol, trailing_lo, cap - timedelta(microseconds=1)) for (symbol,) in cursor]
+        if trailing_window:
+            trailing_lo = rollup.timeframe.floor(cap - rollup.start_offset)
+            cursor.execute(_TRAILING_SYMBOLS_SQL[rollup.name], [trailing_lo, cap])
+            taken += [
+                (symbol, trailing_lo, cap - timedelta(microseconds=1)) for (symbol,) in cursor
+            ]
         if later:
             cursor.executemany(
                 "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
@@ -167,13 +174,19 @@ def refresh_plain_rollup(
     }
 
 
-def refresh_pending(*, now: datetime | None = None, using: str = TIMESERIES_DB) -> list[dict]:
-    """Plain mode: refresh both rollups from the invalidation log, hourly first since the daily
-    one is built from it. TimescaleDB mode: nothing, its policies do this."""
+def refresh_pending(
+    *, now: datetime | None = None, trailing_window: bool = True, using: str = TIMESERIES_DB
+) -> list[dict]:
+    """Plain mode: refresh both rollups from the invalidation log (and, for the beat job, the
+    trailing window), hourly first since the daily one is built from it. TimescaleDB mode:
+    nothing, its policies do this."""
     if timescaledb_enabled(using):
         return []
     now = now or timezone.now()
-    return [refresh_plain_rollup(rollup, now=now, using=using) for rollup in ROLLUPS]
+    return [
+        refresh_plain_rollup(rollup, now=now, trailing_window=trailing_window, using=using)
+        for rollup in ROLLUPS
+    ]
 
 
 def refresh_continuous_aggregates(
@@ -214,12 +227,16 @@ def refresh_after_write(
     *, earliest: datetime, latest: datetime, using: str = TIMESERIES_DB
 ) -> None:
     """Once the write that changed 1m candles in [earliest, latest] commits, materialize what it
-    touched below the end offsets (immediately if no transaction is open)."""
+    touched below the end offsets (immediately if no transaction is open). A write of only
+    recent candles (a live feed) has nothing below them yet and costs no refresh; the trailing
+    window of every symbol is left to the beat job."""
+    if earliest >= HOURLY.cap(timezone.now()):
+        return
 
     def refresh() -> None:
         if timescaledb_enabled(using):
             refresh_continuous_aggregates(earliest=earliest, latest=latest, using=using)
         else:
-            refresh_pending(using=using)
+            refresh_pending(trailing_window=False, using=using)
 
     transaction.on_commit(refresh, using=using)
