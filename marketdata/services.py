@@ -163,6 +163,8 @@ def synthetic_series(
         start = frame.floor(timezone.now()) - frame.width * (bars - 1)
     elif start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
+    else:
+        start = start.astimezone(UTC)
     return synthetic_candles(bars=bars, timeframe=frame.code, start=start, seed=seed, price=price)
 
 

@@ -77,6 +77,8 @@ class Timeframe:
         return self.code in ("1m", "1h", "1d")
 
     def floor(self, moment: datetime) -> datetime:
+        """The start (UTC) of the bucket holding `moment`, whatever its offset."""
+        moment = moment.astimezone(UTC)
         if self.is_monthly:
             months = (moment.year - 2000) * 12 + moment.month - 1
             return _add_months(MONTH_ORIGIN, (months // self.count) * self.count)
