@@ -4,6 +4,7 @@ from strategies.engine.candles import Candles
 from strategies.engine.config import BacktestConfig
 from strategies.engine.results import (
     BacktestResult,
+    ColumnOverflow,
     Trade,
     quantize,
     result_columns,
@@ -16,6 +17,7 @@ __all__ = [
     "BacktestConfig",
     "BacktestResult",
     "Candles",
+    "ColumnOverflow",
     "Trade",
     "equity_series",
     "quantize",

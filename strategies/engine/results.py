@@ -1,8 +1,10 @@
 """The engine's output and its mapping onto the backtests / backtest_trades columns.
 
 Inside the engine numbers are floats; result_columns() and trade_columns() turn them into Decimals
-at the columns' NUMERIC scales, clamped to what the column can hold, so the service layer can save
-them as they are.
+at the columns' NUMERIC scales, so the service layer can save them as they are. Ratios beyond
+what their column can hold (a Sharpe of 150) are clamped to its limit; amounts of money, prices
+and quantities never are: one that does not fit raises ColumnOverflow, and the run fails with
+that message rather than store books that do not add up.
 """
 
 from __future__ import annotations
@@ -45,7 +47,24 @@ TRADE_DECIMAL_COLUMNS: dict[str, tuple[int, int]] = {
     "net_pnl": (15, 8),
     "pnl_pct": (8, 4),
 }
+# Amounts, prices and quantities: stored exactly or not at all.
+EXACT_COLUMNS = frozenset(
+    {
+        "final_capital",
+        "quantity",
+        "entry_price",
+        "exit_price",
+        "commission",
+        "slippage",
+        "gross_pnl",
+        "net_pnl",
+    }
+)
 _INT32_MAX = 2_147_483_647
+
+
+class ColumnOverflow(ValueError):
+    """A money, price or quantity value that its NUMERIC column cannot hold."""
 
 
 @dataclass(slots=True)
@@ -104,6 +123,34 @@ def quantize(value: float | None, precision: int, scale: int) -> Decimal | None:
     return number.quantize(step, rounding=ROUND_HALF_EVEN)
 
 
+def exact_decimal(
+    value: float | None, precision: int, scale: int, *, column: str
+) -> Decimal | None:
+    """Like quantize, but a value beyond NUMERIC(precision, scale), or a quantity that rounds to
+    nothing at `scale` places, raises ColumnOverflow instead of being clamped."""
+    number = quantize(value, precision, scale)
+    if number is None:
+        return None
+    limit = Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+    if abs(number) == limit and abs(Decimal(repr(float(value)))) > limit:
+        raise ColumnOverflow(
+            f"{column} {float(value):,.2f} does not fit NUMERIC({precision},{scale}); "
+            "use a smaller initial capital or position size"
+        )
+    if column == "quantity" and number == 0:
+        raise ColumnOverflow(
+            f"quantity {float(value):.3e} rounds to 0 at {scale} decimals; "
+            "use a larger initial capital or position size"
+        )
+    return number
+
+
+def _column_value(name: str, value: float | None, precision: int, scale: int) -> Decimal | None:
+    if name in EXACT_COLUMNS:
+        return exact_decimal(value, precision, scale, column=name)
+    return quantize(value, precision, scale)
+
+
 def _clamp_int(value: Any) -> int | None:
     if value is None:
         return None
@@ -114,7 +161,7 @@ def result_columns(result: BacktestResult) -> dict[str, Any]:
     """Values for the backtests result columns: Decimals at column scale, ints, JSON lists."""
     columns: dict[str, Any] = {}
     for name, (precision, scale) in BACKTEST_DECIMAL_COLUMNS.items():
-        columns[name] = quantize(result.metrics.get(name), precision, scale)
+        columns[name] = _column_value(name, result.metrics.get(name), precision, scale)
     for name in BACKTEST_INTEGER_COLUMNS:
         columns[name] = _clamp_int(result.metrics.get(name))
     columns["equity_curve"] = result.equity_curve
@@ -142,5 +189,5 @@ def trade_columns(trade: Trade) -> dict[str, Any]:
         "is_open": False,
     }
     for name, (precision, scale) in TRADE_DECIMAL_COLUMNS.items():
-        row[name] = quantize(getattr(trade, name), precision, scale)
+        row[name] = _column_value(name, getattr(trade, name), precision, scale)
     return row

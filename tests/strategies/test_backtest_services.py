@@ -450,3 +450,18 @@ def test_progress_moves_during_a_run(strategy):
     assert seen[0] == 0 and seen[-1] == 100
     assert seen == sorted(seen)
     assert backtests.Backtest.objects.get(pk=backtest.pk).progress_pct == 100
+
+
+def test_a_trade_too_large_for_its_columns_fails_the_run_instead_of_storing_clamped_money(
+    strategy,
+):
+    # A 10% position of 1e11 loses ~1.3e9 on the one trade: beyond NUMERIC(15,8) of net_pnl.
+    insert_candles(ONE_TRADE_BARS)
+    backtest = start(strategy, initial_capital=Decimal("100000000000.00"))
+
+    done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "failed"
+    assert "does not fit NUMERIC(15,8)" in done.error_message
+    assert not BacktestTrade.objects.filter(backtest=done).exists()
+    assert done.final_capital is None

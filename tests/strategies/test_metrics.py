@@ -6,7 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from strategies.engine import BacktestResult, quantize, result_columns
+from strategies.engine import BacktestResult, ColumnOverflow, quantize, result_columns
 from strategies.engine.metrics import (
     compute_metrics,
     daily_returns,
@@ -17,6 +17,7 @@ from strategies.engine.metrics import (
     thin_indices,
     trade_metrics,
 )
+from strategies.engine.results import exact_decimal
 
 HOUR = 3_600_000_000_000
 DAY = 24 * HOUR
@@ -243,3 +244,12 @@ def test_a_gap_in_crypto_data_does_not_stretch_the_year():
 
     expected = (1.1 ** (365 / 90) - 1) * 100
     assert metrics["annualized_return_pct"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_money_that_does_not_fit_its_column_raises_instead_of_saturating():
+    assert exact_decimal(1234.5, 15, 8, column="net_pnl") == Decimal("1234.50000000")
+    with pytest.raises(ColumnOverflow, match=r"net_pnl 19,880,179\.79 does not fit"):
+        exact_decimal(19_880_179.79, 15, 8, column="net_pnl")
+    with pytest.raises(ColumnOverflow, match="rounds to 0"):
+        exact_decimal(3e-9, 18, 8, column="quantity")
+    assert quantize(150.0, 6, 4) == Decimal("99.9999")  # ratios still saturate
