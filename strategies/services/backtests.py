@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -344,6 +346,27 @@ class RunMonitor:
         return self._cancelled
 
 
+@contextmanager
+def heartbeat_during(backtest_id: uuid.UUID | str) -> Iterator[None]:
+    """Refresh the heartbeat every HEARTBEAT_INTERVAL from a background thread while the block
+    runs, so that long phases without progress callbacks (loading candles, computing indicators)
+    do not look like a dead worker to the stale-job sweep."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_INTERVAL):
+            cache.set(heartbeat_key(backtest_id), timezone.now().isoformat(), timeout=HEARTBEAT_TTL)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{backtest_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=HEARTBEAT_INTERVAL)
+        cache.delete(heartbeat_key(backtest_id))
+
+
 def _result_fields(result: engine.BacktestResult) -> dict[str, Any]:
     fields = engine.result_columns(result)
     fields["progress_pct"] = 100
@@ -359,6 +382,13 @@ def run_backtest(*, backtest_id: uuid.UUID | str) -> Backtest | None:
         logger.info("backtest %s not pending; nothing to do", backtest_id)
         return Backtest.objects.filter(pk=backtest_id).first()
     monitor = RunMonitor(backtest_id)
+    with heartbeat_during(backtest_id):
+        _run_claimed(backtest_id, monitor)
+    # None when the strategy, and with it the backtest, was deleted during the run.
+    return Backtest.objects.filter(pk=backtest_id).first()
+
+
+def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
     try:
         monitor.beat(force=True)
         backtest = Backtest.objects.get(pk=backtest_id)
@@ -398,8 +428,6 @@ def run_backtest(*, backtest_id: uuid.UUID | str) -> Backtest | None:
     except Exception as error:
         logger.exception("backtest %s failed", backtest_id)
         fail_backtest(backtest_id, _error_message(error))
-    # None when the strategy, and with it the backtest, was deleted during the run.
-    return Backtest.objects.filter(pk=backtest_id).first()
 
 
 def _error_message(error: Exception) -> str:

@@ -1,4 +1,5 @@
 import datetime as dt
+import time
 from decimal import Decimal
 from unittest import mock
 
@@ -18,6 +19,7 @@ from strategies.services.backtests import (
     cancel_backtest,
     enqueued_key,
     fail_stale_backtests,
+    heartbeat_during,
     heartbeat_key,
     requeue_pending_backtests,
     run_backtest,
@@ -465,3 +467,14 @@ def test_a_trade_too_large_for_its_columns_fails_the_run_instead_of_storing_clam
     assert "does not fit NUMERIC(15,8)" in done.error_message
     assert not BacktestTrade.objects.filter(backtest=done).exists()
     assert done.final_capital is None
+
+
+def test_the_heartbeat_keeps_beating_through_phases_without_progress(monkeypatch):
+    monkeypatch.setattr("strategies.services.backtests.HEARTBEAT_INTERVAL", 0.02)
+    backtest_id = "00000000-0000-0000-0000-0000000000aa"
+
+    with heartbeat_during(backtest_id):
+        time.sleep(0.2)  # e.g. loading a year of candles: no progress callback meanwhile
+        assert cache.get(heartbeat_key(backtest_id)) is not None
+
+    assert cache.get(heartbeat_key(backtest_id)) is None
