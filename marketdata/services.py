@@ -345,7 +345,10 @@ def _bulk_upsert(
     using: str,
 ) -> int:
     """Insert or replace rows keyed by `key`: one multi-row INSERT for a few, COPY into a
-    temporary staging table and one INSERT ... SELECT for many."""
+    temporary staging table and one INSERT ... SELECT for many. Rows repeating a key are
+    collapsed first, the last one winning, the same way whatever the batch size."""
+    positions = [columns.index(name) for name in key]
+    rows = list({tuple(row[i] for i in positions): row for row in rows}.values())
     column_list = ", ".join(columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
@@ -365,10 +368,8 @@ def _bulk_upsert(
         with cursor.cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        # DISTINCT ON keeps one row per key, so ON CONFLICT never meets a key twice.
         cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT DISTINCT ON ({', '.join(key)}) "
-            f"{column_list} FROM {staging} {conflict}"
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging} {conflict}"
         )
         written = cursor.rowcount
         cursor.execute(f"TRUNCATE {staging}")

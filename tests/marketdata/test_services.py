@@ -52,6 +52,22 @@ def test_ticks_are_stored_in_bulk_and_a_repeat_replaces_them(symbol: str, count:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("count", [3, COPY_THRESHOLD + 5])
+def test_a_batch_repeating_a_tick_keeps_the_last_one_whatever_its_size(
+    symbol: str, count: int
+) -> None:
+    ticks = [
+        TickInput(time=START + dt.timedelta(seconds=i), symbol=symbol, last_price=Decimal(i + 1))
+        for i in range(count)
+    ]
+    repeat = TickInput(time=START, symbol=symbol, last_price=Decimal("777"))
+
+    assert record_ticks(ticks=[*ticks, repeat]) == count
+
+    first = TickData.objects.get(symbol=symbol, time=START)
+    assert first.last_price == Decimal("777")
+
+
 def test_a_tick_with_a_bad_symbol_is_refused() -> None:
     with pytest.raises(ValidationError):
         record_ticks(ticks=[TickInput(time=START, symbol="btc", last_price=Decimal(1))])
