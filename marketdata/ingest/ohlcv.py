@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 import psycopg
 from django.db import DatabaseError, connections, transaction
@@ -123,6 +124,18 @@ def _from_epoch(text: str) -> datetime:
     return EPOCH + timedelta(seconds=number, microseconds=micros)
 
 
+# Prices at or above this lose the 8th decimal in a float (2**53 * 1e-8 ~ 9.0e7).
+FLOAT_EXACT_BELOW = 2**53 * 1e-8
+
+
+def _ordered_exactly(o: object, h: object, lo: object, c: object) -> bool:
+    try:
+        do, dh, dl, dc = (Decimal(str(x).strip()) for x in (o, h, lo, c))
+    except InvalidOperation:
+        return False
+    return dl <= dh and dl <= do <= dh and dl <= dc <= dh
+
+
 def _explain(o: float, h: float, lo: float, c: float, v: float) -> str:
     if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
         return "a price or the volume is not a finite number"
@@ -214,6 +227,10 @@ def _stage(
                 and 0 <= fv < VOLUME_LIMIT
             ):
                 report.reject(line, _explain(fo, fh, fl, fc, fv))
+                continue
+            if fh >= FLOAT_EXACT_BELOW and not _ordered_exactly(o, h, lo, c):
+                # Above ~9e7 a float cannot tell the 8th decimal apart: decide in Decimal.
+                report.reject(line, "high < low, or open or close outside [low, high]")
                 continue
             text = f"{line}\t{moment.isoformat()}\t{o}\t{h}\t{lo}\t{c}\t{v}\n"
             if "_" in text or text.count("\t") != 6 or text.count("\n") != 1 or "\\" in text:

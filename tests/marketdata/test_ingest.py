@@ -128,6 +128,21 @@ def test_times_off_the_timeframes_boundaries_are_bad_rows(tmp_path: Path, symbol
     assert stored(symbol) == []
 
 
+def test_an_impossible_candle_at_extreme_prices_is_a_bad_row_not_a_failed_import(
+    tmp_path: Path, symbol: str
+) -> None:
+    # Above ~9e7 a float cannot see that open 99999999.00000002 is above high 99999999.00000001.
+    text = (
+        "time,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,99999999.00000002,99999999.00000001,99999998,99999998.5,1\n"
+        "2024-01-01T00:01:00Z,99999998.5,99999999.00000001,99999998,99999999,1\n"
+    )
+    _out, err = run_import(write_csv(tmp_path / "big.csv", text), symbol, "--skip-invalid")
+
+    assert err.splitlines() == ["line 2: high < low, or open or close outside [low, high]"]
+    assert [row[0] for row in stored(symbol)] == [dt.datetime(2024, 1, 1, 0, 1, tzinfo=UTC)]
+
+
 def test_duplicate_timestamps_in_the_file_are_bad_rows(tmp_path: Path, symbol: str) -> None:
     text = "\n".join(BAD.strip().splitlines()[:2] + BAD.strip().splitlines()[5:7]) + "\n"
     err = StringIO()
