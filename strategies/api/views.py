@@ -4,6 +4,7 @@ another user's object is a 404; every write goes through a service."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -150,6 +151,21 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return dict(serializer.validated_data)
 
 
+def _own_strategies(request: Request):
+    return strategies_for(request.user) if request else Strategy.objects.none()
+
+
+class BacktestFilter(django_filters.FilterSet):
+    """?status= and ?strategy=; a strategy id is checked against the asker's own, so the answer
+    is the same for another user's strategy as for one that does not exist."""
+
+    strategy = django_filters.ModelChoiceFilter(queryset=_own_strategies)
+
+    class Meta:
+        model = Backtest
+        fields = ["status", "strategy"]
+
+
 @extend_schema_view(
     list=extend_schema(summary="Your backtests, newest first"),
     retrieve=extend_schema(
@@ -161,7 +177,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = BacktestSerializer
     pagination_class = NewestFirst
     lookup_value_regex = UUID_PATTERN
-    filterset_fields = ["status", "strategy"]
+    filterset_class = BacktestFilter
 
     def get_queryset(self):
         if self.action == "list":
@@ -196,7 +212,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         )
 
     @extend_schema(summary="The backtest's trades, in order", filters=False)
-    @action(detail=True, methods=["get"], pagination_class=TradesInOrder, filterset_fields=[])
+    @action(detail=True, methods=["get"], pagination_class=TradesInOrder, filterset_class=None)
     def trades(self, request: Request, pk: str) -> Response:
         backtest: Backtest = self.get_object()
         page = self.paginate_queryset(backtest_trades_for(backtest))

@@ -150,6 +150,19 @@ def test_list_filters_by_status(api, strategy):
     assert [item["id"] for item in response.json()["results"]] == [str(running.pk)]
 
 
+def test_the_strategy_filter_treats_another_users_strategy_as_unknown(api, strategy):
+    mine = BacktestFactory(strategy=strategy)
+    theirs = StrategyFactory()
+
+    assert [i["id"] for i in api.get(LIST_URL, {"strategy": strategy.pk}).json()["results"]] == [
+        str(mine.pk)
+    ]
+    other = api.get(LIST_URL, {"strategy": theirs.pk})
+    unknown = api.get(LIST_URL, {"strategy": "00000000-0000-0000-0000-000000000000"})
+    assert other.status_code == unknown.status_code == 400
+    assert other.json() == unknown.json()
+
+
 def test_another_users_backtest_is_not_found_anywhere(api):
     theirs = BacktestFactory()
     base = f"{LIST_URL}/{theirs.pk}"
