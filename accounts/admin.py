@@ -8,6 +8,7 @@ here.
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.http import HttpRequest
@@ -54,6 +55,21 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     exclude = ("password", "mfa_secret")
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
+        """Django's password form, plus an audit row when an operator sets a password (the row
+        says that it changed, never what to)."""
+        response = super().user_change_password(request, id, form_url)
+        succeeded = response.status_code == 302 and response.url != request.get_full_path()
+        if request.method == "POST" and succeeded:
+            user = self.get_object(request, unquote(id))
+            self._record(
+                request,
+                user,
+                AuditLog.Action.SETTINGS_CHANGED,
+                new_values={"password": "set by an operator"},
+            )
+        return response
 
     list_display = (
         "email",

@@ -318,6 +318,9 @@ def test_operator_resets_a_password_through_the_password_form(operator: Client) 
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password("a brand new passphrase 7")
+    row = AuditLog.objects.get(action="settings_changed", resource_id=user.pk)
+    assert row.new_values == {"password": "set by an operator"}
+    assert row.metadata["channel"] == "admin"
 
 
 # --- Read-only parts
