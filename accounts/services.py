@@ -141,3 +141,24 @@ def delete_api_key(*, api_key: ApiKey, actor: User, context: AuditContext | None
             old_values=snapshot,
             context=context,
         )
+
+
+def record_sign_in(*, user: User, context: AuditContext | None = None) -> None:
+    """A successful sign-in (admin console or API session), for the audit trail."""
+    record_audit_event(
+        actor=user,
+        action=AuditLog.Action.LOGIN,
+        resource_type="user",
+        resource_id=user.pk,
+        context=context,
+    )
+
+
+def record_sign_out(*, user: User, context: AuditContext | None = None) -> None:
+    record_audit_event(
+        actor=user,
+        action=AuditLog.Action.LOGOUT,
+        resource_type="user",
+        resource_id=user.pk,
+        context=context,
+    )

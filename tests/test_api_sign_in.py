@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from compliance.models import AuditLog
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,3 +34,19 @@ def test_a_wrong_password_is_refused():
     response = Client().post("/api/v1/auth/login/", {"username": user.email, "password": "wrong"})
     assert response.status_code == 200
     assert Client().get("/api/v1/strategies").status_code == 403
+
+
+def test_signing_in_and_out_is_audited_with_the_clients_address():
+    user = UserFactory()
+    user.set_password("a long passphrase 42")
+    user.save()
+    browser = Client(REMOTE_ADDR="198.51.100.23")
+    browser.post(
+        "/api/v1/auth/login/", {"username": user.email, "password": "a long passphrase 42"}
+    )
+    browser.post("/api/v1/auth/logout/")
+
+    rows = list(AuditLog.objects.filter(user=user).order_by("id"))
+    assert [row.action for row in rows] == ["login", "logout"]
+    assert rows[0].ip_address == "198.51.100.23"
+    assert rows[0].metadata == {"channel": "session"}
