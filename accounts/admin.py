@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -56,7 +56,9 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     add_form = UserCreationForm
     exclude = ("password", "mfa_secret")
 
-    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
         """Django's password form, plus an audit row when an operator sets a password (the row
         says that it changed, never what to)."""
         response = super().user_change_password(request, id, form_url)

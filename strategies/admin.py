@@ -5,7 +5,10 @@ Backtests and their trades are the engine's output: operators inspect them but d
 edit them (runs start through `strategies.services.start_backtest`).
 """
 
+from collections.abc import Callable
+
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
@@ -71,22 +74,28 @@ class StrategyAdmin(AuditedModelAdmin):
         ("Activity", {"fields": ("backtests_link", "created_at", "updated_at")}),
     )
 
-    def _move(self, request: HttpRequest, queryset, service, done: str) -> None:
+    def _move(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Strategy],
+        service: Callable[..., Strategy],
+        done: str,
+    ) -> None:
         context = AuditContext.from_request(request, channel="admin")
         for strategy in queryset:
             service(strategy=strategy, actor=request.user, context=context)
         self.message_user(request, f"{queryset.count()} strategies {done}.")
 
     @admin.action(description="Activate the selected strategies", permissions=["change"])
-    def activate_selected(self, request: HttpRequest, queryset) -> None:
+    def activate_selected(self, request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
         self._move(request, queryset, activate_strategy, "activated")
 
     @admin.action(description="Pause the selected strategies", permissions=["change"])
-    def pause_selected(self, request: HttpRequest, queryset) -> None:
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
         self._move(request, queryset, pause_strategy, "paused")
 
     @admin.action(description="Archive the selected strategies", permissions=["change"])
-    def archive_selected(self, request: HttpRequest, queryset) -> None:
+    def archive_selected(self, request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
         self._move(request, queryset, archive_strategy, "archived")
 
     @admin.display(description="backtests")
@@ -119,7 +128,7 @@ class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
     search_fields = ("strategy__name", "user__email", "strategy__asset_symbol")
     list_select_related = ("strategy", "user")
 
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Backtest]:
         """The list page skips the series columns, which only the change page shows."""
         queryset = super().get_queryset(request)
         match = request.resolver_match

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -96,7 +97,7 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     pagination_class = NewestFirst
     lookup_value_regex = UUID_PATTERN
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Strategy]:
         return strategies_for(self.request.user)
 
     def create(self, request: Request) -> Response:
@@ -179,7 +180,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     lookup_value_regex = UUID_PATTERN
     filterset_class = BacktestFilter
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Backtest]:
         if self.action == "list":
             return backtest_list_for(self.request.user)
         return backtests_for(self.request.user)
