@@ -18,6 +18,7 @@ from strategies.engine.metrics import (
     trade_metrics,
 )
 from strategies.engine.results import exact_decimal
+from strategies.models import BACKTEST_RESULT_FIELDS
 
 HOUR = 3_600_000_000_000
 DAY = 24 * HOUR
@@ -194,24 +195,9 @@ def test_result_columns_cover_every_backtests_result_column():
         drawdown_periods=periods,
     )
     columns = result_columns(result)
+    # Every result column of the backtests table, and nothing else.
     assert set(columns) == {
-        "final_capital",
-        "total_return_pct",
-        "annualized_return_pct",
-        "sharpe_ratio",
-        "sortino_ratio",
-        "calmar_ratio",
-        "max_drawdown_pct",
-        "max_drawdown_duration_days",
-        "win_rate_pct",
-        "profit_factor",
-        "avg_trade_pct",
-        "avg_win_pct",
-        "avg_loss_pct",
-        "total_trades",
-        "winning_trades",
-        "losing_trades",
-        "avg_trade_duration_minutes",
+        *BACKTEST_RESULT_FIELDS,
         "equity_curve",
         "monthly_returns",
         "drawdown_periods",
