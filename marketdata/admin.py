@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from apextrade.admin_console import ReadOnlyModelAdmin
-from marketdata.management.commands.timeseries_status import human_size
+from marketdata.byte_sizes import human_size
 from marketdata.models import MaintenanceJobRun, RollupInvalidation
 from marketdata.selectors import (
     candles,

@@ -3,7 +3,8 @@ policies) or plain PostgreSQL (the same tables, rollups and retention kept by be
 
 Trap: the extension's files can be installed without the library being preloaded. Then
 `pg_available_extensions` lists timescaledb, yet `CREATE EXTENSION timescaledb` ends with a FATAL
-that kills the connection. So the extension is only ever created when the server preloads it.
+that kills the connection. So the extension is only ever created when the server preloads it;
+migration 0002 does that, with its own frozen copy of the check.
 """
 
 from django.db import connections
@@ -25,18 +26,6 @@ def extension_state(connection: BaseDatabaseWrapper) -> tuple[bool, bool, bool]:
         cursor.execute(_EXTENSION_STATE_SQL)
         installed, available, preloaded = cursor.fetchone()
     return bool(installed), bool(available), bool(preloaded)
-
-
-def enable_timescaledb_if_possible(connection: BaseDatabaseWrapper) -> bool:
-    """Migration time: create the extension when the server can load it; say whether it is on."""
-    installed, available, preloaded = extension_state(connection)
-    if installed:
-        return True
-    if available and preloaded:
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        return True
-    return False
 
 
 def timescaledb_enabled(using: str = TIMESERIES_DB) -> bool:

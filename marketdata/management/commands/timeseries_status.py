@@ -4,16 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from marketdata.byte_sizes import human_size
 from marketdata.selectors import timeseries_status
-
-
-def human_size(size: int | None) -> str:
-    value = float(size or 0)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return ""
 
 
 class Command(BaseCommand):
