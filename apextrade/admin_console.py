@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib import admin
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -14,7 +15,12 @@ from django.utils.safestring import SafeString
 
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import audit_snapshot, changed_values, record_audit_event
+from compliance.services import (
+    SECRET_FIELDS,
+    audit_snapshot,
+    changed_values,
+    record_audit_event,
+)
 
 RELATED_ROWS_SHOWN = 10
 
@@ -48,7 +54,18 @@ def related_rows(queryset: models.QuerySet, *, describe: str, **filters: object)
     return format_html("<ul>{}</ul><p>{}</p>", items, everything)
 
 
-class AuditedModelAdmin(admin.ModelAdmin):
+class SecretLookupsRefused:
+    """List pages refuse query-string lookups that touch a secret column (`?mfa_secret__startswith=`
+    on users, `?user__password__startswith=` anywhere): filtering by prefix and counting the rows
+    would read a secret one character at a time. Django answers such a lookup with 400."""
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if any(part in SECRET_FIELDS for part in lookup.split(LOOKUP_SEP)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
+class AuditedModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
     """Every add, change and delete an operator makes is written to the audit log, in the same
     transaction as the change (the admin wraps each form and delete in one), with the operator as
     actor and channel "admin". Secrets never enter the row (compliance.services.audit_snapshot)."""

@@ -5,12 +5,12 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apextrade.admin_console import change_link
+from apextrade.admin_console import SecretLookupsRefused, change_link
 from compliance.models import AuditLog
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(SecretLookupsRefused, admin.ModelAdmin):
     list_display = (
         "created_at",
         "action",

@@ -213,6 +213,49 @@ def test_an_operator_can_rename_an_api_key_without_touching_its_credentials(
     assert bytes(api_key.api_secret_encrypted) == secret_before
 
 
+SECRET_LOOKUPS: list[tuple[type[models.Model], str]] = [
+    (User, "mfa_secret__startswith"),
+    (User, "password__startswith"),
+    (ApiKey, "api_secret_encrypted__isnull"),
+    (ApiKey, "user__mfa_secret__startswith"),
+    (AuditLog, "old_values__mfa_secret__isnull"),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "lookup"),
+    SECRET_LOOKUPS,
+    ids=[f"{model._meta.model_name}-{lookup}" for model, lookup in SECRET_LOOKUPS],
+)
+def test_list_pages_refuse_lookups_on_secret_columns(
+    model: type[models.Model], lookup: str
+) -> None:
+    """Filtering by prefix and counting rows would read a secret character by character."""
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename=f"view_{model._meta.model_name}"))
+    UserFactory(mfa_enabled=True, mfa_secret="MFASECRETVALUE")
+    ApiKeyFactory()
+
+    response = client_for(viewer).get(admin_url(model, "changelist"), {lookup: "M"})
+
+    assert response.status_code == 400
+
+
+def test_list_pages_still_filter_on_ordinary_columns() -> None:
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    wanted = UserFactory(email="filtered@example.com", is_verified=False)
+    client = client_for(viewer)
+
+    response = client.get(
+        admin_url(User, "changelist"), {"email__startswith": "filtered", "is_verified__exact": "0"}
+    )
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [wanted]
+    assert client.get(admin_url(ApiKey, "changelist"), {"is_valid__exact": "1"}).status_code == 403
+
+
 # --- From a user to what they own
 
 
