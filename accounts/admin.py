@@ -1,4 +1,4 @@
-"""Operator console for users, their API keys and alerts.
+"""Operator console for users, their API keys and alerts, and operators' permission groups.
 
 Secrets stay out of every page: the password hash is never rendered (only a link to the
 password-change form), `mfa_secret` is not a field of any form, and broker credentials appear only
@@ -9,8 +9,11 @@ here.
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.models import Group
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -56,21 +59,33 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     add_form = UserCreationForm
     exclude = ("password", "mfa_secret")
 
+    # Only a superuser hands out operator access: anyone else with change_user would otherwise
+    # make themselves (or an accomplice) staff, superuser, or give any permission or group.
+    privilege_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return readonly
+        return readonly + self.privilege_fields
+
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:
         """Django's password form, plus an audit row when an operator sets a password (the row
-        says that it changed, never what to)."""
-        response = super().user_change_password(request, id, form_url)
-        succeeded = response.status_code == 302 and response.url != request.get_full_path()
-        if request.method == "POST" and succeeded:
-            user = self.get_object(request, unquote(id))
-            self._record(
-                request,
-                user,
-                AuditLog.Action.SETTINGS_CHANGED,
-                new_values={"password": "set by an operator"},
-            )
+        says that it changed, never what to). Django's view is not atomic by itself: the new
+        password and its audit row commit together or not at all."""
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            succeeded = response.status_code == 302 and response.url != request.get_full_path()
+            if request.method == "POST" and succeeded:
+                user = self.get_object(request, unquote(id))
+                self._record(
+                    request,
+                    user,
+                    AuditLog.Action.SETTINGS_CHANGED,
+                    new_values={"password": "set by an operator"},
+                )
         return response
 
     list_display = (
@@ -186,6 +201,16 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
             describe="backtests",
             user=user.pk,
         )
+
+
+# Django registers its own, unaudited page for groups; this one records every change (a group's
+# permissions included) like the rest of the console.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(AuditedModelAdmin, DjangoGroupAdmin):
+    """Operators' permission groups."""
 
 
 @admin.register(ApiKey)

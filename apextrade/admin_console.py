@@ -110,6 +110,26 @@ class AuditedModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
         else:
             self._record(request, obj, AuditLog.Action.CREATE, new_values=after)
 
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """Many-to-many fields (a user's groups and permissions, a group's permissions) are saved
+        here, after save_model, so their changes get an update row of their own: each field's
+        related rows as a sorted list of names, old and new (only new for an addition)."""
+        obj = form.instance
+        names = [field.name for field in obj._meta.many_to_many if field.name in form.changed_data]
+        before = {name: self._related_names(obj, name) for name in names} if change else {}
+        super().save_related(request, form, formsets, change)
+        after = {name: self._related_names(obj, name) for name in names}
+        if change:
+            old, new = changed_values(before, after)
+            if old or new:
+                self._record(request, obj, AuditLog.Action.UPDATE, old_values=old, new_values=new)
+        elif after:
+            self._record(request, obj, AuditLog.Action.UPDATE, new_values=after)
+
+    @staticmethod
+    def _related_names(obj: models.Model, name: str) -> list[str]:
+        return sorted(str(related) for related in getattr(obj, name).all())
+
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         self._record(request, obj, self.audit_delete_action, old_values=audit_snapshot(obj))
         super().delete_model(request, obj)

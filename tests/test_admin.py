@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, models
 from django.http import HttpRequest
 from django.test import Client
@@ -15,6 +15,7 @@ from django.urls import reverse
 from accounts.models import ApiKey, User
 from compliance.models import AuditLog
 from strategies.models import Strategy
+from tests.console_forms import user_change_form
 from tests.factories import (
     AlertFactory,
     ApiKeyFactory,
@@ -364,6 +365,98 @@ def test_operator_resets_a_password_through_the_password_form(operator: Client) 
     row = AuditLog.objects.get(action="settings_changed", resource_id=user.pk)
     assert row.new_values == {"password": "set by an operator"}
     assert row.metadata["channel"] == "admin"
+
+
+def test_a_password_set_by_an_operator_and_its_audit_row_commit_together(
+    operator: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = UserFactory()
+    user_admin = admin.site._registry[User]
+
+    def audit_fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(user_admin, "_record", audit_fails)
+    with pytest.raises(RuntimeError, match="audit log unavailable"):
+        operator.post(
+            reverse("admin:auth_user_password_change", args=[user.pk]),
+            {
+                "usable_password": "true",
+                "password1": "a brand new passphrase 7",
+                "password2": "a brand new passphrase 7",
+            },
+        )
+
+    user.refresh_from_db()
+    assert not user.check_password("a brand new passphrase 7")
+
+
+# --- Operator access
+
+
+@pytest.fixture
+def user_manager() -> User:
+    """Staff who may view and change users, but is no superuser."""
+    manager = UserFactory(is_staff=True)
+    manager.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_user", "change_user"])
+    )
+    return manager
+
+
+def test_staff_who_are_not_superusers_cannot_grant_operator_access(user_manager: User) -> None:
+    target = UserFactory()
+    desk = Group.objects.create(name="Desk")
+    client = client_for(user_manager)
+
+    page = client.get(admin_url(User, "change", target.pk)).content.decode()
+    response = client.post(
+        admin_url(User, "change", target.pk),
+        user_change_form(
+            target,
+            first_name="Renamed",
+            is_staff="on",
+            is_superuser="on",
+            groups=[desk.pk],
+            user_permissions=[Permission.objects.get(codename="change_user").pk],
+        ),
+    )
+
+    for field in ("is_staff", "is_superuser", "groups", "user_permissions"):
+        assert f'name="{field}"' not in page
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.first_name == "Renamed"
+    assert not (target.is_staff or target.is_superuser)
+    assert not target.groups.exists()
+    assert not target.user_permissions.exists()
+
+
+def test_staff_who_are_not_superusers_cannot_raise_their_own_access(user_manager: User) -> None:
+    client_for(user_manager).post(
+        admin_url(User, "change", user_manager.pk),
+        user_change_form(
+            user_manager, is_superuser="on", user_permissions=[Permission.objects.first().pk]
+        ),
+    )
+
+    user_manager.refresh_from_db()
+    assert not user_manager.is_superuser
+    assert user_manager.user_permissions.count() == 2
+
+
+def test_a_superuser_grants_operator_access(operator: Client) -> None:
+    target = UserFactory()
+    desk = Group.objects.create(name="Desk")
+
+    operator.post(
+        admin_url(User, "change", target.pk),
+        user_change_form(target, is_staff="on", groups=[desk.pk]),
+    )
+
+    target.refresh_from_db()
+    assert target.is_staff
+    assert list(target.groups.all()) == [desk]
 
 
 # --- Read-only parts
