@@ -57,7 +57,7 @@ def _window(
         return None
     first = row[0] if timeframe.code == "1m" else timeframe.floor(row[0])
     lo = max(lo, first)
-    hi = end_aligned if limit is None else min(end_aligned, timeframe.after(lo, limit))
+    hi = end_aligned if limit is None else timeframe.after_within(lo, limit, end_aligned)
     return lo, hi, end_aligned
 
 

@@ -95,6 +95,15 @@ class Timeframe:
             return _add_months(bucket, self.count * buckets)
         return bucket + self.width * buckets
 
+    def after_within(self, bucket: datetime, buckets: int, bound: datetime) -> datetime:
+        """`after(bucket, buckets)`, but no further than `bound` (forward: at most `bound`;
+        backward: at least `bound`), also where the calendar itself would run out."""
+        try:
+            moment = self.after(bucket, buckets)
+        except (OverflowError, ValueError):
+            return bound
+        return min(moment, bound) if buckets >= 0 else max(moment, bound)
+
 
 def _add_months(moment: datetime, months: int) -> datetime:
     total = moment.year * 12 + moment.month - 1 + months

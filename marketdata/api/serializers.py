@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from rest_framework import serializers
@@ -8,6 +8,8 @@ from marketdata.selectors import Candle
 from marketdata.timeframes import Timeframe
 
 MAX_LIMIT = 5000
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 500
 
 
@@ -25,14 +27,16 @@ class CandlesQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         frame = Timeframe.parse(attrs["timeframe"])
+        for name in ("start", "end"):
+            if name in attrs and not EARLIEST <= attrs[name] <= LATEST:
+                raise serializers.ValidationError({name: [f"{name} must lie in 1970–9000."]})
         end = attrs.get("end") or self.context["now"]
         start = attrs.get("start")
         if start is None:
-            start = frame.after(frame.ceil(end), -attrs["limit"])
+            # The last `limit` buckets, but never before 1970.
+            start = frame.after_within(frame.ceil(end), -attrs["limit"], EARLIEST)
         if start >= end:
             raise serializers.ValidationError({"end": ["end must be later than start."]})
-        if start.year < 1970 or end.year > 9000:
-            raise serializers.ValidationError({"start": ["The range lies outside 1970–9000."]})
         attrs.update(start=start, end=end, end_given="end" in attrs)
         return attrs
 

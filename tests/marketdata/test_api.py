@@ -103,6 +103,20 @@ def test_without_start_an_end_inside_a_bucket_includes_that_bucket(
     assert body["next"] is None
 
 
+@pytest.mark.parametrize(("timeframe", "limit"), [("99M", 500), ("50M", 5000), ("1w", 5000)])
+def test_without_start_a_long_reach_back_stops_at_1970(
+    client: Client, symbol: str, timeframe: str, limit: int
+) -> None:
+    write_minutes(symbol, minute_candles(START, 3))
+
+    response = client.get(CANDLES, {"symbol": symbol, "timeframe": timeframe, "limit": limit})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["start"].startswith("1970-01-01")
+    assert body["count"] == 1
+
+
 @pytest.mark.parametrize(
     ("params", "field", "message"),
     [
@@ -117,6 +131,8 @@ def test_without_start_an_end_inside_a_bucket_includes_that_bucket(
         ),
         ({"symbol": "BTC/USDT", "timeframe": "1m", "limit": "0"}, "limit", "greater than"),
         ({"symbol": "BTC/USDT", "timeframe": "1m", "limit": "100000"}, "limit", "less than"),
+        ({"symbol": "BTC/USDT", "timeframe": "1h", "end": "9999-12-31T23:30:00Z"}, "end", "1970"),
+        ({"symbol": "BTC/USDT", "timeframe": "1h", "start": "1969-12-31"}, "start", "1970"),
     ],
 )
 def test_bad_parameters_are_a_400_naming_the_field(

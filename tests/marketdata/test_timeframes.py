@@ -32,3 +32,16 @@ def test_ceil_and_after_step_whole_buckets() -> None:
     assert frame.after(dt.datetime(2024, 11, 1, tzinfo=UTC), 3) == dt.datetime(
         2025, 2, 1, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize("code", ["1m", "50M", "1w"])
+def test_after_within_stops_at_its_bound_and_at_the_end_of_the_calendar(code: str) -> None:
+    frame = Timeframe.parse(code)
+    moment = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    floor = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    ceiling = dt.datetime(9000, 1, 1, tzinfo=UTC)
+
+    assert frame.after_within(moment, -(10**11), floor) == floor
+    assert frame.after_within(moment, 10**11, ceiling) == ceiling
+    assert frame.after_within(moment, 1, ceiling) == frame.after(moment)
+    assert frame.after_within(moment, -1, floor) == frame.after(moment, -1)
