@@ -9,11 +9,10 @@ reported. Duplicate timestamps inside the file surface when the rows reach `ohlc
 key refuses them) and are then looked up in the staging table by line.
 """
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import psycopg
 from django.db import DatabaseError, connections, transaction
@@ -124,32 +123,43 @@ def _from_epoch(text: str) -> datetime:
     return EPOCH + timedelta(seconds=number, microseconds=micros)
 
 
-# Prices at or above this lose the 8th decimal in a float (2**53 * 1e-8 ~ 9.0e7).
-FLOAT_EXACT_BELOW = 2**53 * 1e-8
+# The float check below decides a row on its own only where floats cannot disagree with what
+# PostgreSQL stores (NUMERIC rounded half away from zero to 8 decimals): every price below 2**26
+# (where a float still tells values 1e-8 apart), a volume well inside NUMERIC(24,8), and every
+# pair of compared values either written identically or at least NEAR apart. Any other row
+# (ties, more than 8 decimals, huge numbers) is decided in Decimal, as PostgreSQL will.
+FLOAT_EXACT_BELOW = 2.0**26
+VOLUME_FAST_BELOW = 1e15
+NEAR = 2e-8
+EIGHT_DECIMALS = Decimal("1e-8")
 
 
-def _ordered_exactly(o: object, h: object, lo: object, c: object) -> bool:
+def _as_stored(text: object) -> Decimal:
+    value = Decimal(str(text).strip())
+    if not value.is_finite():
+        raise InvalidOperation
+    return value.quantize(EIGHT_DECIMALS, rounding=ROUND_HALF_UP)
+
+
+def _stored_problem(o: object, h: object, lo: object, c: object, v: object) -> str | None:
+    """Why PostgreSQL would refuse the row once its values are rounded to 8 decimals, or None."""
     try:
-        do, dh, dl, dc = (Decimal(str(x).strip()) for x in (o, h, lo, c))
-    except InvalidOperation:
-        return False
-    return dl <= dh and dl <= do <= dh and dl <= dc <= dh
-
-
-def _explain(o: float, h: float, lo: float, c: float, v: float) -> str:
-    if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
+        do, dh, dl, dc, dv = (_as_stored(x) for x in (o, h, lo, c, v))
+    except (InvalidOperation, ValueError):
         return "a price or the volume is not a finite number"
-    if max(abs(o), abs(h), abs(lo), abs(c)) >= PRICE_LIMIT:
+    if max(abs(do), abs(dh), abs(dl), abs(dc)) >= PRICE_LIMIT:
         return f"a price is out of range (at most {PRICE_LIMIT:.0e})"
-    if v < 0:
+    if dv < 0:
         return "negative volume"
-    if v >= VOLUME_LIMIT:
+    if dv >= VOLUME_LIMIT:
         return f"volume out of range (at most {VOLUME_LIMIT:.0e})"
-    if h < lo:
+    if dh < dl:
         return "high < low"
-    if not lo <= o <= h:
+    if not dl <= do <= dh:
         return "open outside [low, high]"
-    return "close outside [low, high]"
+    if not dl <= dc <= dh:
+        return "close outside [low, high]"
+    return None
 
 
 def _copy_text(value: str) -> str:
@@ -221,20 +231,31 @@ def _stage(
                 report.reject(line, "a price or the volume is not a number")
                 continue
             if not (
-                -PRICE_LIMIT < fl <= fh < PRICE_LIMIT
-                and fl <= fo <= fh
-                and fl <= fc <= fh
-                and 0 <= fv < VOLUME_LIMIT
+                fl > -FLOAT_EXACT_BELOW
+                and fh < FLOAT_EXACT_BELOW
+                and 0 <= fv < VOLUME_FAST_BELOW
+                and (fh - fo >= NEAR or o == h)
+                and (fo - fl >= NEAR or o == lo)
+                and (fh - fc >= NEAR or c == h)
+                and (fc - fl >= NEAR or c == lo)
             ):
-                report.reject(line, _explain(fo, fh, fl, fc, fv))
-                continue
-            if fh >= FLOAT_EXACT_BELOW and not _ordered_exactly(o, h, lo, c):
-                # Above ~9e7 a float cannot tell the 8th decimal apart: decide in Decimal.
-                report.reject(line, "high < low, or open or close outside [low, high]")
-                continue
+                problem = _stored_problem(o, h, lo, c, v)
+                if problem is not None:
+                    report.reject(line, problem)
+                    continue
             text = f"{line}\t{moment.isoformat()}\t{o}\t{h}\t{lo}\t{c}\t{v}\n"
-            if "_" in text or text.count("\t") != 6 or text.count("\n") != 1 or "\\" in text:
-                # float() takes 1_000 and surrounding tabs; PostgreSQL's numeric does not.
+            if (
+                not text.isascii()
+                or "_" in text
+                or text.count("\t") != 6
+                or text.count("\n") != 1
+                or "\\" in text
+                or "\r" in text
+                or "\x0b" in text
+                or "\x0c" in text
+            ):
+                # float() takes 1_000, non-ASCII digits and spaces, and surrounding tabs or
+                # carriage returns; PostgreSQL's numeric (and COPY) does not.
                 report.reject(line, "a price or the volume is not a number")
                 continue
             if earliest is None or moment < earliest:

@@ -131,16 +131,70 @@ def test_times_off_the_timeframes_boundaries_are_bad_rows(tmp_path: Path, symbol
 def test_an_impossible_candle_at_extreme_prices_is_a_bad_row_not_a_failed_import(
     tmp_path: Path, symbol: str
 ) -> None:
-    # Above ~9e7 a float cannot see that open 99999999.00000002 is above high 99999999.00000001.
+    # Above 2**26 (~6.7e7) a float cannot see that open ...00000002 is above high ...00000001.
     text = (
         "time,open,high,low,close,volume\n"
         "2024-01-01T00:00:00Z,99999999.00000002,99999999.00000001,99999998,99999998.5,1\n"
         "2024-01-01T00:01:00Z,99999998.5,99999999.00000001,99999998,99999999,1\n"
+        "2024-01-01T00:02:00Z,70000000.00000002,70000000.00000001,70000000,70000000,1\n"
     )
     _out, err = run_import(write_csv(tmp_path / "big.csv", text), symbol, "--skip-invalid")
 
-    assert err.splitlines() == ["line 2: high < low, or open or close outside [low, high]"]
+    assert err.splitlines() == [
+        "line 2: open outside [low, high]",
+        "line 4: open outside [low, high]",
+    ]
     assert [row[0] for row in stored(symbol)] == [dt.datetime(2024, 1, 1, 0, 1, tzinfo=UTC)]
+
+
+def test_rows_are_judged_on_their_values_rounded_to_the_columns_8_decimals(
+    tmp_path: Path, symbol: str
+) -> None:
+    # Line 2: open 1.000000004 is above high 1, but both are stored as 1.00000000: a good row.
+    # Line 3: close and high are the same float, but PostgreSQL rounds close up to 1.00000001
+    # and high down to 1.00000000: a bad row, not a failed import.
+    text = (
+        "time,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,1.000000004,1,0.9,0.95,1\n"
+        "2024-01-01T00:01:00Z,1,1.0000000049999999999,0.9,1.0000000050000000001,1\n"
+    )
+    _out, err = run_import(write_csv(tmp_path / "round.csv", text), symbol, "--skip-invalid")
+
+    assert err.splitlines() == ["line 3: close outside [low, high]"]
+    assert [row[1:3] for row in stored(symbol)] == [(Decimal("1"), Decimal("1"))]
+
+
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize(
+    ("volume", "line"),
+    [
+        ("3\u00a0", 3),  # no-break space
+        ("\u0663", 3),  # Arabic-Indic three
+        ("\uff13", 3),  # full-width three
+        ("3\u2003", 3),  # em space
+        ('"3\r"', 4),  # a quoted carriage return: the row ends on the next line
+    ],
+)
+def test_numbers_python_reads_but_postgresql_does_not_are_bad_rows(
+    tmp_path: Path, symbol: str, volume: str, line: int, skip: bool
+) -> None:
+    text = (
+        "time,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n"
+        f"2024-01-01T00:01:00Z,1,2,0.5,1.5,{volume}\n"
+    )
+    path = write_csv(tmp_path / "odd.csv", text)
+    if skip:
+        _out, err = run_import(path, symbol, "--skip-invalid")
+        assert len(stored(symbol)) == 1
+    else:
+        err_io = StringIO()
+        with pytest.raises(CommandError, match="1 bad row"):
+            call_command("import_ohlcv", str(path), "--symbol", symbol, "--timeframe", "1m",
+                         stderr=err_io)  # fmt: skip
+        err = err_io.getvalue()
+        assert stored(symbol) == []
+    assert err.splitlines() == [f"line {line}: a price or the volume is not a number"]
 
 
 def test_duplicate_timestamps_in_the_file_are_bad_rows(tmp_path: Path, symbol: str) -> None:
