@@ -71,7 +71,10 @@ class Strategy(models.Model):
     timeframe = models.CharField(max_length=5, validators=[timeframe_validator])
 
     entry_rules = models.JSONField()
-    exit_rules = models.JSONField()
+    # {} ("stops and targets only") is a valid exit tree, and {} is one of Django's blank values:
+    # blank=True lets it through, null=False (the spec's NOT NULL) still refuses a missing one, and
+    # clean() leaves what a tree may hold to validate_rules.
+    exit_rules = models.JSONField(blank=True)
 
     stop_loss_pct = percent_field(maximum=100)
     take_profit_pct = percent_field(maximum=1000)
@@ -160,6 +163,9 @@ class Strategy(models.Model):
             for name in ("entry_rules", "exit_rules")
             if (problems := validate_rules(getattr(self, name), path=name))
         }
+        if self.exit_rules is None:
+            # blank=True makes clean_fields skip None; it is NOT NULL all the same.
+            errors["exit_rules"] = [self._meta.get_field("exit_rules").error_messages["null"]]
         if errors:
             raise ValidationError(errors)
 

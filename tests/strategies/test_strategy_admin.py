@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -37,3 +39,48 @@ def test_the_change_form_does_not_offer_status(client):
     assert response.status_code == 200
     assert 'name="status"' not in response.content.decode()
     assert Strategy.objects.get(pk=strategy.pk).status == "draft"
+
+
+def _change_form_data(strategy, **overrides):
+    data = {
+        "user": str(strategy.user_id),
+        "name": strategy.name,
+        "description": "",
+        "asset_symbol": strategy.asset_symbol,
+        "timeframe": strategy.timeframe,
+        "entry_rules": json.dumps(strategy.entry_rules),
+        "exit_rules": json.dumps(strategy.exit_rules),
+        "stop_loss_pct": "2.00",
+        "take_profit_pct": "",
+        "max_position_size_pct": "10.00",
+        "max_drawdown_pct": "",
+        "trailing_stop_pct": "",
+        "trading_mode": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_change_form_saves_empty_exit_rules(client):
+    client.force_login(OperatorFactory())
+    strategy = StrategyFactory()
+    url = reverse("admin:strategies_strategy_change", args=[strategy.pk])
+
+    response = client.post(url, _change_form_data(strategy, exit_rules="{}"))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    strategy.refresh_from_db()
+    assert strategy.exit_rules == {}
+
+
+def test_the_change_form_refuses_blank_exit_rules(client):
+    client.force_login(OperatorFactory())
+    strategy = StrategyFactory()
+    url = reverse("admin:strategies_strategy_change", args=[strategy.pk])
+
+    response = client.post(url, _change_form_data(strategy, exit_rules=""))
+
+    assert response.status_code == 200
+    assert "exit_rules" in response.context["adminform"].form.errors
+    strategy.refresh_from_db()
+    assert strategy.exit_rules != {}

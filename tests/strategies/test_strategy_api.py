@@ -218,3 +218,28 @@ def test_the_api_docs_describe_the_rules_with_the_rules_schema(api):
     sma = schemas["StrategyRulesIndicator"]["oneOf"][0]
     assert sma["properties"]["indicator"] == {"enum": ["sma"]}
     assert "/api/v1/strategies/rules-schema" in document["paths"]
+
+
+def test_empty_exit_rules_are_accepted_on_create_and_patch(api, user):
+    response = api.post(LIST_URL, payload(exit_rules={}), format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["exit_rules"] == {}
+    strategy = StrategyFactory(user=user)
+    response = api.patch(detail_url(strategy), {"exit_rules": {}}, format="json")
+    assert response.status_code == 200, response.json()
+    strategy.refresh_from_db()
+    assert strategy.exit_rules == {}
+
+
+@pytest.mark.parametrize("body", [{"exit_rules": None}, {}])
+def test_exit_rules_cannot_be_null_or_missing(api, body):
+    data = payload(**body)
+    if not body:
+        del data["exit_rules"]
+
+    response = api.post(LIST_URL, data, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["exit_rules"]
+    assert not Strategy.objects.exists()

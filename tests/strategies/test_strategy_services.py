@@ -115,3 +115,20 @@ def test_lifecycle_activate_pause_archive(user):
     assert archive_strategy(strategy=active, actor=user).status == "archived"
     actions = list(AuditLog.objects.order_by("id").values_list("action", flat=True))
     assert actions[-3:] == ["activate", "deactivate", "deactivate"]
+
+
+def test_empty_exit_rules_mean_stops_and_targets_only_and_are_saved(user):
+    strategy = make(user, exit_rules={})
+
+    strategy.refresh_from_db()
+    assert strategy.exit_rules == {}
+    updated = update_strategy(strategy=make(user), actor=user, changes={"exit_rules": {}})
+    assert updated.exit_rules == {}
+
+
+def test_exit_rules_are_still_required(user):
+    with pytest.raises(ValidationError) as excinfo:
+        make(user, exit_rules=None)
+
+    assert "This field cannot be null." in excinfo.value.message_dict["exit_rules"]
+    assert not Strategy.objects.exists()
