@@ -333,6 +333,7 @@ def _load_through_staging(
     cursor.execute(STAGING_SQL)
     _stage(cursor.cursor, rows, report, timeframe=timeframe)
     if report.bad_count and not skip_invalid:
+        _reject_duplicates(cursor, report)  # so that the report names every bad row
         raise RowsRejected(report)
     if not report.rows_valid:
         return report
@@ -350,17 +351,21 @@ def _load_through_staging(
         # 23505: a duplicate met the unique key; 21000: ON CONFLICT met a row twice.
         if _sqlstate(error) not in ("23505", "21000"):
             raise
-        cursor.execute(DUPLICATES_SQL)
-        duplicates = cursor.fetchall()
-        for line, first_line in duplicates:
-            report.reject(line, f"duplicate timestamp (first at line {first_line})")
-        report.bad_rows.sort(key=lambda bad: bad.line)
-        report.rows_valid -= len(duplicates)
+        duplicates = _reject_duplicates(cursor, report)
         if duplicates and not skip_invalid:
             raise RowsRejected(report) from error
-        cursor.execute(
-            "DELETE FROM ohlcv_staging WHERE line = ANY(%s)", [[d[0] for d in duplicates]]
-        )
+        cursor.execute("DELETE FROM ohlcv_staging WHERE line = ANY(%s)", [duplicates])
         cursor.execute(UPSERT_SQL, params)
         report.rows_written = cursor.rowcount
     return report
+
+
+def _reject_duplicates(cursor, report: LoadReport) -> list[int]:
+    """Report the staged rows whose timestamp an earlier line already has; their lines."""
+    cursor.execute(DUPLICATES_SQL)
+    duplicates = cursor.fetchall()
+    for line, first_line in duplicates:
+        report.reject(line, f"duplicate timestamp (first at line {first_line})")
+    report.bad_rows.sort(key=lambda bad: bad.line)
+    report.rows_valid -= len(duplicates)
+    return [line for line, _first_line in duplicates]

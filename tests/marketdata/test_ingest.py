@@ -95,7 +95,7 @@ yesterday-ish,100,101,99,100.5,10
 
 def test_bad_rows_are_reported_by_line_and_nothing_is_written(tmp_path: Path, symbol: str) -> None:
     err = StringIO()
-    with pytest.raises(CommandError, match="4 bad row"):
+    with pytest.raises(CommandError, match="5 bad row"):
         call_command("import_ohlcv", str(write_csv(tmp_path / "bad.csv", BAD)),
                      "--symbol", symbol, "--timeframe", "1m", stderr=err)  # fmt: skip
 
@@ -103,6 +103,7 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(tmp_path: Path, sy
         "line 3: high < low",
         "line 4: negative volume",
         "line 5: unparseable time 'yesterday-ish'",
+        "line 7: duplicate timestamp (first at line 2)",
         "line 8: a price or the volume is not a number",
     ]
     assert stored(symbol) == []
