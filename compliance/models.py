@@ -1,6 +1,8 @@
 """The audit trail: table `audit_logs` (spec §3.10). Rows are written by
 `compliance.services.record_audit_event` and never edited, except that erasing a user
-nulls `user_id` (ON DELETE SET NULL) and GDPR anonymisation nulls `ip_address`."""
+nulls `user_id` (ON DELETE SET NULL) and GDPR anonymisation
+(`compliance.services.anonymise_audit_rows`) nulls `ip_address` and `user_agent` and erases
+personal values; a trigger enforces this (compliance migrations 0004 and 0005)."""
 
 from django.conf import settings
 from django.contrib.postgres.functions import TransactionNow

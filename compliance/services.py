@@ -4,9 +4,10 @@ own transaction, so an action and its audit row commit or roll back together."""
 import datetime
 import decimal
 import uuid
+from collections.abc import Collection
 from typing import Any
 
-from django.db import models
+from django.db import connections, models, router, transaction
 
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
@@ -21,6 +22,10 @@ SECRET_FIELDS = frozenset(
         "passphrase_encrypted",
     }
 )
+
+# What an erased value of old_values/new_values becomes; the only new value that audit_logs'
+# append-only trigger accepts (compliance migration 0005).
+ERASED = "[erased]"
 
 
 def _json_value(value: Any) -> Any:
@@ -106,3 +111,39 @@ def save_audited_changes(
         context=context,
     )
     return instance
+
+
+# An UPDATE expression for old_values or new_values ({column}): on rows about the person's account,
+# the named keys that hold a value get the marker; anything else stays as it is.
+_ERASE_NAMED_VALUES = """
+    CASE WHEN resource_type = 'user' AND resource_id = %(user)s
+              AND jsonb_typeof({column}) = 'object' THEN
+        {column} || COALESCE(
+            (SELECT jsonb_object_agg(entry.key, to_jsonb(%(erased)s::text))
+             FROM jsonb_each({column}) AS entry
+             WHERE entry.key = ANY(%(fields)s::text[]) AND entry.value <> 'null'::jsonb),
+            '{{}}'::jsonb)
+    ELSE {column} END"""
+
+
+def anonymise_audit_rows(*, user_id: uuid.UUID, fields: Collection[str]) -> int:
+    """Erase a person from the audit trail but keep what happened (spec §7.3): rows where they
+    acted lose user_id, ip_address and user_agent; rows about their account (resource "user")
+    get ERASED for the values of `fields` (e.g. email, first_name, last_name) in old_values and
+    new_values. A row where they acted on something else keeps its values, which describe that
+    thing (an operator's row keeps the client it changed), and a row about them keeps the
+    address of whoever acted. One UPDATE; returns the number of rows it touched. The caller (GDPR
+    erasure) records the erasure itself."""
+    sql = f"""
+        UPDATE {AuditLog._meta.db_table} SET
+            user_id = CASE WHEN user_id = %(user)s THEN NULL ELSE user_id END,
+            ip_address = CASE WHEN user_id = %(user)s THEN NULL ELSE ip_address END,
+            user_agent = CASE WHEN user_id = %(user)s THEN NULL ELSE user_agent END,
+            old_values = {_ERASE_NAMED_VALUES.format(column="old_values")},
+            new_values = {_ERASE_NAMED_VALUES.format(column="new_values")}
+        WHERE user_id = %(user)s OR (resource_type = 'user' AND resource_id = %(user)s)
+    """
+    using = router.db_for_write(AuditLog)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(sql, {"user": user_id, "fields": list(fields), "erased": ERASED})
+        return cursor.rowcount
