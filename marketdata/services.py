@@ -20,7 +20,13 @@ from apextrade.cache_keys import ticker_key
 from apextrade.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
 from marketdata.ingest.files import Progress, Row, read_rows
-from marketdata.ingest.ohlcv import LoadReport, boundary_check, load_candles
+from marketdata.ingest.ohlcv import (
+    LoadReport,
+    RowsRejected,
+    boundary_check,
+    candle_problem,
+    load_candles,
+)
 from marketdata.models import DEFAULT_SOURCE, MaintenanceJobRun
 from marketdata.synthetic import synthetic_candles
 from marketdata.timeframes import Timeframe
@@ -269,7 +275,11 @@ def upsert_candles(
     using: str = TIMESERIES_DB,
 ) -> int:
     """Write candles as they arrive from a feed (insert or replace), keep the rollups and the
-    ticker up to date. Large batches go through the same COPY path as imports."""
+    ticker up to date. Large batches go through the same COPY path as imports.
+
+    A candle repeated in the batch (same time) is written once, as its last version. An
+    impossible candle (high < low, open or close outside them, negative volume) rejects the whole
+    batch with RowsRejected, whose report names each by its 1-based position in `candles`."""
     validate_series(symbol=symbol, timeframe=timeframe)
     if not candles:
         return 0
@@ -277,14 +287,22 @@ def upsert_candles(
     off = [candle.time.isoformat() for candle in candles if not on_boundary(candle.time)]
     if off:
         raise ValidationError({"candles": [f"not on a {timeframe} boundary: {', '.join(off[:5])}"]})
-    if len(candles) >= COPY_THRESHOLD:
-        rows = [
-            (n, c.time, c.open, c.high, c.low, c.close, c.volume) for n, c in enumerate(candles, 1)
-        ]
+    latest = {c.time: (n, c) for n, c in enumerate(candles, 1)}
+    numbered = sorted(latest.values(), key=lambda pair: pair[0])
+    if len(numbered) >= COPY_THRESHOLD:
+        rows = [(n, c.time, c.open, c.high, c.low, c.close, c.volume) for n, c in numbered]
         result = load_candle_rows(
             rows=lambda: iter(rows), symbol=symbol, timeframe=timeframe, source=source, using=using
         )
         return result.report.rows_written
+    report = LoadReport(rows_read=len(candles))
+    for n, c in numbered:
+        problem = candle_problem(c.open, c.high, c.low, c.close, c.volume)
+        if problem is not None:
+            report.reject(n, problem)
+    if report.bad_count:
+        raise RowsRejected(report)
+    candles = [c for _n, c in numbered]
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(candles))
         params: list[Any] = []

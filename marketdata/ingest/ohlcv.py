@@ -141,7 +141,7 @@ def _as_stored(text: object) -> Decimal:
     return value.quantize(EIGHT_DECIMALS, rounding=ROUND_HALF_UP)
 
 
-def _stored_problem(o: object, h: object, lo: object, c: object, v: object) -> str | None:
+def candle_problem(o: object, h: object, lo: object, c: object, v: object) -> str | None:
     """Why PostgreSQL would refuse the row once its values are rounded to 8 decimals, or None."""
     try:
         do, dh, dl, dc, dv = (_as_stored(x) for x in (o, h, lo, c, v))
@@ -239,7 +239,7 @@ def _stage(
                 and (fh - fc >= NEAR or c == h)
                 and (fc - fl >= NEAR or c == lo)
             ):
-                problem = _stored_problem(o, h, lo, c, v)
+                problem = candle_problem(o, h, lo, c, v)
                 if problem is not None:
                     report.reject(line, problem)
                     continue

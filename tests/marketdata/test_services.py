@@ -1,6 +1,7 @@
 """Writes other apps call: ticks and equity snapshots in bulk (COPY for large batches), candles
 as a feed delivers them."""
 
+import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -10,6 +11,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from apextrade.cache_keys import ticker_key
+from marketdata.ingest.ohlcv import RowsRejected
 from marketdata.models import EquityHistory, Ohlcv, TickData
 from marketdata.services import (
     COPY_THRESHOLD,
@@ -105,6 +107,34 @@ def test_candles_from_a_feed_are_upserted(symbol: str, count: int) -> None:
     rows = Ohlcv.objects.filter(symbol=symbol).order_by("time")
     assert rows.count() == count
     assert [row.open for row in rows[:3]] == [Decimal(7), Decimal(8), Decimal(102)]
+
+
+@pytest.mark.parametrize("count", [5, COPY_THRESHOLD + 5])
+def test_a_feed_batch_repeating_a_candle_keeps_the_last_one_whatever_its_size(
+    symbol: str, count: int
+) -> None:
+    candles = minute_candles(START, count)
+    repeat = dataclasses.replace(candles[0], close=candles[0].high, volume=Decimal("99"))
+
+    upsert_candles(symbol=symbol, timeframe="1m", candles=[*candles, repeat])
+
+    rows = Ohlcv.objects.filter(symbol=symbol).order_by("time")
+    assert rows.count() == count
+    assert (rows[0].close, rows[0].volume) == (candles[0].high, Decimal("99"))
+
+
+@pytest.mark.parametrize("count", [5, COPY_THRESHOLD + 5])
+def test_an_impossible_candle_rejects_a_feed_batch_whatever_its_size(
+    symbol: str, count: int
+) -> None:
+    candles = minute_candles(START, count)
+    candles[2] = dataclasses.replace(candles[2], high=candles[2].low - 1)
+
+    with pytest.raises(RowsRejected) as rejected:
+        upsert_candles(symbol=symbol, timeframe="1m", candles=candles)
+
+    assert [(bad.line, bad.reason) for bad in rejected.value.report.bad_rows] == [(3, "high < low")]
+    assert not Ohlcv.objects.filter(symbol=symbol).exists()
 
 
 def test_candles_off_the_timeframes_boundaries_are_refused(symbol: str) -> None:
