@@ -34,6 +34,8 @@ from marketdata.timescale import TIMESERIES_DB
 
 EIGHT_PLACES = Decimal("0.00000001")
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
+# Synthetic series start at most here, so that their random walk stays inside NUMERIC(18,8).
+SYNTHETIC_PRICE_LIMIT = 1e8
 
 
 def validate_series(*, symbol: str, timeframe: str | None = None) -> None:
@@ -165,12 +167,20 @@ def synthetic_series(
         raise ValidationError({"timeframe": ["Synthetic candles need a fixed-width timeframe."]})
     if bars < 1:
         raise ValidationError({"bars": ["Must be at least 1."]})
+    if not 0 < price <= SYNTHETIC_PRICE_LIMIT:
+        raise ValidationError(
+            {"price": [f"Must be above 0 and at most {SYNTHETIC_PRICE_LIMIT:g}."]}
+        )
     if start is None:
         start = frame.floor(timezone.now()) - frame.width * (bars - 1)
     elif start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     else:
         start = start.astimezone(UTC)
+    if frame.floor(start) != start:
+        raise ValidationError(
+            {"start": [f"Must start a {frame.code} candle, e.g. {frame.floor(start).isoformat()}."]}
+        )
     return synthetic_candles(bars=bars, timeframe=frame.code, start=start, seed=seed, price=price)
 
 

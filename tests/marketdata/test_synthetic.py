@@ -72,9 +72,26 @@ def test_generated_csv_imports_back(tmp_path: Path, symbol: str) -> None:
         (["--symbol", "BTC/USDT", "--bars", "0"], "bars"),
         (["--symbol", "BTC/USDT", "--bars", "5", "--timeframe", "1M"], "timeframe"),
         (["--symbol", "BTC/USDT", "--bars", "5", "--start", "yesterday"], "--start"),
+        (["--symbol", "BTC/USDT", "--bars", "5", "--start", "2024-01-01T00:00:30"], "start: Must"),
+        (["--symbol", "BTC/USDT", "--bars", "5", "--price", "-5"], "price"),
+        (["--symbol", "BTC/USDT", "--bars", "5", "--price", "2e10"], "price"),
     ],
 )
 def test_generate_ohlcv_refuses_bad_input_and_writes_nothing(arguments, message) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("generate_ohlcv", *arguments, stdout=StringIO())
+    assert not Ohlcv.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"])
+def test_generated_candles_the_database_cannot_store_are_a_command_error(monkeypatch) -> None:
+    def impossible(**kwargs):
+        candles = synthetic_candles(**kwargs)
+        candles["high"][1] = candles["low"][1] - 1
+        return candles
+
+    monkeypatch.setattr("marketdata.services.synthetic_candles", impossible)
+
+    with pytest.raises(CommandError, match=r"1 generated candle\(s\) could not be stored"):
+        call_command("generate_ohlcv", "--symbol", "BTC/USDT", "--bars", "5", stdout=StringIO())
     assert not Ohlcv.objects.exists()

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from marketdata.ingest.ohlcv import RowsRejected
 from marketdata.services import generate_synthetic_ohlcv, synthetic_series
 from marketdata.synthetic import csv_lines
 
@@ -46,6 +47,12 @@ class Command(BaseCommand):
             result = generate_synthetic_ohlcv(**series, start=start, source=options["source"])
         except ValidationError as error:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error)) from error
+        except RowsRejected as rejected:
+            first = rejected.report.bad_rows[0]
+            raise CommandError(
+                f"{rejected.report.bad_count} generated candle(s) could not be stored (the first:"
+                f" {first.reason}); nothing was written. Try a lower --price or fewer --bars."
+            ) from rejected
         self.stdout.write(
             self.style.SUCCESS(
                 f"{options['symbol']} {options['timeframe']}: {result.report.rows_written} "
