@@ -3,6 +3,8 @@ its audit row."""
 
 from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.credential_encryption import encrypt_credential
@@ -20,6 +22,26 @@ PROFILE_FIELDS = (
 )
 
 
+def _validate_new_user(user: User, *, password: str) -> None:
+    """Check a new account against the password validators (AUTH_PASSWORD_VALIDATORS, which
+    compare the password with the user's email and names, so the caller sets those first) and
+    the model's rules, and set its password hash. Every problem is raised at once, as a
+    ValidationError with field keys, before anything is written."""
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        errors["password"] = list(error.messages)
+    user.set_password(password)
+    try:
+        user.full_clean()
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+
 def register_user(
     *,
     email: str,
@@ -28,14 +50,13 @@ def register_user(
     last_name: str | None = None,
     context: AuditContext | None = None,
 ) -> User:
-    """A new client account. The password is hashed with Argon2; validation errors are raised as
-    ValidationError with field keys."""
+    """A new client account. The password must pass the password validators and is hashed with
+    Argon2; validation errors are raised as ValidationError with field keys."""
     with transaction.atomic():
         user = User(
             email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name
         )
-        user.set_password(password)
-        user.full_clean()
+        _validate_new_user(user, password=password)
         user.save()
         record_audit_event(
             actor=user,
@@ -49,7 +70,8 @@ def register_user(
 
 
 def create_operator(*, email: str, password: str, context: AuditContext | None = None) -> User:
-    """An operator of the admin console (staff and superuser)."""
+    """An operator of the admin console (staff and superuser); the password must pass the
+    password validators."""
     with transaction.atomic():
         user = User(
             email=User.objects.normalize_email(email),
@@ -57,8 +79,7 @@ def create_operator(*, email: str, password: str, context: AuditContext | None =
             is_superuser=True,
             is_verified=True,
         )
-        user.set_password(password)
-        user.full_clean()
+        _validate_new_user(user, password=password)
         user.save()
         record_audit_event(
             actor=None,

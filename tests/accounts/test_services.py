@@ -59,6 +59,46 @@ def test_register_user_refuses_a_duplicate_email():
     assert "email" in excinfo.value.message_dict
 
 
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("Xy7!q", "too short"),
+        ("password123", "too common"),
+        ("8402719365", "entirely numeric"),
+        ("carolbishop!", "too similar"),
+    ],
+)
+def test_register_user_refuses_a_weak_password_and_writes_nothing(password, reason):
+    with pytest.raises(ValidationError) as excinfo:
+        register_user(
+            email="carolbishop@example.com",
+            password=password,
+            first_name="Carol",
+            last_name="Bishop",
+        )
+
+    assert list(excinfo.value.message_dict) == ["password"]
+    assert reason in " ".join(excinfo.value.message_dict["password"])
+    assert not User.objects.exists()
+    assert not AuditLog.objects.exists()
+
+
+def test_register_user_reports_a_weak_password_and_a_bad_email_together():
+    with pytest.raises(ValidationError) as excinfo:
+        register_user(email="not-an-email", password="123")
+
+    assert {"email", "password"} <= set(excinfo.value.message_dict)
+
+
+def test_create_operator_refuses_a_weak_password_and_writes_nothing():
+    with pytest.raises(ValidationError) as excinfo:
+        create_operator(email="ops@example.com", password="qwerty")
+
+    assert "password" in excinfo.value.message_dict
+    assert not User.objects.exists()
+    assert not AuditLog.objects.exists()
+
+
 def test_create_operator_makes_a_staff_superuser():
     operator = create_operator(email="ops@example.com", password="pw-0123456789")
     assert operator.is_staff and operator.is_superuser
