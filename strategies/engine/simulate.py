@@ -36,12 +36,22 @@ TRAILING_STOP = "trailing_stop"
 END_OF_DATA = "end_of_data"
 
 _FIRST_WINDOW = 256
+# Prices are stored with 8 decimal places.
+_PRICE_DECIMALS = 8
 _PROGRESS_STEPS = 100
 _CONTEXT_BARS = 20
 
 
 class BacktestCancelled(Exception):
     """Raised inside run_backtest when should_cancel() returns True."""
+
+
+def _price_level(level):
+    """A stop, target or trailing level rounded to the price precision, so that a level that is
+    exactly a price (a 10% target from 100 is 110, not 110.00000000000001) is reached by a bar
+    whose high or low is that price. Takes a float or an array; the same rounding for both."""
+    rounded = np.round(level, _PRICE_DECIMALS)
+    return float(rounded) if np.ndim(rounded) == 0 else rounded
 
 
 @dataclass
@@ -117,12 +127,12 @@ def _first_exit_bar(
         else:
             if side > 0:
                 reference = np.maximum.accumulate(np.concatenate(([best], hi[:-1])))
-                trail = reference * (1.0 - trail_fraction)
+                trail = _price_level(reference * (1.0 - trail_fraction))
                 hit = (lo <= np.maximum(trail, stop_level)) | (hi >= target_level)
                 best = max(float(reference[-1]), float(hi[-1]))
             else:
                 reference = np.minimum.accumulate(np.concatenate(([best], lo[:-1])))
-                trail = reference * (1.0 + trail_fraction)
+                trail = _price_level(reference * (1.0 + trail_fraction))
                 hit = (hi >= np.minimum(trail, stop_level)) | (lo <= target_level)
                 best = min(float(reference[-1]), float(lo[-1]))
         i = int(hit.argmax())
@@ -207,14 +217,12 @@ def _simulate(
         entry_ref = float(opens[e])
         entry_fill = entry_ref * (1.0 + side * slip)
         quantity = equity * size_fraction / (entry_fill * (1.0 + fee))
-        # Levels are rounded to the price precision (8 places, as prices are stored), so that a
-        # 10% target from 100 is 110 and not 110.00000000000001, which a bar high of 110 misses.
         if side > 0:
-            stop_level = -math.inf if sl is None else round(entry_fill * (1.0 - sl), 8)
-            target_level = math.inf if tp is None else round(entry_fill * (1.0 + tp), 8)
+            stop_level = -math.inf if sl is None else _price_level(entry_fill * (1.0 - sl))
+            target_level = math.inf if tp is None else _price_level(entry_fill * (1.0 + tp))
         else:
-            stop_level = math.inf if sl is None else round(entry_fill * (1.0 + sl), 8)
-            target_level = -math.inf if tp is None else round(entry_fill * (1.0 - tp), 8)
+            stop_level = math.inf if sl is None else _price_level(entry_fill * (1.0 + sl))
+            target_level = -math.inf if tp is None else _price_level(entry_fill * (1.0 - tp))
 
         j = bisect.bisect_left(exit_fill_bars, e + 1)
         signal_exit = exit_fill_bars[j] if j < len(exit_fill_bars) else -1

@@ -209,6 +209,43 @@ def test_trailing_stop_starts_from_the_entry_fill():
     assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (1, 95.0, "trailing_stop")
 
 
+def test_a_long_trailing_stop_exactly_at_the_bar_low_is_hit_despite_float_rounding():
+    # 116 * 0.95 is 110.19999999999999 in floating point; at the prices' 8 decimals it is 110.2.
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 116, 100, 115, N),
+        (115, 115.5, 110.2, 111, N),
+        (111, 112, 111, 111, N),
+    )
+    [trade] = run(candles, dataclasses.replace(FLAT, trailing_stop_pct=5.0)).trades
+    assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 110.2, "trailing_stop")
+
+
+def test_a_short_trailing_stop_exactly_at_the_bar_high_is_hit_despite_float_rounding():
+    # 100 * 1.1 is 110.00000000000001 in floating point; at the prices' 8 decimals it is 110.
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 101, 100, 100.5, N),
+        (101, 110, 100.5, 105, N),
+        (105, 106, 104, 105, N),
+    )
+    config = dataclasses.replace(FLAT, trailing_stop_pct=10.0)
+    [trade] = run(candles, config, entry=SHORT_ENTRY).trades
+    assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 110.0, "trailing_stop")
+
+
+def test_a_trailing_stop_equal_to_the_fixed_stop_is_named_stop_loss():
+    # Both levels are 110 once rounded, so the trailing stop is not strictly tighter.
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 101, 100, 100.5, N),
+        (101, 110, 100.5, 105, N),
+    )
+    config = dataclasses.replace(FLAT, stop_loss_pct=10.0, trailing_stop_pct=10.0)
+    [trade] = run(candles, config, entry=SHORT_ENTRY).trades
+    assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 110.0, "stop_loss")
+
+
 def test_max_drawdown_stops_new_entries_once_exceeded():
     candles = bars(
         (100, 100, 100, 100, E),
