@@ -239,6 +239,27 @@ def _fetch_dicts(cursor, sql: str, params=None) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _estimated_rows(cursor, table: str, *, timescale: bool) -> int | None:
+    """The planner's row estimate; None where there is none (a plain table never analysed)."""
+    if timescale and table in HYPERTABLES:
+        cursor.execute("SELECT approximate_row_count(%s::regclass)", [table])
+    elif timescale:
+        # A continuous aggregate is a view: its rows live in its materialization hypertable.
+        cursor.execute(
+            "SELECT approximate_row_count(format('%%I.%%I', materialization_hypertable_schema, "
+            "materialization_hypertable_name)::regclass) "
+            "FROM timescaledb_information.continuous_aggregates WHERE view_name = %s",
+            [table],
+        )
+    else:
+        cursor.execute(
+            "SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint END "
+            "FROM pg_class WHERE oid = %s::regclass",
+            [table],
+        )
+    return cursor.fetchone()[0]
+
+
 def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) -> dict:
     """What operators need to see: the mode, each table's rows and size, and the jobs that keep
     the data in shape (TimescaleDB: chunks, compression and policies with their last run;
@@ -247,17 +268,9 @@ def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) 
     status: dict = {"mode": "timescaledb" if timescale else "plain", "tables": []}
     with connections[using].cursor() as cursor:
         for table in HYPERTABLES + ROLLUP_RELATIONS:
-            if exact_counts:
+            rows = None if exact_counts else _estimated_rows(cursor, table, timescale=timescale)
+            if rows is None:
                 cursor.execute(f"SELECT count(*) FROM {table}")
-                rows = cursor.fetchone()[0]
-            elif timescale and table in HYPERTABLES:
-                cursor.execute("SELECT approximate_row_count(%s::regclass)", [table])
-                rows = cursor.fetchone()[0]
-            else:
-                cursor.execute(
-                    "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [table],
-                )
                 rows = cursor.fetchone()[0]
             entry = {"table": table, "rows": rows, "rows_exact": exact_counts}
             if timescale and table in HYPERTABLES:

@@ -7,9 +7,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
+from marketdata.selectors import timeseries_status
 from marketdata.services import refresh_rollups
 from marketdata.timescale import timescaledb_enabled
 from tests.factories import OperatorFactory, UserFactory
@@ -32,6 +34,21 @@ def test_status_names_the_mode_and_counts_rows(symbol: str) -> None:
     assert set(tables) == {"ohlcv", "equity_history", "tick_data", "ohlcv_1h", "ohlcv_1d"}
     assert tables["ohlcv"]["rows"] == 7
     assert tables["ohlcv"]["size_bytes"] > 0
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
+def test_estimated_counts_cover_the_rollups_too(symbol: str) -> None:
+    write_minutes(symbol, minute_candles(dt.datetime(2024, 3, 4, tzinfo=dt.UTC), 3000))
+    refresh_rollups()
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+    estimated = {t["table"]: t["rows"] for t in timeseries_status(exact_counts=False)["tables"]}
+    exact = {t["table"]: t["rows"] for t in timeseries_status(exact_counts=True)["tables"]}
+
+    assert exact["ohlcv_1h"] == 50 and exact["ohlcv_1d"] == 3
+    for table in ("ohlcv", "ohlcv_1h", "ohlcv_1d"):
+        assert estimated[table] == pytest.approx(exact[table], rel=0.2), table
 
 
 @pytest.mark.plain_postgres
