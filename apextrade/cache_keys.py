@@ -14,6 +14,11 @@ def ticker_key(symbol: str) -> str:
     return f"cache:ticker:{symbol}"
 
 
+def ticker_lock_key(symbol: str) -> str:
+    """Held while the latest price of a symbol is compared and replaced."""
+    return f"lock:ticker:{symbol}"
+
+
 def portfolio_key(portfolio_id: UUID | str) -> str:
     """A portfolio's cached valuation (paper and live trading)."""
     return f"cache:portfolio:{portfolio_id}"

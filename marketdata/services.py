@@ -4,7 +4,7 @@ ticker cache, and the maintenance jobs of plain mode. Other apps call these, nev
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from apextrade.cache_keys import ticker_key
+from apextrade.cache_keys import ticker_key, ticker_lock_key
 from apextrade.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
 from marketdata.ingest.files import Progress, Row, read_rows
@@ -33,6 +33,8 @@ from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB
 
 EIGHT_PLACES = Decimal("0.00000001")
+TICKER_LOCK_SECONDS = 5  # a holder that dies frees the lock after this
+ONE_MINUTE = timedelta(minutes=1)
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
 # Synthetic series start at most here, so that their random walk stays inside NUMERIC(18,8).
 SYNTHETIC_PRICE_LIMIT = 1e8
@@ -73,29 +75,30 @@ def update_ticker(
     already there. Returns whether it was written."""
     key = ticker_key(symbol)
     price, bid, ask = (None if x is None else _price_text(x) for x in (price, bid, ask))
-    current = cache.get(key)
-    stamp = at.isoformat()
-    if current and datetime.fromisoformat(current["time"]) > at:
-        return False
-    cache.set(
-        key,
-        {
-            "symbol": symbol,
-            "price": price,
-            "time": stamp,
-            "origin": origin,
-            "bid": bid,
-            "ask": ask,
-        },
-        timeout=None,
-    )
+    entry = {
+        "symbol": symbol,
+        "price": price,
+        "time": at.isoformat(),
+        "origin": origin,
+        "bid": bid,
+        "ask": ask,
+    }
+    # Compare and set under a lock: two writers must not leave the older price as the latest.
+    with cache.lock(ticker_lock_key(symbol), timeout=TICKER_LOCK_SECONDS):
+        current = cache.get(key)
+        if current and datetime.fromisoformat(current["time"]) > at:
+            return False
+        cache.set(key, entry, timeout=None)
     return True
 
 
 def publish_stored_price(*, symbol: str, using: str = TIMESERIES_DB) -> bool:
     """Put the newest stored price of `symbol` (its newest tick or 1m candle, whichever is later)
     in the ticker cache; False when nothing is stored. A write publishes this rather than its own
-    newest row, so a backfill of old candles never shows an old price as the latest."""
+    newest row, so a backfill of old candles never shows an old price as the latest.
+
+    A candle's price is its close, seen at the end of its minute (or now, for the minute still
+    running): a tick at 12:00:30 is older than the close of the 12:00 candle."""
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT time, last_price, bid, ask FROM tick_data WHERE symbol = %s "
@@ -109,6 +112,8 @@ def publish_stored_price(*, symbol: str, using: str = TIMESERIES_DB) -> bool:
             [symbol],
         )
         candle = cursor.fetchone()
+    if candle:
+        candle = (min(candle[0] + ONE_MINUTE, timezone.now()), candle[1])
     if tick and (not candle or tick[0] >= candle[0]):
         update_ticker(
             symbol=symbol, price=tick[1], at=tick[0], origin="tick", bid=tick[2], ask=tick[3]

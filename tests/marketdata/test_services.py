@@ -3,12 +3,15 @@ as a feed delivers them."""
 
 import dataclasses
 import datetime as dt
+import random
+import threading
 import uuid
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from apextrade.cache_keys import ticker_key
 from marketdata.ingest.ohlcv import RowsRejected
@@ -19,6 +22,7 @@ from marketdata.services import (
     TickInput,
     record_equity_snapshots,
     record_ticks,
+    update_ticker,
     upsert_candles,
 )
 from tests.marketdata.helpers import minute_candles
@@ -158,5 +162,48 @@ def test_a_backfill_of_old_candles_does_not_make_an_old_price_the_ticker(
         )
 
     price = cache.get(ticker_key(symbol))
-    newest = START + dt.timedelta(minutes=2)
-    assert (price["time"], price["price"]) == (newest.isoformat(), "102.50000000")
+    newest_close = START + dt.timedelta(minutes=3)  # the end of the newest (00:02) candle
+    assert (price["time"], price["price"]) == (newest_close.isoformat(), "102.50000000")
+
+
+def test_a_candles_close_is_newer_than_a_tick_inside_its_minute(
+    symbol: str, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(using="timeseries", execute=True):
+        record_ticks(
+            ticks=[TickInput(time=START + dt.timedelta(seconds=30), symbol=symbol,
+                             last_price=Decimal("99"))]
+        )  # fmt: skip
+        upsert_candles(symbol=symbol, timeframe="1m", candles=minute_candles(START, 1))
+
+    price = cache.get(ticker_key(symbol))
+    assert (price["origin"], price["price"]) == ("candle", "100.50000000")
+    assert price["time"] == (START + dt.timedelta(minutes=1)).isoformat()
+
+
+def test_the_ticker_of_the_minute_still_running_is_stamped_now(
+    symbol: str, django_capture_on_commit_callbacks
+) -> None:
+    running = timezone.now().replace(second=0, microsecond=0)
+    with django_capture_on_commit_callbacks(using="timeseries", execute=True):
+        upsert_candles(symbol=symbol, timeframe="1m", candles=minute_candles(running, 1))
+
+    stamped = dt.datetime.fromisoformat(cache.get(ticker_key(symbol))["time"])
+    assert running <= stamped <= timezone.now()
+
+
+def test_concurrent_ticker_writers_leave_the_newest_price(symbol: str) -> None:
+    moments = [START + dt.timedelta(seconds=n) for n in range(200)]
+    random.Random(3).shuffle(moments)
+
+    def write(share: list[dt.datetime]) -> None:
+        for moment in share:
+            update_ticker(symbol=symbol, price=str(moment.second), at=moment, origin="tick")
+
+    threads = [threading.Thread(target=write, args=(moments[n::8],)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert cache.get(ticker_key(symbol))["time"] == max(moments).isoformat()

@@ -46,7 +46,7 @@ def test_estimated_counts_cover_the_rollups_too(symbol: str) -> None:
     estimated = {t["table"]: t["rows"] for t in timeseries_status(exact_counts=False)["tables"]}
     exact = {t["table"]: t["rows"] for t in timeseries_status(exact_counts=True)["tables"]}
 
-    assert exact["ohlcv_1h"] == 50 and exact["ohlcv_1d"] == 3
+    assert exact["ohlcv_1h"] >= 50 and exact["ohlcv_1d"] >= 3  # (other tests may leave rows)
     for table in ("ohlcv", "ohlcv_1h", "ohlcv_1d"):
         assert estimated[table] == pytest.approx(exact[table], rel=0.2), table
 
