@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from html import escape
 from typing import Any
 
@@ -30,6 +31,12 @@ def drawdown_pct_series(equity: Sequence[float]) -> list[float]:
         peak = max(peak, value)
         out.append((value / peak - 1.0) * 100.0 if peak > 0 else 0.0)
     return out
+
+
+def _percent(value: float) -> str:
+    """Two decimals, without the "-0.00" that a zero or a tiny negative would print."""
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
 
 
 def _seconds(moment: str) -> float:
@@ -58,12 +65,15 @@ def equity_chart_svg(
     equity_curve: Sequence[Mapping[str, Any]] | None,
     drawdown: Sequence[float] | None = None,
     *,
+    max_drawdown_pct: float | Decimal | None = None,
     width: int = 760,
     height: int = 320,
 ) -> str:
     """Equity (line, top panel) and drawdown in % (area, bottom panel) against time.
 
-    `drawdown` defaults to drawdown_pct_series of the curve's equity."""
+    `drawdown` defaults to drawdown_pct_series of the curve's equity. The panel's title gives
+    `max_drawdown_pct` (the backtest's, from every bar) when known, as the stored curve is thinned;
+    otherwise the deepest point drawn."""
     header = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="Equity curve and drawdown">'
@@ -86,6 +96,7 @@ def equity_chart_svg(
     low, high = min(equity), max(equity)
     equity_ys = [_scale(v, low, high, equity_bottom, equity_top) for v in equity]
     deepest = min(min(drawdown), 0.0)
+    max_drawdown = -deepest if max_drawdown_pct is None else float(max_drawdown_pct)
     drawdown_ys = [_scale(d, 0.0, deepest, drawdown_top, drawdown_bottom) for d in drawdown]
     if deepest == 0.0:
         drawdown_ys = [drawdown_top] * len(drawdown)
@@ -105,12 +116,12 @@ def equity_chart_svg(
         _text(x_left - 6, equity_top + 10, f"{high:,.2f}"),
         _text(x_left - 6, equity_bottom, f"{low:,.2f}"),
         _text(x_left - 6, drawdown_top + 10, "0%"),
-        _text(x_left - 6, drawdown_bottom, f"{deepest:.2f}%"),
+        _text(x_left - 6, drawdown_bottom, f"{_percent(deepest)}%"),
         _text(x_left + 4, equity_top + 12, "Equity", anchor="start", colour=EQUITY_COLOUR),
         _text(
             x_left + 4,
             drawdown_top + 12,
-            f"Drawdown (max {-deepest:.2f}%)",
+            f"Drawdown (max {_percent(max_drawdown)}%)",
             anchor="start",
             colour=DRAWDOWN_COLOUR,
         ),

@@ -57,7 +57,9 @@ class BacktestReportMixin:
         if not backtest.equity_curve:
             return "No equity curve (the backtest has not completed)."
         # equity_chart_svg escapes every text it writes; the rest is numbers it formats.
-        return mark_safe(equity_chart_svg(backtest.equity_curve))
+        return mark_safe(
+            equity_chart_svg(backtest.equity_curve, max_drawdown_pct=backtest.max_drawdown_pct)
+        )
 
     @admin.display(description="trades")
     def trades_table(self, backtest: Backtest) -> SafeString | str:

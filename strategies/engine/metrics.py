@@ -175,13 +175,25 @@ def drawdown_report(
 
 
 def thin_indices(equity: np.ndarray, max_points: int = MAX_EQUITY_POINTS) -> np.ndarray:
-    """At most max_points bar indices, evenly spread, always keeping first, last, max and min."""
-    n = np.asarray(equity).shape[0]
+    """At most max_points bar indices, evenly spread, always keeping first, last, max and min, and
+    the peak, trough and recovery bars of the deepest drawdowns (deepest first, within a quarter
+    of the points), so that a drawdown recomputed from the kept points reaches max_drawdown_pct
+    even when its trough is not the lowest equity."""
+    eq = np.asarray(equity, dtype=np.float64)
+    n = eq.shape[0]
     if n <= max_points:
         return np.arange(n)
-    kept = np.array([0, n - 1, int(np.argmax(equity)), int(np.argmin(equity))])
-    even = np.round(np.linspace(0, n - 1, max_points - kept.shape[0])).astype(np.int64)
-    return np.unique(np.concatenate((even, kept)))
+    kept = {0, n - 1, int(np.argmax(eq)), int(np.argmin(eq))}
+    budget = min(max_points, max(max_points // 4, len(kept) + 3))
+    segments = drawdown_segments(eq)
+    for i in np.argsort(-segments["depth"], kind="stable").tolist():
+        bars = {int(segments[key][i]) for key in ("peak", "trough", "recovery")} - {-1}
+        if len(kept | bars) > budget:
+            break
+        kept |= bars
+    even_count = max(max_points - len(kept), 0)
+    even = np.round(np.linspace(0, n - 1, even_count)).astype(np.int64)
+    return np.unique(np.concatenate((even, np.fromiter(kept, dtype=np.int64))))
 
 
 def equity_curve_points(time_ns: np.ndarray, equity: np.ndarray) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 
 import pytest
 
@@ -101,3 +102,25 @@ def test_the_chart_is_self_contained():
 def test_a_drawdown_series_of_another_length_is_refused():
     with pytest.raises(ValueError, match="one value per equity point"):
         equity_chart_svg(CURVE, [0.0, -1.0])
+
+
+def labels(svg: str) -> list[str]:
+    return [text.text for text in ET.fromstring(svg).iter(f"{SVG}text")]
+
+
+def test_the_drawdown_title_gives_the_backtests_max_drawdown_over_the_thinned_curve():
+    # A thinned curve may miss the trough; the backtest's own figure is from every bar.
+    rising = [{"time": f"2025-01-0{day}T00:00:00Z", "equity": 100.0 + day} for day in (1, 2, 3)]
+
+    svg = equity_chart_svg(rising, max_drawdown_pct=Decimal("25.0000"))
+
+    assert "Drawdown (max 25.00%)" in labels(svg)
+
+
+def test_a_curve_without_drawdown_is_labelled_zero_not_minus_zero():
+    rising = [{"time": f"2025-01-0{day}T00:00:00Z", "equity": 100.0 + day} for day in (1, 2, 3)]
+
+    assert "Drawdown (max 0.00%)" in labels(equity_chart_svg(rising))
+    assert "Drawdown (max 0.00%)" in labels(equity_chart_svg(rising, max_drawdown_pct=0.0))
+    assert "0.00%" in labels(equity_chart_svg(rising, [0.0, -1e-9, 0.0]))
+    assert not any("-0.00" in label for label in labels(equity_chart_svg(rising)))

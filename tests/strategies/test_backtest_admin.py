@@ -61,6 +61,20 @@ def test_the_backtest_page_shows_metrics_the_inline_chart_and_the_trades(operato
     assert "cdn" not in page.lower()
 
 
+def test_the_chart_labels_the_backtests_max_drawdown_not_the_thinned_curves(operator):
+    # The stored curve is thinned; a trough it does not hold still counts in max_drawdown_pct.
+    curve = [
+        {"time": "2025-01-01T00:00:00Z", "equity": 10_000.0},
+        {"time": "2025-03-01T00:00:00Z", "equity": 10_500.0},
+        {"time": "2025-06-30T00:00:00Z", "equity": 11_250.0},
+    ]
+    backtest = BacktestFactory(completed=True, equity_curve=curve, max_drawdown_pct=Decimal("25"))
+
+    response = operator.get(reverse("admin:strategies_backtest_change", args=[backtest.pk]))
+
+    assert "Drawdown (max 25.00%)" in response.content.decode()
+
+
 def test_a_pending_backtest_page_says_there_is_no_chart_yet(operator):
     backtest = BacktestFactory()
 

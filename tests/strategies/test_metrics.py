@@ -172,6 +172,60 @@ def test_equity_curve_is_thinned_to_2000_points_keeping_the_extremes():
     assert min(p["equity"] for p in points) == equity.min()
 
 
+def uptrend_with_a_dip(bars=10_000, at=5_003, depth=0.25):
+    """A steady rise with one dip of `depth` at bar `at` (not on the even grid), recovered on the
+    next bar: the dip's trough is not the lowest equity, which is the first bar."""
+    equity = 100.0 * 1.0001 ** np.arange(bars)
+    equity[at] = equity[at - 1] * (1.0 - depth)
+    return equity
+
+
+def thinned_max_drawdown_pct(equity, idx):
+    kept = equity[idx]
+    return float(np.max(1.0 - kept / np.maximum.accumulate(kept)) * 100.0)
+
+
+def test_thinning_keeps_the_peak_trough_and_recovery_of_a_drawdown_that_is_not_the_minimum():
+    equity = uptrend_with_a_dip()
+    max_dd, _days, _periods = drawdown_report(MONDAY + np.arange(len(equity)) * HOUR, equity)
+
+    idx = thin_indices(equity)
+
+    assert len(idx) <= 2000
+    assert {5_002, 5_003, 5_004} <= set(idx.tolist())
+    assert max_dd == pytest.approx(25.0)
+    assert thinned_max_drawdown_pct(equity, idx) == pytest.approx(max_dd, rel=1e-12)
+
+
+def test_thinning_keeps_the_deepest_drawdowns_first_and_stays_within_2000_points():
+    rng = np.random.default_rng(5)
+    equity = 100.0 * 1.0001 ** np.arange(50_000)
+    dips = rng.choice(np.arange(1, 50_000, 2), size=3_000, replace=False)
+    equity[dips] *= 1.0 - rng.uniform(0.001, 0.05, size=dips.shape[0])
+    deepest = 10_001
+    equity[deepest] = equity[deepest - 1] * 0.6
+    max_dd, _days, _periods = drawdown_report(MONDAY + np.arange(len(equity)) * HOUR, equity)
+
+    idx = thin_indices(equity)
+
+    assert len(idx) <= 2000
+    assert {deepest - 1, deepest, deepest + 1} <= set(idx.tolist())
+    assert thinned_max_drawdown_pct(equity, idx) == pytest.approx(max_dd, rel=1e-12)
+    assert np.diff(idx).max() <= 2 * (len(equity) / 1500)  # still evenly spread
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_thinned_curve_has_the_max_drawdown_of_the_full_curve(seed):
+    rng = np.random.default_rng(seed)
+    equity = 1_000 + np.cumsum(rng.normal(0.05, 1.0, size=30_011))
+    max_dd, _days, _periods = drawdown_report(MONDAY + np.arange(len(equity)) * HOUR, equity)
+
+    idx = thin_indices(equity)
+
+    assert len(idx) <= 2000
+    assert thinned_max_drawdown_pct(equity, idx) == pytest.approx(max_dd, rel=1e-12)
+
+
 def test_short_curves_are_kept_whole():
     assert thin_indices(np.ones(5)).tolist() == [0, 1, 2, 3, 4]
 
