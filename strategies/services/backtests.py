@@ -72,6 +72,9 @@ WORKER_STOPPED_MESSAGE = (
 
 TASK_CONTEXT = AuditContext.system("task")
 
+# Candle times are nanoseconds since the epoch; nothing trades before it.
+EARLIEST_START_DATE = dt.date(1970, 1, 1)
+
 
 class BacktestStateError(Exception):
     """The action does not apply to the backtest in its current status."""
@@ -110,8 +113,8 @@ def start_backtest(
     does). Raises ValidationError keyed by field."""
     if strategy.user_id != user.pk:
         raise ValidationError({"strategy": "Strategy not found."})
-    if start_date and end_date and end_date <= start_date:
-        raise ValidationError({"end_date": "The end date must be after the start date."})
+    if errors := date_range_errors(start_date, end_date):
+        raise ValidationError(errors)
     with transaction.atomic():
         # Freeze the row as stored now, not the caller's possibly older copy of it.
         strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
@@ -149,6 +152,26 @@ def start_backtest(
             backtest_id = backtest.pk
             transaction.on_commit(lambda: enqueue_backtest(backtest_id))
     return backtest
+
+
+def date_range_errors(start_date: dt.date | None, end_date: dt.date | None) -> dict[str, str]:
+    """What is wrong with a backtest's dates, by field. The end date can be today (UTC) at the
+    latest: later days have no candles yet, and far-future dates overflow the candle window. The
+    start date can be 1970-01-01 at the earliest."""
+    errors = {}
+    if start_date and start_date < EARLIEST_START_DATE:
+        errors["start_date"] = (
+            f"The start date can be {EARLIEST_START_DATE:%Y-%m-%d} at the earliest."
+        )
+    today = timezone.now().date()
+    if end_date and end_date > today:
+        errors["end_date"] = (
+            f"The end date can be at most today, {today:%Y-%m-%d} (UTC): there are no candles "
+            "for later days."
+        )
+    elif start_date and end_date and end_date <= start_date:
+        errors["end_date"] = "The end date must be after the start date."
+    return errors
 
 
 def enqueued_key(backtest_id: uuid.UUID | str) -> str:

@@ -120,6 +120,23 @@ def test_the_date_order_error_is_spelled_out(api, strategy):
     assert response.json() == {"end_date": ["The end date must be after the start date."]}
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"end_date": "9999-12-31"}, "end_date"),
+        ({"start_date": "0001-01-01"}, "start_date"),
+    ],
+)
+def test_dates_outside_what_can_have_candles_are_a_400_not_a_failed_run(
+    api, strategy, overrides, field
+):
+    response = api.post(LIST_URL, payload(strategy, **overrides), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert not Backtest.objects.exists()
+
+
 def test_another_users_strategy_cannot_be_backtested(api):
     theirs = StrategyFactory()
 

@@ -75,6 +75,8 @@ def test_no_candles_is_a_failure_with_the_reason_and_a_non_zero_exit(strategy):
     ("args", "message"),
     [
         (["--start=2025-01-02", "--end=2025-01-01"], "end_date: The end date must be after"),
+        (["--start=2025-01-01", "--end=9999-12-31"], "end_date: The end date can be at most today"),
+        (["--start=1969-12-31", "--end=2025-01-01"], "start_date: The start date can be 1970"),
         (["--start=2025-02-30", "--end=2025-03-01"], "Not a date"),
         (["--start=2025-01-01", "--end=2025-01-02", "--capital=lots"], "--capital: not a number"),
         (["--start=2025-01-01", "--end=2025-01-02", "--capital=0"], "initial_capital"),

@@ -154,6 +154,43 @@ def test_start_backtest_reports_bad_input_on_its_field(strategy, overrides, fiel
     assert not Backtest.objects.exists()
 
 
+def utc_today() -> dt.date:
+    return timezone.now().date()
+
+
+def test_the_end_date_may_be_today_in_utc(strategy):
+    today = utc_today()
+    backtest = start(strategy, start_date=today - dt.timedelta(days=30), end_date=today)
+    assert backtest.end_date == today
+
+
+@pytest.mark.parametrize("end_date", [dt.timedelta(days=1), dt.date(9999, 12, 31)])
+def test_an_end_date_after_today_is_refused_with_the_last_allowed_date(strategy, end_date):
+    if isinstance(end_date, dt.timedelta):
+        end_date = utc_today() + end_date
+
+    with pytest.raises(ValidationError) as excinfo:
+        start(strategy, end_date=end_date)
+
+    assert excinfo.value.message_dict == {
+        "end_date": [
+            f"The end date can be at most today, {utc_today():%Y-%m-%d} (UTC): there are no "
+            "candles for later days."
+        ]
+    }
+    assert not Backtest.objects.exists()
+
+
+def test_a_start_date_before_1970_is_refused(strategy):
+    with pytest.raises(ValidationError) as excinfo:
+        start(strategy, start_date=dt.date(1, 1, 1))
+
+    assert excinfo.value.message_dict == {
+        "start_date": ["The start date can be 1970-01-01 at the earliest."]
+    }
+    assert not Backtest.objects.exists()
+
+
 def test_start_backtest_refuses_another_users_strategy(strategy):
     with pytest.raises(ValidationError) as excinfo:
         start(strategy, user=UserFactory())
