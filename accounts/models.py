@@ -9,15 +9,17 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q, Value
+from django.db.models.functions import Lower
 
 from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
 
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 TIMEZONE_PATTERN = r"^[A-Za-z]+/[A-Za-z_]+$"
+EMAIL_TAKEN = "email_taken"  # the code of users_email_lower_unique's validation error
 
 
 def default_notification_preferences() -> dict[str, bool]:
@@ -35,6 +37,19 @@ def validate_timezone_name(value: str) -> None:
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """Email addresses are one account whatever their case: stored and looked up in lower
+        case, without surrounding spaces."""
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username: str) -> "User":
+        """The user whose address matches whatever its case (sign-in by email); the lookup is
+        served by the users_email_lower_unique index."""
+        return self.alias(email_lower=Lower("email")).get(
+            email_lower=self.normalize_email(username)
+        )
 
     def _create(self, email: str, password: str | None, **fields: object) -> "User":
         if not email:
@@ -137,6 +152,14 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.CheckConstraint(
                 condition=Q(preferred_currency__regex=CURRENCY_PATTERN), name="valid_currency"
             ),
+            # Added to the spec's UNIQUE (email): one account per address whatever its case, also
+            # for rows written around UserManager.normalize_email.
+            models.UniqueConstraint(
+                Lower("email"),
+                name="users_email_lower_unique",
+                violation_error_code=EMAIL_TAKEN,
+                violation_error_message="A user with this email address already exists.",
+            ),
         ]
         indexes = [
             models.Index(fields=["email"], name="idx_users_email"),
@@ -147,6 +170,23 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = UserManager.normalize_email(self.email)
+
+    def validate_constraints(self, exclude: set[str] | None = None) -> None:
+        """Django files an expression constraint's error under no field; the case-insensitive
+        uniqueness of the address is reported on the email field, like the plain one."""
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as error:
+            errors: dict[str, list[ValidationError]] = {}
+            for field, field_errors in error.error_dict.items():
+                for field_error in field_errors:
+                    taken = field == NON_FIELD_ERRORS and field_error.code == EMAIL_TAKEN
+                    errors.setdefault("email" if taken else field, []).append(field_error)
+            raise ValidationError(errors) from error
 
     @property
     def full_name(self) -> str:

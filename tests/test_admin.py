@@ -343,6 +343,39 @@ def test_operator_creates_a_user_with_a_hashed_password(operator: Client) -> Non
     assert user.check_password("a sturdy passphrase 42")
 
 
+def test_operator_creates_users_with_addresses_in_lower_case_once_whatever_the_case(
+    operator: Client,
+) -> None:
+    form = {
+        "usable_password": "true",
+        "password1": "a sturdy passphrase 42",
+        "password2": "a sturdy passphrase 42",
+    }
+
+    created = operator.post(admin_url(User, "add"), {"email": "New.Trader@Example.com", **form})
+    again = operator.post(admin_url(User, "add"), {"email": "NEW.TRADER@example.com", **form})
+
+    assert created.status_code == 302
+    assert User.objects.filter(email="new.trader@example.com").exists()
+    assert again.status_code == 200
+    assert list(again.context["adminform"].form.errors) == ["email"]
+    assert User.objects.filter(email__iexact="new.trader@example.com").count() == 1
+
+
+def test_operator_cannot_give_a_user_another_users_address_in_another_case(
+    operator: Client,
+) -> None:
+    UserFactory(email="carol@example.com")
+    user = UserFactory()
+
+    response = operator.post(
+        admin_url(User, "change", user.pk), user_change_form(user, email="Carol@Example.com")
+    )
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["email"]
+
+
 def test_operator_resets_a_password_through_the_password_form(operator: Client) -> None:
     user = UserFactory()
     url = reverse("admin:auth_user_password_change", args=[user.pk])

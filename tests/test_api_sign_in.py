@@ -29,6 +29,21 @@ def test_a_client_signs_in_with_email_and_password_and_reaches_the_api():
     assert browser.get("/api/v1/strategies").status_code == 200
 
 
+def test_a_client_signs_in_with_their_address_in_another_case():
+    user = UserFactory(email="carol@example.com")
+    user.set_password("a long passphrase 42")
+    user.save()
+    browser = Client()
+
+    response = browser.post(
+        "/api/v1/auth/login/",
+        {"username": "Carol@EXAMPLE.com", "password": "a long passphrase 42"},
+    )
+
+    assert response.status_code == 302
+    assert browser.get("/api/v1/strategies").status_code == 200
+
+
 def test_a_wrong_password_is_refused():
     user = UserFactory()
     response = Client().post("/api/v1/auth/login/", {"username": user.email, "password": "wrong"})

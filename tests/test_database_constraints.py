@@ -129,6 +129,23 @@ def test_database_rejects_a_bad_row_inserted_by_raw_sql() -> None:
     assert violated_constraint(excinfo) == "valid_symbol"
 
 
+def test_database_refuses_an_email_that_differs_only_in_case() -> None:
+    UserFactory(email="carol@example.com")
+    other = UserFactory(email="dave@example.com")
+
+    with (
+        pytest.raises(IntegrityError) as inserted,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("INSERT INTO users (email, password_hash) VALUES ('Carol@Example.COM', 'x')")
+    with pytest.raises(IntegrityError) as updated, transaction.atomic():
+        update_row(other, email="CAROL@example.com")
+
+    assert violated_constraint(inserted) == "users_email_lower_unique"
+    assert violated_constraint(updated) == "users_email_lower_unique"
+
+
 # (factory, column values the rules allow at their edges)
 ACCEPTED_BOUNDARIES: list[tuple[Callable[[], models.Model], dict[str, Any]]] = [
     (UserFactory, {"email": "a.b-c+d@sub.example.co"}),

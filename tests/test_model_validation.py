@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models
+from django.db import connection, models
 
 from tests.factories import (
     AlertFactory,
@@ -220,3 +220,14 @@ def test_an_email_already_taken_is_reported_on_the_email_field() -> None:
     duplicate = UserFactory.build(email=user.email)
 
     assert list(validation_errors(duplicate)) == ["email"]
+
+
+def test_an_email_taken_in_another_case_is_reported_on_the_email_field() -> None:
+    # Stored around the manager's normalisation, so only the case-insensitive rule matches.
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO users (email, password_hash) VALUES ('Carol@Example.COM', 'x')")
+    duplicate = UserFactory.build(email="carol@example.com")
+
+    errors = validation_errors(duplicate)
+
+    assert errors == {"email": ["A user with this email address already exists."]}

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -28,7 +29,7 @@ def test_register_user_stores_an_argon2_hash_in_password_hash_column():
         (stored,) = cursor.fetchone()
     assert stored.startswith("argon2$")
     assert check_password("a long passphrase 42", stored)
-    assert user.email == "Ada@example.com"
+    assert user.email == "ada@example.com"
 
 
 def test_register_user_writes_a_register_audit_row_with_request_context():
@@ -97,6 +98,25 @@ def test_create_operator_refuses_a_weak_password_and_writes_nothing():
     assert "password" in excinfo.value.message_dict
     assert not User.objects.exists()
     assert not AuditLog.objects.exists()
+
+
+def test_register_user_refuses_an_address_that_differs_only_in_case():
+    register_user(email="Carol@example.com", password="pw-0123456789")
+
+    with pytest.raises(ValidationError) as excinfo:
+        register_user(email=" carol@EXAMPLE.com", password="pw-0123456789")
+
+    assert list(excinfo.value.message_dict) == ["email"]
+    assert list(User.objects.values_list("email", flat=True)) == ["carol@example.com"]
+    assert AuditLog.objects.count() == 1
+
+
+def test_sign_in_ignores_the_case_of_the_address():
+    user = register_user(email="Carol@example.com", password="a long passphrase 42")
+
+    assert authenticate(email="CAROL@example.com", password="a long passphrase 42") == user
+    assert authenticate(username="carol@Example.COM ", password="a long passphrase 42") == user
+    assert authenticate(email="CAROL@example.com", password="wrong passphrase 42") is None
 
 
 def test_create_operator_makes_a_staff_superuser():
