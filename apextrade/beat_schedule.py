@@ -10,8 +10,9 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "strategies.tasks.fail_stale_backtests",
         "schedule": crontab(minute="*/5"),
     },
-    # Plain-PostgreSQL mode of the timeseries database (no-ops under TimescaleDB, whose own
-    # policies do the same): rollups every 10 minutes like the ohlcv_1h policy, retention daily.
+    # The timeseries database: rollups every 10 minutes like the ohlcv_1h policy, retention
+    # daily. Under TimescaleDB its policies do this; the rollup job then only retries refreshes
+    # of logged history that failed, and retention does nothing.
     "marketdata.refresh_ohlcv_rollups": {
         "task": "marketdata.tasks.refresh_ohlcv_rollups",
         "schedule": crontab(minute="*/10"),

@@ -1,9 +1,11 @@
 """Keeping `ohlcv_1h` and `ohlcv_1d` up to date.
 
 TimescaleDB mode: continuous aggregates with the spec's refresh policies. A policy only looks at
-the last few hours or days, so after a write of older candles (an import of history) the written
-range is refreshed explicitly, outside any transaction (refresh_continuous_aggregate refuses to
-run inside one).
+the last few hours or days, so a write of older candles (an import of history) logs its range in
+`ohlcv_rollup_invalidations` and, once committed, the logged ranges are refreshed explicitly,
+outside any transaction (refresh_continuous_aggregate refuses to run inside one), and forgotten.
+A refresh that fails or cannot run (the write was inside a caller's transaction) leaves its range
+logged for the beat job's next run, so no range of history stays unmaterialized.
 
 Plain mode: the write services log the changed range of 1m candles; `refresh_pending` (a beat job
 every 10 minutes, and right after each write) rewrites only the buckets those ranges touch, up to
@@ -69,9 +71,10 @@ ROLLUPS = (HOURLY, DAILY)
 def log_invalidation(
     *, symbol: str, earliest: datetime, latest: datetime, using: str = TIMESERIES_DB
 ) -> None:
-    """Plain mode: note that 1m candles of `symbol` in [earliest, latest] changed. Call inside
-    the transaction that wrote them."""
-    if timescaledb_enabled(using):
+    """Note that 1m candles of `symbol` in [earliest, latest] changed. Call inside the
+    transaction that wrote them. In TimescaleDB mode only ranges reaching below the hourly
+    policy's end offset are noted: the policies cover the rest."""
+    if timescaledb_enabled(using) and earliest >= HOURLY.cap(timezone.now()):
         return
     with connections[using].cursor() as cursor:
         cursor.execute(
@@ -177,11 +180,11 @@ def refresh_plain_rollup(
 def refresh_pending(
     *, now: datetime | None = None, trailing_window: bool = True, using: str = TIMESERIES_DB
 ) -> list[dict]:
-    """Plain mode: refresh both rollups from the invalidation log (and, for the beat job, the
-    trailing window), hourly first since the daily one is built from it. TimescaleDB mode:
-    nothing, its policies do this."""
+    """Refresh both rollups from the invalidation log, hourly first since the daily one is built
+    from it. Plain mode also rewrites the trailing window for the beat job (TimescaleDB's
+    policies do that themselves)."""
     if timescaledb_enabled(using):
-        return []
+        return refresh_logged_continuous_aggregates(now=now, using=using)
     now = now or timezone.now()
     return [
         refresh_plain_rollup(rollup, now=now, trailing_window=trailing_window, using=using)
@@ -223,20 +226,53 @@ def refresh_continuous_aggregates(
     return done
 
 
+def refresh_logged_continuous_aggregates(
+    *, now: datetime | None = None, using: str = TIMESERIES_DB
+) -> list[dict]:
+    """TimescaleDB mode: refresh the continuous aggregates over the logged ranges that reach
+    below the hourly end offset (a refresh covers every symbol, so overlapping ranges are merged
+    whatever their symbol), then forget those ranges. What lies above the offsets is the
+    policies' work. Outside a transaction only; a range whose refresh fails stays logged."""
+    if connections[using].in_atomic_block:
+        logger.warning("Not refreshing continuous aggregates inside a transaction.")
+        return []
+    now = now or timezone.now()
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT id, earliest, latest FROM ohlcv_rollup_invalidations "
+            "WHERE rollup = %s AND earliest < %s ORDER BY earliest",
+            [HOURLY.name, HOURLY.cap(now)],
+        )
+        logged = cursor.fetchall()
+    done: list[dict] = []
+    merged: list[tuple[list[int], datetime, datetime]] = []
+    for row_id, earliest, latest in logged:
+        if merged and earliest <= merged[-1][2]:
+            merged[-1][0].append(row_id)
+            merged[-1] = (merged[-1][0], merged[-1][1], max(merged[-1][2], latest))
+        else:
+            merged.append(([row_id], earliest, latest))
+    for ids, earliest, latest in merged:
+        done += refresh_continuous_aggregates(
+            earliest=earliest, latest=latest, now=now, using=using
+        )
+        with connections[using].cursor() as cursor:
+            cursor.execute("DELETE FROM ohlcv_rollup_invalidations WHERE id = ANY(%s)", [ids])
+    return done
+
+
 def refresh_after_write(
     *, earliest: datetime, latest: datetime, using: str = TIMESERIES_DB
 ) -> None:
     """Once the write that changed 1m candles in [earliest, latest] commits, materialize what it
-    touched below the end offsets (immediately if no transaction is open). A write of only
-    recent candles (a live feed) has nothing below them yet and costs no refresh; the trailing
-    window of every symbol is left to the beat job."""
+    touched below the end offsets (immediately if no transaction is open) from the invalidation
+    log. A write of only recent candles (a live feed) has nothing below them yet and costs no
+    refresh; the trailing window of every symbol is left to the beat job (plain mode) or the
+    policies (TimescaleDB mode)."""
     if earliest >= HOURLY.cap(timezone.now()):
         return
-
-    def refresh() -> None:
-        if timescaledb_enabled(using):
-            refresh_continuous_aggregates(earliest=earliest, latest=latest, using=using)
-        else:
-            refresh_pending(trailing_window=False, using=using)
-
-    transaction.on_commit(refresh, using=using)
+    # robust: the write has committed whatever happens here, and a range whose refresh fails
+    # stays logged for the beat job, so a failure is logged, not raised to the writer.
+    transaction.on_commit(
+        lambda: refresh_pending(trailing_window=False, using=using), using=using, robust=True
+    )

@@ -231,6 +231,9 @@ PLAIN_JOBS = {
     "refresh_ohlcv_rollups": "marketdata.tasks.refresh_ohlcv_rollups",
     "enforce_retention": "marketdata.tasks.enforce_retention",
 }
+# Under TimescaleDB the policies do the rest; the beat job refreshes logged ranges of history
+# whose refresh right after their write failed or could not run.
+TIMESCALEDB_JOBS = {"refresh_ohlcv_rollups": PLAIN_JOBS["refresh_ohlcv_rollups"]}
 
 
 def _fetch_dicts(cursor, sql: str, params=None) -> list[dict]:
@@ -263,7 +266,7 @@ def _estimated_rows(cursor, table: str, *, timescale: bool) -> int | None:
 def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) -> dict:
     """What operators need to see: the mode, each table's rows and size, and the jobs that keep
     the data in shape (TimescaleDB: chunks, compression and policies with their last run;
-    plain: the beat jobs with their last run, rollup watermarks and pending invalidations)."""
+    plain: rollup watermarks), the beat jobs with their last run, and pending invalidations."""
     timescale = timescaledb_enabled(using)
     status: dict = {"mode": "timescaledb" if timescale else "plain", "tables": []}
     with connections[using].cursor() as cursor:
@@ -323,30 +326,30 @@ def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) 
                 "FROM timescaledb_information.continuous_aggregates ORDER BY view_name",
             )
         else:
-            runs = {
-                row["job"]: row
-                for row in _fetch_dicts(
-                    cursor,
-                    "SELECT job, last_run_at, last_duration_ms, last_status, "
-                    "last_result::text AS last_result FROM timeseries_job_runs",
-                )
-            }
-            status["jobs"] = [
-                {
-                    "job": job,
-                    "task": task,
-                    "last_run_at": runs.get(job, {}).get("last_run_at"),
-                    "last_status": runs.get(job, {}).get("last_status", "never run"),
-                    "last_duration_ms": runs.get(job, {}).get("last_duration_ms"),
-                    "last_result": runs.get(job, {}).get("last_result"),
-                }
-                for job, task in PLAIN_JOBS.items()
-            ]
             status["watermarks"] = _fetch_dicts(
                 cursor,
                 "SELECT rollup, watermark::text AS watermark FROM ohlcv_rollup_watermarks "
                 "ORDER BY rollup",
             )
-            cursor.execute("SELECT count(*) FROM ohlcv_rollup_invalidations")
-            status["pending_invalidations"] = cursor.fetchone()[0]
+        runs = {
+            row["job"]: row
+            for row in _fetch_dicts(
+                cursor,
+                "SELECT job, last_run_at, last_duration_ms, last_status, "
+                "last_result::text AS last_result FROM timeseries_job_runs",
+            )
+        }
+        status["jobs"] = [
+            {
+                "job": job,
+                "task": task,
+                "last_run_at": runs.get(job, {}).get("last_run_at"),
+                "last_status": runs.get(job, {}).get("last_status", "never run"),
+                "last_duration_ms": runs.get(job, {}).get("last_duration_ms"),
+                "last_result": runs.get(job, {}).get("last_result"),
+            }
+            for job, task in (TIMESCALEDB_JOBS if timescale else PLAIN_JOBS).items()
+        ]
+        cursor.execute("SELECT count(*) FROM ohlcv_rollup_invalidations")
+        status["pending_invalidations"] = cursor.fetchone()[0]
     return status

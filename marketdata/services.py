@@ -501,7 +501,7 @@ def _save_run(job, at, started, status, result, using) -> MaintenanceJobRun:
 
 
 def refresh_rollups(*, using: str = TIMESERIES_DB) -> MaintenanceJobRun:
-    """Beat job (plain mode): refresh ohlcv_1h and ohlcv_1d from the invalidation log."""
+    """Beat job: refresh ohlcv_1h and ohlcv_1d from the invalidation log (see rollups)."""
     return _run_job(
         "refresh_ohlcv_rollups",
         lambda: {"rollups": rollups.refresh_pending(using=using)},

@@ -1,4 +1,6 @@
-"""Beat jobs of plain mode (TimescaleDB mode runs its own policies; these then do nothing)."""
+"""Beat jobs of the timeseries database. Plain mode: the rollups and retention. TimescaleDB mode
+runs its own policies; there the rollup job only refreshes logged ranges of history whose refresh
+right after their write failed or could not run, and the retention job does nothing."""
 
 from celery import shared_task
 

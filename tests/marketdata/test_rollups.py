@@ -10,14 +10,14 @@ import string
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketdata import rollups
 from marketdata.selectors import Candle, candles
-from marketdata.services import CandleInput, upsert_candles
+from marketdata.services import CandleInput, refresh_rollups, upsert_candles
 from marketdata.timeframes import Timeframe
 from tests.marketdata.helpers import minute_candles, write_minutes
 
@@ -270,3 +270,62 @@ def test_a_rollup_equals_its_parts(minutes: list[tuple[int, int, int]], timefram
         )  # fmt: skip
 
     assert read(symbol, timeframe, start=MONDAY - dt.timedelta(days=2)) == expected
+
+
+def materialized_hours(symbol: str) -> int:
+    """Rows of ohlcv_1h's materialization hypertable (not the real-time view) for `symbol`."""
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT format('%I.%I', materialization_hypertable_schema, "
+            "materialization_hypertable_name) FROM timescaledb_information.continuous_aggregates "
+            "WHERE view_name = 'ohlcv_1h'"
+        )
+        (table,) = cursor.fetchone()
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE symbol = %s", [symbol])
+        return cursor.fetchone()[0]
+
+
+def pending_ranges(symbol: str) -> int:
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM ohlcv_rollup_invalidations WHERE symbol = %s", [symbol]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.timescaledb
+def test_history_whose_refresh_failed_is_materialized_by_the_next_beat_run(
+    symbol: str, monkeypatch, caplog
+) -> None:
+    def unavailable(**kwargs):
+        raise DatabaseError("refresh failed")
+
+    monkeypatch.setattr(rollups, "refresh_continuous_aggregates", unavailable)
+    series(symbol)  # commits; its refresh fails and is logged, not raised
+
+    assert read(symbol, "1m")  # the candles are stored
+    assert materialized_hours(symbol) == 0
+    assert pending_ranges(symbol) == 2
+    assert "refresh failed" in caplog.text
+
+    monkeypatch.undo()
+    refresh_rollups()
+
+    assert materialized_hours(symbol) == 4
+    assert pending_ranges(symbol) == 0
+    assert read(symbol, "1h")[0] == c(MONDAY, "100", "160.5", "99", "159.5", "1830", 60)
+
+
+@pytest.mark.timescaledb
+def test_a_refresh_after_a_write_of_history_forgets_its_range(symbol: str) -> None:
+    series(symbol)
+
+    assert materialized_hours(symbol) == 4
+    assert pending_ranges(symbol) == 0
+
+
+@pytest.mark.timescaledb
+def test_a_live_feed_write_is_left_to_the_policies(symbol: str) -> None:
+    write_minutes(symbol, minute_candles(timezone.now().replace(second=0, microsecond=0), 1))
+
+    assert pending_ranges(symbol) == 0

@@ -61,16 +61,16 @@ class Command(BaseCommand):
                     f"{'off' if aggregate['materialized_only'] else 'on'}"
                 )
         else:
-            out("Beat jobs:")
-            for job in status["jobs"]:
-                out(
-                    f"  {job['job']} ({job['task']}): last run {job['last_run_at'] or 'never'}"
-                    f" — {job['last_status']}"
-                    + (f" in {job['last_duration_ms']} ms" if job["last_duration_ms"] else "")
-                )
-                if job["last_result"]:
-                    out(f"      {job['last_result']}")
             out("Rollup watermarks:")
             for mark in status["watermarks"]:
                 out(f"  {mark['rollup']}: materialized before {mark['watermark']}")
-            out(f"Pending invalidations: {status['pending_invalidations']}")
+        out("Beat jobs:")
+        for job in status["jobs"]:
+            out(
+                f"  {job['job']} ({job['task']}): last run {job['last_run_at'] or 'never'}"
+                f" — {job['last_status']}"
+                + (f" in {job['last_duration_ms']} ms" if job["last_duration_ms"] else "")
+            )
+            if job["last_result"]:
+                out(f"      {job['last_result']}")
+        out(f"Pending invalidations: {status['pending_invalidations']}")
