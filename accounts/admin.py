@@ -63,6 +63,24 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     # make themselves (or an accomplice) staff, superuser, or give any permission or group.
     privilege_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
 
+    def _may_manage(self, request: HttpRequest, obj: User | None) -> bool:
+        """Only a superuser changes or deletes another operator's account: anyone else with
+        change_user could otherwise set a superuser's password or email and become them."""
+        return (
+            obj is None
+            or request.user.is_superuser
+            or obj.pk == request.user.pk
+            or not (obj.is_staff or obj.is_superuser)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and obj.pk == request.user.pk and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple:
         readonly = tuple(super().get_readonly_fields(request, obj))
         if request.user.is_superuser:

@@ -17,6 +17,7 @@ from compliance.models import AuditLog
 from strategies.models import Strategy
 from tests.console_forms import user_change_form
 from tests.factories import (
+    DEFAULT_PASSWORD,
     AlertFactory,
     ApiKeyFactory,
     AuditLogFactory,
@@ -476,6 +477,51 @@ def test_staff_who_are_not_superusers_cannot_raise_their_own_access(user_manager
     user_manager.refresh_from_db()
     assert not user_manager.is_superuser
     assert user_manager.user_permissions.count() == 2
+
+
+@pytest.mark.parametrize("target_kind", ["superuser", "staff"])
+def test_staff_who_are_not_superusers_cannot_take_over_another_operator(
+    user_manager: User, target_kind: str
+) -> None:
+    user_manager.user_permissions.add(Permission.objects.get(codename="delete_user"))
+    target = OperatorFactory() if target_kind == "superuser" else UserFactory(is_staff=True)
+    client = client_for(user_manager)
+
+    password_page = client.get(reverse("admin:auth_user_password_change", args=[target.pk]))
+    password_post = client.post(
+        reverse("admin:auth_user_password_change", args=[target.pk]),
+        {"password1": "a new long passphrase 7", "password2": "a new long passphrase 7"},
+    )
+    change_post = client.post(
+        admin_url(User, "change", target.pk), user_change_form(target, email="me@evil.example")
+    )
+    delete_post = client.post(admin_url(User, "delete", target.pk), {"post": "yes"})
+
+    assert password_page.status_code == 403
+    assert password_post.status_code == 403
+    assert change_post.status_code == 403
+    assert delete_post.status_code == 403
+    target.refresh_from_db()
+    assert target.email != "me@evil.example"
+    assert target.check_password(DEFAULT_PASSWORD)
+    # The page itself stays readable (view_user), without a save button.
+    page = client.get(admin_url(User, "change", target.pk))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+
+
+def test_staff_who_are_not_superusers_still_manage_clients(user_manager: User) -> None:
+    target = UserFactory()
+    client = client_for(user_manager)
+
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[target.pk]),
+        {"password1": "a new long passphrase 7", "password2": "a new long passphrase 7"},
+    )
+
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.check_password("a new long passphrase 7")
 
 
 def test_a_superuser_grants_operator_access(operator: Client) -> None:
