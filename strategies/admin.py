@@ -6,9 +6,14 @@ edit them (runs start through `strategies.services.start_backtest`).
 """
 
 from collections.abc import Callable
+from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
@@ -18,6 +23,7 @@ from apextrade.admin_console import (
     change_link,
     changelist_link,
 )
+from apextrade.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from compliance.audit import AuditContext
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
@@ -25,8 +31,33 @@ from strategies.selectors import BACKTEST_SERIES_FIELDS
 from strategies.services.strategies import activate_strategy, archive_strategy, pause_strategy
 
 
+class RulesFormField(forms.JSONField):
+    """A rule tree typed as JSON. A document nested deeper than MAX_JSON_DEPTH is a form error,
+    and is shown again as typed, before json.loads, json.dumps or the model's checks recurse
+    into it (a RecursionError would be a 500)."""
+
+    too_deep_message = f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels."
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            parsed = super().to_python(value)
+        except RecursionError as error:
+            raise ValidationError(self.too_deep_message, code="nested") from error
+        if nesting_exceeds(parsed):
+            raise ValidationError(self.too_deep_message, code="nested")
+        return parsed
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            value = super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+        return InvalidJSONInput(data) if nesting_exceeds(value) else value
+
+
 @admin.register(Strategy)
 class StrategyAdmin(AuditedModelAdmin):
+    formfield_overrides = {models.JSONField: {"form_class": RulesFormField}}
     list_display = (
         "name",
         "user",

@@ -2,6 +2,7 @@
 (spec §3.2–3.4). The `updated_at` and `version` triggers are in migration 0002."""
 
 import uuid
+from collections.abc import Collection
 from decimal import Decimal
 
 from django.conf import settings
@@ -154,18 +155,31 @@ class Strategy(models.Model):
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.asset_symbol} {self.timeframe})"
 
-    def clean(self) -> None:
-        """Rule trees are validated wherever a strategy is saved (admin, API, services)."""
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Rule trees are validated wherever a strategy is saved (admin, API, services), and
+        before the other field checks: validate_rules stops at the language's depth, while
+        JSONField's own check (json.dumps) recurses through the whole document, so a tree
+        nested hundreds deep is refused here and kept away from it."""
         from strategies.rules.schema import validate_rules
 
-        errors = {
-            name: problems
-            for name in ("entry_rules", "exit_rules")
-            if (problems := validate_rules(getattr(self, name), path=name))
-        }
-        if self.exit_rules is None:
-            # blank=True makes clean_fields skip None; it is NOT NULL all the same.
-            errors["exit_rules"] = [self._meta.get_field("exit_rules").error_messages["null"]]
+        exclude = set(exclude or ())
+        errors: dict[str, list[str]] = {}
+        for name in ("entry_rules", "exit_rules"):
+            if name in exclude:
+                continue
+            value = getattr(self, name)
+            if value is None:
+                # The field's check says so for entry_rules; exit_rules is blank=True, which
+                # makes Django skip None, and it is NOT NULL all the same.
+                if name == "exit_rules":
+                    errors[name] = [self._meta.get_field(name).error_messages["null"]]
+                continue
+            if problems := validate_rules(value, path=name):
+                errors[name] = problems
+        try:
+            super().clean_fields(exclude=exclude | set(errors))
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
         if errors:
             raise ValidationError(errors)
 

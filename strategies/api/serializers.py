@@ -1,6 +1,7 @@
 """Input serializers validate a request; output serializers shape a response. Neither saves:
 the views pass validated data to the services. Money and percentages are strings (Decimal)."""
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -23,11 +24,12 @@ class RulesField(serializers.JSONField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        value = super().to_internal_value(data)
-        errors = validate_rules(value, path=self.path)
+        # The rules first: validate_rules stops at the language's depth, JSONField's own check
+        # (json.dumps) recurses through the whole document.
+        errors = validate_rules(data, path=self.path)
         if errors:
             raise serializers.ValidationError(errors)
-        return value
+        return super().to_internal_value(data)
 
 
 def _percent(maximum: int, **kwargs: Any) -> serializers.DecimalField:
@@ -99,9 +101,7 @@ class StrategySerializer(serializers.ModelSerializer):
 
 
 class BacktestInputSerializer(serializers.Serializer):
-    strategy = serializers.PrimaryKeyRelatedField(
-        queryset=Strategy.objects.none(), help_text="One of your strategies."
-    )
+    strategy = serializers.UUIDField(help_text="The id of one of your strategies.")
     start_date = serializers.DateField()
     end_date = serializers.DateField(help_text="Included whole: candles up to 24:00 UTC.")
     initial_capital = serializers.DecimalField(
@@ -124,11 +124,18 @@ class BacktestInputSerializer(serializers.Serializer):
         help_text="Fraction of the price: buys fill at price × (1 + slippage).",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def validate_strategy(self, value: uuid.UUID) -> Strategy:
+        """The asker's strategy with that id; another user's answers like one that does not
+        exist."""
         request = self.context.get("request")
+        strategy = None
         if request is not None and request.user.is_authenticated:
-            self.fields["strategy"].queryset = strategies_for(request.user)
+            strategy = strategies_for(request.user).filter(pk=value).first()
+        if strategy is None:
+            raise serializers.ValidationError(
+                f'Invalid pk "{value}" - object does not exist.', code="does_not_exist"
+            )
+        return strategy
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["end_date"] <= attrs["start_date"]:

@@ -137,13 +137,35 @@ def test_dates_outside_what_can_have_candles_are_a_400_not_a_failed_run(
     assert not Backtest.objects.exists()
 
 
+def nested_lists(depth: int, inner: object = "x") -> object:
+    for _ in range(depth):
+        inner = [inner]
+    return inner
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_500(api, strategy):
+    response = api.post(LIST_URL, payload(strategy, strategy=nested_lists(500)), format="json")
+
+    assert response.status_code == 400
+    assert "nested" in response.json()["detail"]
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.parametrize("value", [nested_lists(20), {"id": "x"}, 1.5, ""])
+def test_a_strategy_that_is_not_a_uuid_is_a_field_error(api, strategy, value):
+    response = api.post(LIST_URL, payload(strategy, strategy=value), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"strategy": ["Must be a valid UUID."]}
+
+
 def test_another_users_strategy_cannot_be_backtested(api):
     theirs = StrategyFactory()
 
     response = api.post(LIST_URL, payload(theirs), format="json")
 
     assert response.status_code == 400
-    assert list(response.json()) == ["strategy"]
+    assert response.json() == {"strategy": [f'Invalid pk "{theirs.pk}" - object does not exist.']}
 
 
 def test_list_shows_your_backtests_only_without_the_series(api, strategy):

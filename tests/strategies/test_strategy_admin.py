@@ -84,3 +84,18 @@ def test_the_change_form_refuses_blank_exit_rules(client):
     assert "exit_rules" in response.context["adminform"].form.errors
     strategy.refresh_from_db()
     assert strategy.exit_rules != {}
+
+
+@pytest.mark.parametrize("depth", [30, 950, 5_000])
+def test_the_change_form_refuses_deeply_nested_rules_with_a_form_error(client, depth):
+    client.force_login(OperatorFactory())
+    strategy = StrategyFactory()
+    url = reverse("admin:strategies_strategy_change", args=[strategy.pk])
+    deep = '{"not": ' * depth + '{"left": "close", "op": ">", "right": 1}' + "}" * depth
+
+    response = client.post(url, _change_form_data(strategy, entry_rules=deep))
+
+    assert response.status_code == 200
+    assert "entry_rules" in response.context["adminform"].form.errors
+    strategy.refresh_from_db()
+    assert "not" not in strategy.entry_rules

@@ -243,3 +243,26 @@ def test_exit_rules_cannot_be_null_or_missing(api, body):
     assert response.status_code == 400
     assert list(response.json()) == ["exit_rules"]
     assert not Strategy.objects.exists()
+
+
+def nested_nots(depth: int) -> dict:
+    tree = {"left": "close", "op": ">", "right": 1}
+    for _ in range(depth):
+        tree = {"not": tree}
+    return tree
+
+
+def test_rules_nested_far_too_deep_are_a_400_not_a_500(api):
+    response = api.post(LIST_URL, payload(entry_rules=nested_nots(950)), format="json")
+
+    assert response.status_code == 400
+    assert "nested" in response.json()["detail"]
+    assert not Strategy.objects.exists()
+
+
+def test_rules_nested_deeper_than_the_language_allows_get_the_rule_error(api):
+    response = api.post(LIST_URL, payload(exit_rules=nested_nots(30)), format="json")
+
+    assert response.status_code == 400
+    path = "exit_rules" + ".not" * 10
+    assert response.json() == {"exit_rules": [f"{path}: nested deeper than 10 levels"]}

@@ -132,3 +132,16 @@ def test_exit_rules_are_still_required(user):
 
     assert "This field cannot be null." in excinfo.value.message_dict["exit_rules"]
     assert not Strategy.objects.exists()
+
+
+def test_rules_nested_hundreds_deep_are_refused_before_anything_recurses_into_them(user):
+    tree = {"left": "close", "op": ">", "right": 1}
+    for _ in range(5_000):
+        tree = {"not": tree}
+
+    with pytest.raises(ValidationError) as excinfo:
+        make(user, entry_rules=tree)
+
+    path = "entry_rules" + ".not" * 10
+    assert excinfo.value.message_dict == {"entry_rules": [f"{path}: nested deeper than 10 levels"]}
+    assert not Strategy.objects.exists()
