@@ -157,6 +157,29 @@ def _clamp_int(value: Any) -> int | None:
     return max(-_INT32_MAX, min(_INT32_MAX, int(value)))
 
 
+def _stored_calmar(metrics: dict[str, Any], columns: dict[str, Any]) -> Decimal | None:
+    """calmar_ratio for the column: over the drawdown as stored. They differ only when the
+    drawdown saturated max_drawdown_pct (beyond 99.9999: a short marked below zero); the ratio
+    is then annualized_return_pct / 99.9999, so that the row agrees with itself."""
+    precision, scale = BACKTEST_DECIMAL_COLUMNS["calmar_ratio"]
+    drawdown = metrics.get("max_drawdown_pct")
+    stored_drawdown = columns["max_drawdown_pct"]
+    annualized = metrics.get("annualized_return_pct")
+    saturated = (
+        drawdown is not None
+        and stored_drawdown is not None
+        and Decimal(repr(float(drawdown))) > stored_drawdown
+        and stored_drawdown == _column_limit(*BACKTEST_DECIMAL_COLUMNS["max_drawdown_pct"])
+    )
+    if saturated and annualized is not None:
+        return quantize(annualized / float(stored_drawdown), precision, scale)
+    return quantize(metrics.get("calmar_ratio"), precision, scale)
+
+
+def _column_limit(precision: int, scale: int) -> Decimal:
+    return Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+
+
 def result_columns(result: BacktestResult) -> dict[str, Any]:
     """Values for the backtests result columns: Decimals at column scale, ints, JSON lists."""
     columns: dict[str, Any] = {}
@@ -164,6 +187,7 @@ def result_columns(result: BacktestResult) -> dict[str, Any]:
         columns[name] = _column_value(name, result.metrics.get(name), precision, scale)
     for name in BACKTEST_INTEGER_COLUMNS:
         columns[name] = _clamp_int(result.metrics.get(name))
+    columns["calmar_ratio"] = _stored_calmar(result.metrics, columns)
     columns["equity_curve"] = result.equity_curve
     columns["monthly_returns"] = result.monthly_returns
     columns["drawdown_periods"] = result.drawdown_periods

@@ -264,6 +264,26 @@ def test_result_columns_cover_every_backtests_result_column():
     assert columns["win_rate_pct"] is None and columns["total_trades"] == 0
 
 
+def test_calmar_is_stored_over_the_stored_drawdown_when_the_drawdown_saturates():
+    # A short marked below zero (a 150% drawdown) that recovers to +10% over the year: the column
+    # holds 99.9999, and the stored Calmar is over that, as a reader of the row would compute it.
+    times = MONDAY + np.arange(365) * DAY
+    equity = np.linspace(100.0, 110.0, 365)
+    equity[100] = -0.5 * equity[99]
+    metrics, periods = compute_metrics(times, equity, 100.0, *NO_TRADES)
+    assert metrics["max_drawdown_pct"] == pytest.approx(150.0)
+    assert metrics["annualized_return_pct"] == pytest.approx(10.0)
+    result = BacktestResult(
+        trades=[], metrics=metrics, equity_curve=[], monthly_returns=[], drawdown_periods=periods
+    )
+
+    columns = result_columns(result)
+
+    assert columns["max_drawdown_pct"] == Decimal("99.9999")
+    assert columns["calmar_ratio"] == Decimal("0.1000")
+    assert metrics["calmar_ratio"] == pytest.approx(10.0 / 150.0)  # the exact float is kept
+
+
 def test_weekly_bars_annualise_by_calendar_time_and_one_return_per_bar():
     # 52 weekly bars: 357 days from the first to the last, plus its week = 364 days; +10%.
     times = MONDAY + np.arange(52) * 7 * DAY
