@@ -15,6 +15,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 _BLOCK = 64
 _GEMM_ROWS = 64
 _NS_PER_DAY = 86_400_000_000_000
+# Up to this period a direct windowed sum (np.convolve, O(n × period)) is exact to rounding and
+# at least as fast as the O(n) forms (cumulative sums for SMA, blocked prefix sums for WMA).
 _DIRECT_SUM_MAX_PERIOD = 256
 
 
@@ -117,9 +119,41 @@ def wma(values: np.ndarray, period: int) -> np.ndarray:
     out = _nan_like(x)
     if period < 1 or x.shape[0] < period:
         return out
-    weights = np.arange(period, 0, -1, dtype=np.float64)  # convolve flips the kernel
-    out[period - 1 :] = np.convolve(x, weights, mode="valid") / weights.sum()
+    if period <= _DIRECT_SUM_MAX_PERIOD:
+        weights = np.arange(period, 0, -1, dtype=np.float64)  # convolve flips the kernel
+        out[period - 1 :] = np.convolve(x, weights, mode="valid") / weights.sum()
+        return out
+    out[period - 1 :] = _blocked_wma(x, period)
     return out
+
+
+def _blocked_wma(x: np.ndarray, period: int) -> np.ndarray:
+    """WMA of every full window in O(n), from prefix sums instead of a period-long kernel.
+
+    With C the prefix sums of x (C[i] = x[0] + ... + x[i-1]) and CC those of C, the weighted
+    sum of the window [a, t] (t = a + period - 1) is period·C[t+1] − (CC[t+1] − CC[a]). Over a
+    whole series CC grows like n²·|x| and the subtraction would cancel most digits, so outputs go
+    in blocks of `period`: each block gets its own prefix sums over its inputs (2·period − 1
+    values), centred on the block's first input. The sums then stay within a few period² times
+    the local price range and the result agrees with the direct sum to ~1e-13 relative."""
+    n = x.shape[0]
+    outputs = n - period + 1
+    blocks = -(-outputs // period)
+    span = 2 * period - 1
+    padded = np.empty(blocks * period + period - 1)
+    padded[:n] = x
+    padded[n:] = x[-1]
+    rows = sliding_window_view(padded, span)[::period]  # block b: inputs b·period ... + span
+    centre = rows[:, :1]
+    c = np.zeros((blocks, span + 1))
+    np.cumsum(rows - centre, axis=1, out=c[:, 1:])
+    cc = np.zeros((blocks, span + 2))
+    np.cumsum(c, axis=1, out=cc[:, 1:])
+    start = np.arange(period)  # window start a, local to the block
+    end = start + period  # t + 1
+    weighted = period * c[:, end] - (cc[:, end] - cc[:, start])
+    weight_sum = period * (period + 1) / 2.0
+    return (weighted / weight_sum + centre).reshape(-1)[:outputs]
 
 
 def _smoothed(values: np.ndarray, period: int, alpha: float) -> np.ndarray:
@@ -203,12 +237,25 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) 
     return wilder(true_range(high, low, close), period)
 
 
-def _rolling_extreme(values: np.ndarray, period: int, reducer) -> np.ndarray:
+def _rolling_extreme(values: np.ndarray, period: int, combine: np.ufunc) -> np.ndarray:
+    """Rolling maximum (combine=np.maximum) or minimum (np.minimum) of the last `period` values,
+    in O(n) whatever the period (van Herk / Gil-Werman): cut into blocks of `period`, take the
+    running extreme forwards and backwards inside each block; a window spans at most two
+    blocks, so its extreme is that of its first bar's backward run and its last bar's forward
+    run. Exact: no arithmetic, only comparisons."""
     x = _as_float(values)
     out = _nan_like(x)
-    if period < 1 or x.shape[0] < period:
+    n = x.shape[0]
+    if period < 1 or n < period:
         return out
-    out[period - 1 :] = reducer(sliding_window_view(x, period), axis=1)
+    blocks = -(-n // period)
+    padded = np.empty(blocks * period)
+    padded[:n] = x
+    padded[n:] = x[-1]  # never inside a full window's runs: they stop at its own bars
+    grid = padded.reshape(blocks, period)
+    forwards = combine.accumulate(grid, axis=1).reshape(-1)
+    backwards = combine.accumulate(grid[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    out[period - 1 :] = combine(backwards[: n - period + 1], forwards[period - 1 : n])
     return out
 
 
@@ -219,8 +266,8 @@ def stochastic(
 
     A flat window (highest high == lowest low) gives %K = 50.
     """
-    highest = _rolling_extreme(high, k_period, np.max)
-    lowest = _rolling_extreme(low, k_period, np.min)
+    highest = _rolling_extreme(high, k_period, np.maximum)
+    lowest = _rolling_extreme(low, k_period, np.minimum)
     span = highest - lowest
     with np.errstate(divide="ignore", invalid="ignore"):
         k = 100.0 * (_as_float(close) - lowest) / span

@@ -71,6 +71,73 @@ def test_sma_of_a_long_window_uses_the_cumulative_path_and_agrees():
     np.testing.assert_allclose(indicators.sma(x, window)[window - 1 :], expected, rtol=1e-12)
 
 
+def direct_wma(x, period):
+    """The definition, one window at a time."""
+    weights = np.arange(1, period + 1, dtype=np.float64)
+    windows = np.lib.stride_tricks.sliding_window_view(x, period)
+    return windows @ weights / weights.sum()
+
+
+def random_walk_prices(n, seed):
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, size=n)))
+
+
+@pytest.mark.parametrize(
+    ("n", "period"),
+    [(5_000, 257), (5_000, 1_000), (5_003, 1_667), (20_000, 10_000), (3_000, 3_000), (701, 700)],
+)
+def test_wma_of_long_windows_uses_the_blocked_path_and_agrees_with_the_definition(n, period):
+    x = random_walk_prices(n, seed=period)
+
+    got = indicators.wma(x, period)
+
+    assert np.isnan(got[: period - 1]).all()
+    np.testing.assert_allclose(got[period - 1 :], direct_wma(x, period), rtol=1e-9)
+
+
+def test_wma_of_long_windows_keeps_its_precision_far_from_the_first_price():
+    # A price that moves from 50,000 to 0.5: the block centring keeps the error relative.
+    x = np.geomspace(50_000.0, 0.5, 30_000) * (1.0 + 0.01 * np.sin(np.arange(30_000)))
+    np.testing.assert_allclose(indicators.wma(x, 500)[499:], direct_wma(x, 500), rtol=1e-9)
+
+
+@pytest.mark.parametrize("period", [1, 2, 3, 14, 100, 999, 1_000])
+def test_rolling_extremes_equal_the_window_max_and_min(period):
+    x = random_walk_prices(1_000, seed=period)
+    windows = np.lib.stride_tricks.sliding_window_view(x, period)
+
+    highest = indicators._rolling_extreme(x, period, np.maximum)
+    lowest = indicators._rolling_extreme(x, period, np.minimum)
+
+    assert np.isnan(highest[: period - 1]).all() and np.isnan(lowest[: period - 1]).all()
+    assert np.array_equal(highest[period - 1 :], windows.max(axis=1))
+    assert np.array_equal(lowest[period - 1 :], windows.min(axis=1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 1e6), min_size=1, max_size=200),
+    st.integers(1, 60),
+    st.integers(1, 5),
+)
+def test_stochastic_equals_its_definition_over_windows(closes, k_period, d_period):
+    close = np.array(closes)
+    high, low = close * 1.01, close * 0.99
+    k, d = indicators.stochastic(high, low, close, k_period=k_period, d_period=d_period)
+
+    if close.shape[0] < k_period:
+        assert np.isnan(k).all() and np.isnan(d).all()
+        return
+    windows = np.lib.stride_tricks.sliding_window_view
+    highest = windows(high, k_period).max(axis=1)
+    lowest = windows(low, k_period).min(axis=1)
+    span = highest - lowest
+    expected = np.where(span == 0, 50.0, 100.0 * (close[k_period - 1 :] - lowest) / span)
+    np.testing.assert_allclose(k[k_period - 1 :], expected, rtol=1e-12)
+    assert np.isnan(k[: k_period - 1]).all()
+
+
 def test_series_shorter_than_the_period_is_all_nan():
     x = np.array([1.0, 2.0])
     for values in (indicators.sma(x, 3), indicators.ema(x, 3), indicators.rsi(x, 3)):
