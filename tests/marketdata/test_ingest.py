@@ -329,3 +329,16 @@ def test_a_missing_column_is_a_clear_error(tmp_path: Path, symbol: str) -> None:
     path = write_csv(tmp_path / "short.csv", "time,open,high,low,close\n2024-01-01,1,1,1,1\n")
     with pytest.raises(CommandError, match="lacks the column\\(s\\) volume"):
         run_import(path, symbol)
+
+
+def test_candles_of_another_timeframe_are_stored_with_a_note_that_nothing_reads_them(
+    tmp_path: Path, symbol: str
+) -> None:
+    text = "time,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,3\n"
+    out, err = StringIO(), StringIO()
+    call_command("import_ohlcv", str(write_csv(tmp_path / "daily.csv", text)),
+                 "--symbol", symbol, "--timeframe", "1d", stdout=out, stderr=err)  # fmt: skip
+
+    assert Ohlcv.objects.filter(symbol=symbol, timeframe="1d").count() == 1
+    assert "1 written" in out.getvalue()
+    assert "derive every timeframe from 1m candles" in err.getvalue()
