@@ -165,6 +165,70 @@ def test_bollinger_bands_use_the_population_standard_deviation():
     assert np.isnan(upper[2])
 
 
+def sliding_std(x, period, chunk=20_000):
+    """The definition (population std), one window at a time, in chunks to bound the memory."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, period)
+    return np.concatenate(
+        [windows[i : i + chunk].std(axis=1) for i in range(0, windows.shape[0], chunk)]
+    )
+
+
+def walk_from_100_to_60000(n, seed):
+    """A random walk (1% a bar in log terms) tied to 100 on the first bar, 60,000 on the last."""
+    rng = np.random.default_rng(seed)
+    log_price = np.cumsum(rng.normal(0.0, 0.01, n))
+    log_price -= log_price[0]
+    log_price += np.linspace(0.0, 1.0, n) * (np.log(600.0) - log_price[-1])
+    return 100.0 * np.exp(log_price)
+
+
+@pytest.mark.parametrize("period", [20, 300])
+def test_rolling_std_of_a_quiet_price_far_from_the_first_one_is_not_lost_to_cancellation(period):
+    # A fast move from 100 to 60,000, then a flat price with noise 0.01: E[y²] − E[y]² with y
+    # centred on the first price would cancel every digit of the 0.01 (the std came out 0.0).
+    rng = np.random.default_rng(period)
+    x = np.concatenate(
+        [np.linspace(100.0, 60_000.0, 2_000), 60_000.0 + rng.normal(0.0, 0.01, 5_000)]
+    )
+
+    got = indicators.rolling_std(x, period)
+
+    assert np.isnan(got[: period - 1]).all()
+    np.testing.assert_allclose(got[period - 1 :], sliding_std(x, period), rtol=1e-6)
+    assert np.median(got[-4_000:]) == pytest.approx(0.01, rel=0.1)
+
+
+@pytest.mark.parametrize("period", [2, 20, 257, 1_000])
+def test_rolling_std_of_a_long_random_walk_agrees_with_the_definition(period):
+    x = walk_from_100_to_60000(200_000, seed=period)
+
+    got = indicators.rolling_std(x, period)
+
+    assert np.isnan(got[: period - 1]).all()
+    np.testing.assert_allclose(got[period - 1 :], sliding_std(x, period), rtol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 1e6), min_size=1, max_size=300),
+    st.integers(1, 120),
+)
+def test_rolling_std_equals_the_population_std_of_each_window(values, period):
+    x = np.array(values)
+
+    got = indicators.rolling_std(x, period)
+
+    assert got.shape == x.shape
+    if x.shape[0] < period:
+        assert np.isnan(got).all()
+        return
+    assert np.isnan(got[: period - 1]).all()
+    # a window of equal values has std 0, which the reference itself misses by a few ulps
+    np.testing.assert_allclose(
+        got[period - 1 :], sliding_std(x, period), rtol=1e-9, atol=1e-12 * x.max()
+    )
+
+
 def test_atr_by_hand_with_wilder_smoothing():
     high = np.array([10.0, 11.0, 12.0, 11.5, 13.0])
     low = np.array([9.0, 10.0, 10.5, 10.0, 11.0])
