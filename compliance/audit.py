@@ -1,5 +1,6 @@
 """Who did what, from where: the context every audited service call carries."""
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,14 @@ class AuditContext:
     def from_request(cls, request: Any, *, channel: str = "api") -> "AuditContext":
         """X-Forwarded-For is believed only when settings say a proxy of ours sets it
         (AUDIT_TRUST_X_FORWARDED_FOR); otherwise any client could write its own address."""
-        ip = request.META.get("REMOTE_ADDR")
+        ip = _address(request.META.get("REMOTE_ADDR"))
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded and settings.AUDIT_TRUST_X_FORWARDED_FOR:
-            ip = forwarded.split(",")[0].strip()
+            # Not an address (a misconfigured proxy, or a client's own header passed on): keep
+            # the connection's address rather than fail the action.
+            ip = _address(forwarded.split(",")[0]) or ip
         return cls(
-            ip_address=ip or None,
+            ip_address=ip,
             user_agent=request.META.get("HTTP_USER_AGENT"),
             channel=channel,
         )
@@ -32,3 +35,11 @@ class AuditContext:
     @classmethod
     def system(cls, channel: str) -> "AuditContext":
         return cls(channel=channel)
+
+
+def _address(value: str | None) -> str | None:
+    """`value` as an IP address for the inet column, or None when it is not one."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None

@@ -24,3 +24,17 @@ def test_behind_a_trusted_proxy_the_first_forwarded_address_is_the_client():
 def test_a_system_action_has_no_request_facts():
     context = AuditContext.system("seed_demo")
     assert (context.ip_address, context.user_agent, context.channel) == (None, None, "seed_demo")
+
+
+@override_settings(AUDIT_TRUST_X_FORWARDED_FOR=True)
+def test_a_forwarded_value_that_is_no_address_falls_back_to_the_peer():
+    for forwarded in ("999.1.1.1", "not-an-ip", "unknown, 10.0.0.1"):
+        assert AuditContext.from_request(request_from("10.0.0.2", forwarded)).ip_address == (
+            "10.0.0.2"
+        )
+
+
+def test_a_peer_that_is_no_address_is_recorded_as_none():
+    # (a unix socket or a test client can leave REMOTE_ADDR empty or odd)
+    assert AuditContext.from_request(request_from("")).ip_address is None
+    assert AuditContext.from_request(request_from("localhost")).ip_address is None
