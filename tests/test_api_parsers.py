@@ -6,9 +6,11 @@ import json
 import pytest
 from rest_framework.exceptions import ParseError
 from rest_framework.settings import api_settings
+from rest_framework.test import APIClient
 
 from apextrade.api_parsers import DepthLimitedJSONParser
 from apextrade.json_depth import MAX_JSON_DEPTH, nesting_exceeds
+from tests.factories import UserFactory
 
 
 def parse(text: str):
@@ -57,3 +59,30 @@ def test_malformed_json_is_still_a_parse_error():
 )
 def test_nesting_depth_counts_objects_and_arrays(value, limit, exceeds):
     assert nesting_exceeds(value, limit) is exceeds
+
+
+@pytest.mark.parametrize(
+    "text", ['{"name": "\\ud800"}', '{"\\udc00": 1}', '["ok", {"x": ["a\\udfffb"]}]']
+)
+def test_an_unpaired_surrogate_is_a_parse_error(text):
+    with pytest.raises(ParseError, match="unpaired surrogate"):
+        parse(text)
+
+
+def test_a_surrogate_pair_is_a_character():
+    assert parse('{"name": "\\ud83d\\ude00"}')["name"] == "\U0001f600"
+
+
+@pytest.mark.django_db
+def test_a_strategy_named_with_an_unpaired_surrogate_is_a_400_not_a_500():
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+
+    response = client.post(
+        "/api/v1/strategies",
+        data=b'{"name": "\\ud800", "symbol": "BTC/USDT", "timeframe": "1h"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "unpaired surrogate" in response.json()["detail"]
