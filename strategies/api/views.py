@@ -12,11 +12,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apextrade.api_pagination import CheckedCursorPagination
 from compliance.audit import AuditContext
 from strategies.api.serializers import (
     BacktestDetailSerializer,
@@ -57,14 +57,14 @@ def service_errors() -> Iterator[None]:
         raise serializers.ValidationError({"non_field_errors": error.messages}) from error
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(CheckedCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
 
-class TradesInOrder(CursorPagination):
+class TradesInOrder(CheckedCursorPagination):
     ordering = "trade_number"
     page_size = 100
     page_size_query_param = "page_size"

@@ -1,3 +1,4 @@
+import base64
 import datetime as dt
 from decimal import Decimal
 from unittest import mock
@@ -232,6 +233,22 @@ def test_trades_are_paginated_in_trade_order(api, strategy):
     assert pages == [[1, 2], [3, 4], [5]]
     first = api.get(url).json()["results"][0]
     assert (first["quantity"], first["entry_price"]) == ("0.25000000", "40000.00000000")
+
+
+@pytest.mark.parametrize(
+    "position", ["p=notadate", "p=abc", "r=1&p=xxx", "p=99999-01-01", "p=\x00"]
+)
+def test_a_hand_made_cursor_that_does_not_fit_the_ordering_is_an_invalid_cursor(
+    api, strategy, position
+):
+    backtest = BacktestFactory(strategy=strategy, status="completed")
+    BacktestTradeFactory(backtest=backtest, trade_number=1)
+    cursor = base64.b64encode(position.encode()).decode()
+
+    for url in (LIST_URL, f"{LIST_URL}/{backtest.pk}/trades", "/api/v1/strategies"):
+        response = api.get(url, {"cursor": cursor})
+        assert response.status_code == 404, (url, response.content[:200])
+        assert response.json()["detail"] == "Invalid cursor"
 
 
 def test_cancel_a_pending_backtest_then_cancelling_again_is_a_conflict(api, strategy):
