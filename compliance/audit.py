@@ -28,7 +28,8 @@ class AuditContext:
             ip = _address(forwarded.split(",")[0]) or ip
         return cls(
             ip_address=ip,
-            user_agent=request.META.get("HTTP_USER_AGENT"),
+            # PostgreSQL text cannot hold NUL; a client can send one.
+            user_agent=request.META.get("HTTP_USER_AGENT", "").replace("\x00", "") or None,
             channel=channel,
         )
 

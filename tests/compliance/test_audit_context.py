@@ -38,3 +38,8 @@ def test_a_peer_that_is_no_address_is_recorded_as_none():
     # (a unix socket or a test client can leave REMOTE_ADDR empty or odd)
     assert AuditContext.from_request(request_from("")).ip_address is None
     assert AuditContext.from_request(request_from("localhost")).ip_address is None
+
+
+def test_a_nul_in_the_user_agent_is_dropped():
+    request = RequestFactory().get("/", REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="a\x00b")
+    assert AuditContext.from_request(request).user_agent == "ab"
