@@ -79,7 +79,9 @@ class TickerView(APIView):
         responses={200: TickerSerializer, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, symbol: str) -> Response:
-        SymbolSerializer(data={"symbol": symbol}).is_valid(raise_exception=True)
+        query = SymbolSerializer(data={"symbol": symbol})
+        query.is_valid(raise_exception=True)
+        symbol = query.validated_data["symbol"]  # trimmed
         ticker = selectors.ticker(symbol=symbol)
         if ticker is None:
             return Response(

@@ -195,3 +195,16 @@ def test_the_ticker_of_an_unknown_symbol_is_404_and_of_a_bad_one_400(client: Cli
     response = client.get("/api/v1/marketdata/ticker/nope")
     assert response.status_code == 400
     assert "symbol" in response.json()
+
+
+def test_the_ticker_path_is_trimmed_like_the_symbol_check_trims_it(client: Client) -> None:
+    cache.set(
+        "cache:ticker:BTC/USDT",
+        {"symbol": "BTC/USDT", "price": "42000.5", "time": "2024-03-04T00:00:00+00:00",
+         "origin": "tick", "bid": None, "ask": None},
+    )  # fmt: skip
+
+    response = client.get("/api/v1/marketdata/ticker/%20BTC/USDT")
+
+    assert response.status_code == 200
+    assert response.json()["price"] == "42000.5"
