@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apextrade.api_pagination import CheckedCursorPagination
+from apextrade.api_parsers import DepthLimitedJSONParser
 from compliance.audit import AuditContext
 from strategies.api.serializers import (
     BacktestDetailSerializer,
@@ -95,6 +96,7 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     queryset = Strategy.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = StrategySerializer
     pagination_class = NewestFirst
+    parser_classes = [DepthLimitedJSONParser]  # rules are JSON trees: a form cannot carry them
     lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self) -> QuerySet[Strategy]:
@@ -177,6 +179,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     queryset = Backtest.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = BacktestSerializer
     pagination_class = NewestFirst
+    parser_classes = [DepthLimitedJSONParser]  # rules are JSON trees: a form cannot carry them
     lookup_value_regex = UUID_PATTERN
     filterset_class = BacktestFilter
 
@@ -212,7 +215,11 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             headers={"Location": reverse("backtest-detail", kwargs={"pk": backtest.pk})},
         )
 
-    @extend_schema(summary="The backtest's trades, in order", filters=False)
+    @extend_schema(
+        summary="The backtest's trades, in order",
+        filters=False,
+        responses=BacktestTradeSerializer(many=True),  # paged: the schema gets the cursor wrapper
+    )
     @action(detail=True, methods=["get"], pagination_class=TradesInOrder, filterset_class=None)
     def trades(self, request: Request, pk: str) -> Response:
         backtest: Backtest = self.get_object()
