@@ -167,6 +167,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "strategies.api.openapi.add_rules_schema",
+        "apextrade.openapi_errors.add_error_responses",
     ],
 }
 

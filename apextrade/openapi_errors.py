@@ -1,0 +1,63 @@
+"""The API's error answers in its OpenAPI document, for every operation that can give them, so
+that clients (and schema-driven tests) know them: drf-spectacular documents only the successful
+answer unless a view says more.
+
+- 400 `ValidationErrors`: for operations that take a body or query parameters; DRF's shape, each
+  field (or `non_field_errors`, or `detail` for a body that is not JSON) with its messages.
+- 403 `Error`: every operation but the two open documents (the OpenAPI schema and the rules'
+  JSON Schema) needs a signed-in client (session auth answers 403, not 401).
+- 404 `Error`: an id or symbol in the path that is not the client's, or a malformed `cursor`.
+A view's own description of one of these codes is kept.
+"""
+
+from typing import Any
+
+ERROR = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+VALIDATION_ERRORS = {
+    "type": "object",
+    "description": "Field name (or non_field_errors, or detail) to its messages; a nested "
+    "field's errors nest the same way.",
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object"},
+            {"type": "string"},
+        ]
+    },
+}
+PUBLIC_PATHS = ("/api/v1/schema/", "/api/v1/strategies/rules-schema")  # open documents
+OPERATIONS = ("get", "post", "put", "patch", "delete")
+
+
+def _response(description: str, component: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+    }
+
+
+def add_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular postprocessing hook."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", ERROR)
+    schemas.setdefault("ValidationErrors", VALIDATION_ERRORS)
+    for path, operations in result.get("paths", {}).items():
+        if path in PUBLIC_PATHS:
+            continue
+        for method, operation in operations.items():
+            if method not in OPERATIONS:
+                continue
+            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+                responses.setdefault("400", _response("Invalid input.", "ValidationErrors"))
+            responses.setdefault("403", _response("Not signed in, or not allowed.", "Error"))
+            if "{" in path or any(p["name"] == "cursor" for p in parameters):
+                responses.setdefault(
+                    "404", _response("No such object of yours, or an invalid cursor.", "Error")
+                )
+    return result
