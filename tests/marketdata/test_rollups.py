@@ -312,16 +312,43 @@ def test_history_whose_refresh_failed_is_materialized_by_the_next_beat_run(
     refresh_rollups()
 
     assert materialized_hours(symbol) == 4
-    assert pending_ranges(symbol) == 0
     assert read(symbol, "1h")[0] == c(MONDAY, "100", "160.5", "99", "159.5", "1830", 60)
 
 
 @pytest.mark.timescaledb
-def test_a_refresh_after_a_write_of_history_forgets_its_range(symbol: str) -> None:
+def test_history_is_refreshed_at_once_and_again_by_the_beat_job_which_forgets_it(
+    symbol: str,
+) -> None:
     series(symbol)
 
     assert materialized_hours(symbol) == 4
+    assert pending_ranges(symbol) == 2  # kept for the beat job's second pass
+
+    rollups.refresh_pending(now=timezone.now() + rollups.SECOND_PASS_AFTER / 2)
+    assert pending_ranges(symbol) == 2  # too soon after the write
+    rollups.refresh_pending(now=timezone.now() + 2 * rollups.SECOND_PASS_AFTER)
+
     assert pending_ranges(symbol) == 0
+    assert materialized_hours(symbol) == 4
+
+
+@pytest.mark.timescaledb
+def test_a_bucket_left_invalidated_by_a_concurrent_refresh_is_materialized_by_the_second_pass(
+    symbol: str,
+) -> None:
+    series(symbol)
+    # What a policy refreshing at the same moment can leave behind: the 01:00 hour changed
+    # after the refresh that covered it, so the real-time view still serves the old bucket.
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "UPDATE ohlcv SET high = 999 WHERE symbol = %s AND time = %s",
+            [symbol, MONDAY + dt.timedelta(hours=1)],
+        )
+    assert read(symbol, "1h")[1].high == D("220.5")
+
+    refresh_rollups()
+
+    assert read(symbol, "1h")[1].high == D("999")
 
 
 @pytest.mark.timescaledb
