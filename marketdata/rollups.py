@@ -3,9 +3,10 @@
 TimescaleDB mode: continuous aggregates with the spec's refresh policies. A policy only looks at
 the last few hours or days, so a write of older candles (an import of history) logs its range in
 `ohlcv_rollup_invalidations` and, once committed, the logged ranges are refreshed explicitly,
-outside any transaction (refresh_continuous_aggregate refuses to run inside one), and forgotten.
-A refresh that fails or cannot run (the write was inside a caller's transaction) leaves its range
-logged for the beat job's next run, so no range of history stays unmaterialized.
+outside any transaction (refresh_continuous_aggregate refuses to run inside one). The beat job
+refreshes them once more before forgetting them; a refresh that fails or cannot run (the write
+was inside a caller's transaction) leaves its range logged for the next run, so no range of
+history stays unmaterialized.
 
 Plain mode: the write services log the changed range of 1m candles; `refresh_pending` (a beat job
 every 10 minutes, and right after each write) rewrites only the buckets those ranges touch, up to
@@ -33,9 +34,9 @@ from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 REFRESH_ATTEMPTS = 6
-SECOND_PASS_AFTER = timedelta(
-    minutes=1
-)  # TimescaleDB mode: see refresh_logged_continuous_aggregates
+# TimescaleDB mode: a logged range is forgotten only by a refresh this long after it was logged
+# (see refresh_logged_continuous_aggregates).
+SECOND_PASS_AFTER = timedelta(minutes=1)
 logger = logging.getLogger(__name__)
 
 
@@ -253,14 +254,14 @@ def refresh_logged_continuous_aggregates(
             [HOURLY.name, HOURLY.cap(now)],
         )
         logged = cursor.fetchall()
-    done: list[dict] = []
-    merged: list[tuple[list[int], datetime, datetime]] = []
+    merged: list[list] = []  # [ids, earliest, latest], overlapping ranges joined
     for row_id, earliest, latest in logged:
         if merged and earliest <= merged[-1][2]:
             merged[-1][0].append(row_id)
-            merged[-1] = (merged[-1][0], merged[-1][1], max(merged[-1][2], latest))
+            merged[-1][2] = max(merged[-1][2], latest)
         else:
-            merged.append(([row_id], earliest, latest))
+            merged.append([[row_id], earliest, latest])
+    done: list[dict] = []
     for ids, earliest, latest in merged:
         done += refresh_continuous_aggregates(
             earliest=earliest, latest=latest, now=now, using=using
