@@ -15,6 +15,24 @@ from strategies.rules.schema import RULES_JSON_SCHEMA
 
 RULES_COMPONENT = "StrategyRules"
 RULES_REF = {"$ref": f"#/components/schemas/{RULES_COMPONENT}"}
+# The two places rules go differ at the root: entry rules must hold a condition and may carry
+# `direction`; exit rules may be {} (stops and targets only) and never carry `direction`.
+ENTRY_RULES_COMPONENT = "StrategyEntryRules"
+EXIT_RULES_COMPONENT = "StrategyExitRules"
+ENTRY_RULES_REF = {"$ref": f"#/components/schemas/{ENTRY_RULES_COMPONENT}"}
+EXIT_RULES_REF = {"$ref": f"#/components/schemas/{EXIT_RULES_COMPONENT}"}
+ROOT_COMPONENTS = {
+    ENTRY_RULES_COMPONENT: {
+        "allOf": [RULES_REF],
+        "minProperties": 1,
+        "description": "When to enter: a condition, and optionally direction (long or short).",
+    },
+    EXIT_RULES_COMPONENT: {
+        "allOf": [RULES_REF],
+        "not": {"required": ["direction"]},
+        "description": "When to exit on a signal; {} for none (stops and targets only).",
+    },
+}
 
 
 def _component_name(definition: str) -> str:
@@ -55,6 +73,7 @@ def rules_schema_components() -> dict[str, Any]:
     components = {RULES_COMPONENT: _as_openapi_30(schema)}
     for name, definition in definitions.items():
         components[_component_name(name)] = _as_openapi_30(definition)
+    components.update(copy.deepcopy(ROOT_COMPONENTS))
     return components
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from strategies.api.openapi import RULES_REF
+from strategies.api.openapi import ENTRY_RULES_REF, EXIT_RULES_REF, RULES_REF
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 from strategies.rules.schema import validate_rules
 from strategies.selectors import strategies_for
@@ -32,6 +32,18 @@ class RulesField(serializers.JSONField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(ENTRY_RULES_REF)
+class EntryRulesField(RulesField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(path="entry_rules", **kwargs)
+
+
+@extend_schema_field(EXIT_RULES_REF)
+class ExitRulesField(RulesField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(path="exit_rules", **kwargs)
+
+
 def _percent(maximum: int, **kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=5,
@@ -52,8 +64,8 @@ class StrategyInputSerializer(serializers.Serializer):
     description = serializers.CharField(allow_null=True, allow_blank=True, required=False)
     asset_symbol = serializers.CharField(max_length=20, help_text="For example BTC/USDT.")
     timeframe = serializers.CharField(max_length=5, help_text="1m, 5m, 1h, 4h, 1d, 1w, 1M ...")
-    entry_rules = RulesField(path="entry_rules")
-    exit_rules = RulesField(path="exit_rules")
+    entry_rules = EntryRulesField()
+    exit_rules = ExitRulesField()
     stop_loss_pct = _percent(100)
     take_profit_pct = _percent(1000)
     max_position_size_pct = serializers.DecimalField(
@@ -71,8 +83,8 @@ class StrategyInputSerializer(serializers.Serializer):
 
 
 class StrategySerializer(serializers.ModelSerializer):
-    entry_rules = RulesField(path="entry_rules", read_only=True)
-    exit_rules = RulesField(path="exit_rules", read_only=True)
+    entry_rules = EntryRulesField(read_only=True)
+    exit_rules = ExitRulesField(read_only=True)
 
     class Meta:
         model = Strategy

@@ -209,12 +209,21 @@ def test_the_api_docs_describe_the_rules_with_the_rules_schema(api):
     schemas = document["components"]["schemas"]
     assert schemas["StrategyRules"]["title"] == RULES_JSON_SCHEMA["title"]
     assert schemas["Strategy"]["properties"]["entry_rules"] == {
-        "allOf": [{"$ref": "#/components/schemas/StrategyRules"}],
+        "allOf": [{"$ref": "#/components/schemas/StrategyEntryRules"}],
         "readOnly": True,
     }
-    assert schemas["StrategyInput"]["properties"]["exit_rules"] == {
-        "$ref": "#/components/schemas/StrategyRules"
+    assert schemas["StrategyInput"]["properties"]["entry_rules"] == {
+        "$ref": "#/components/schemas/StrategyEntryRules"
     }
+    assert schemas["StrategyInput"]["properties"]["exit_rules"] == {
+        "$ref": "#/components/schemas/StrategyExitRules"
+    }
+    # Entry rules hold a condition; exit rules may be {} but carry no direction.
+    rules = {"allOf": [{"$ref": "#/components/schemas/StrategyRules"}]}
+    assert schemas["StrategyEntryRules"] | rules == schemas["StrategyEntryRules"]
+    assert schemas["StrategyEntryRules"]["minProperties"] == 1
+    assert schemas["StrategyExitRules"] | rules == schemas["StrategyExitRules"]
+    assert schemas["StrategyExitRules"]["not"] == {"required": ["direction"]}
     sma = schemas["StrategyRulesIndicator"]["oneOf"][0]
     assert sma["properties"]["indicator"] == {"enum": ["sma"]}
     assert "/api/v1/strategies/rules-schema" in document["paths"]
