@@ -109,12 +109,17 @@ class BacktestResult:
         return asdict(self)
 
 
+def column_limit(precision: int, scale: int) -> Decimal:
+    """The largest value NUMERIC(precision, scale) holds, e.g. 99.9999 for NUMERIC(6,4)."""
+    return Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+
+
 def quantize(value: float | None, precision: int, scale: int) -> Decimal | None:
     """Decimal at `scale` places, clamped into NUMERIC(precision, scale); None when undefined."""
     if value is None or not math.isfinite(value):
         return None
     step = Decimal(1).scaleb(-scale)
-    limit = Decimal(10) ** (precision - scale) - step
+    limit = column_limit(precision, scale)
     number = Decimal(repr(float(value)))
     if number > limit:
         return limit
@@ -131,7 +136,7 @@ def exact_decimal(
     number = quantize(value, precision, scale)
     if number is None:
         return None
-    limit = Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+    limit = column_limit(precision, scale)
     if abs(number) == limit and abs(Decimal(repr(float(value)))) > limit:
         raise ColumnOverflow(
             f"{column} {float(value):,.2f} does not fit NUMERIC({precision},{scale}); "
@@ -169,15 +174,11 @@ def _stored_calmar(metrics: dict[str, Any], columns: dict[str, Any]) -> Decimal 
         drawdown is not None
         and stored_drawdown is not None
         and Decimal(repr(float(drawdown))) > stored_drawdown
-        and stored_drawdown == _column_limit(*BACKTEST_DECIMAL_COLUMNS["max_drawdown_pct"])
+        and stored_drawdown == column_limit(*BACKTEST_DECIMAL_COLUMNS["max_drawdown_pct"])
     )
     if saturated and annualized is not None:
         return quantize(annualized / float(stored_drawdown), precision, scale)
     return quantize(metrics.get("calmar_ratio"), precision, scale)
-
-
-def _column_limit(precision: int, scale: int) -> Decimal:
-    return Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
 
 
 def result_columns(result: BacktestResult) -> dict[str, Any]:
