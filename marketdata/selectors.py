@@ -12,10 +12,10 @@ from django.db import connections
 from django.db.models import Count
 
 from apextrade.cache_keys import ticker_key
-from marketdata.candle_queries import candles_sql
+from marketdata.candle_queries import candles_sql, source_sql
 from marketdata.models import EquityHistory, Ohlcv, TickData
 from marketdata.services import publish_stored_price
-from marketdata.timeframes import Timeframe, bucket_expression
+from marketdata.timeframes import RAW, Timeframe, bucket_expression
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 ARRAY_KEYS = ("time", "open", "high", "low", "close", "volume")
@@ -42,23 +42,47 @@ def _window(
     *, symbol: str, timeframe: Timeframe, start: datetime, end: datetime, limit: int | None, using
 ) -> tuple[datetime, datetime, datetime] | None:
     """Bucket-aligned [lo, hi) to read, and the aligned end of the whole range. The window
-    starts at the first stored 1m candle (so gaps are skipped) and holds at most `limit`
-    buckets. None when nothing is stored in the range."""
+    starts at the first stored candle (so gaps are skipped) and holds at most `limit` buckets.
+    None when nothing is stored in the range."""
     lo = start if timeframe.code == "1m" else timeframe.ceil(start)
     end_aligned = end if timeframe.code == "1m" else timeframe.ceil(end)
+    first = _first_stored(symbol=symbol, timeframe=timeframe, lo=lo, hi=end_aligned, using=using)
+    if first is None:
+        return None
+    lo = max(lo, first if timeframe.code == "1m" else timeframe.floor(first))
+    hi = end_aligned if limit is None else timeframe.after_within(lo, limit, end_aligned)
+    return lo, hi, end_aligned
+
+
+def _first_stored(
+    *, symbol: str, timeframe: Timeframe, lo: datetime, hi: datetime, using: str
+) -> datetime | None:
+    """The earliest moment in [lo, hi) that `timeframe`'s candles are built from: a 1m candle,
+    or, for timeframes built from the hourly or daily rollup, a rollup bucket before the first
+    1m candle (history whose 1m candles retention has removed: the rollups keep it)."""
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT time FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
             "AND time >= %s AND time < %s ORDER BY time LIMIT 1",
-            [symbol, lo, end_aligned],
+            [symbol, lo, hi],
         )
         row = cursor.fetchone()
-    if row is None:
-        return None
-    first = row[0] if timeframe.code == "1m" else timeframe.floor(row[0])
-    lo = max(lo, first)
-    hi = end_aligned if limit is None else timeframe.after_within(lo, limit, end_aligned)
-    return lo, hi, end_aligned
+        first_minute = row[0] if row else None
+        if timeframe.source == RAW:
+            return first_minute
+        # No 1m candle lies in [lo, first_minute), so the rollup's real-time part (raw candles
+        # past its watermark) is empty there and only materialized buckets can answer.
+        relation = source_sql(
+            timeframe.source, "%(lo)s", "%(hi)s", timescale=timescaledb_enabled(using)
+        )
+        cursor.execute(
+            f"SELECT min(r.bucket) FROM ({relation}) r",
+            {"symbol": symbol, "lo": lo, "hi": first_minute or hi},
+        )
+        first_bucket = cursor.fetchone()[0]
+    if first_bucket is None:
+        return first_minute
+    return first_bucket if first_minute is None else min(first_bucket, first_minute)
 
 
 def candles(
@@ -82,19 +106,11 @@ def candles(
         cursor.execute(sql, {"symbol": symbol, "lo": lo, "hi": hi})
         rows = cursor.fetchall()
     next_start = None
-    if hi < end_aligned and _has_minutes(symbol=symbol, start=hi, end=end_aligned, using=using):
+    if hi < end_aligned and _first_stored(
+        symbol=symbol, timeframe=frame, lo=hi, hi=end_aligned, using=using
+    ):
         next_start = hi
     return CandlePage([Candle(*row) for row in rows], next_start)
-
-
-def _has_minutes(*, symbol: str, start: datetime, end: datetime, using: str) -> bool:
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
-            "AND time >= %s AND time < %s)",
-            [symbol, start, end],
-        )
-        return cursor.fetchone()[0]
 
 
 def candle_arrays(

@@ -16,9 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketdata import rollups
-from marketdata.selectors import Candle, candles
+from marketdata.models import Ohlcv
+from marketdata.retention import enforce_retention
+from marketdata.selectors import Candle, candle_arrays, candles
 from marketdata.services import CandleInput, refresh_rollups, upsert_candles
 from marketdata.timeframes import Timeframe
+from marketdata.timescale import timescaledb_enabled
 from tests.marketdata.helpers import minute_candles, write_minutes
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
@@ -101,6 +104,51 @@ def test_a_corrected_candle_reaches_both_rollups(symbol: str) -> None:
     hourly = read(symbol, "1h")
     assert hourly[1] == c(MONDAY + dt.timedelta(hours=1), "160", "999", "150", "219.5", "5370", 60)
     assert read(symbol, "1d")[0] == c(MONDAY, "100", "999", "99", "279.5", "16230", 180)
+
+
+def drop_minutes_as_retention_does(before: dt.datetime) -> None:
+    """Each mode's retention, as far as 1m candles older than `before` are concerned:
+    TimescaleDB's policy drops whole chunks; plain mode's beat job deletes rows."""
+    if timescaledb_enabled():
+        with connections["timeseries"].cursor() as cursor:
+            cursor.execute(
+                "SELECT drop_chunks('ohlcv', older_than => %s::timestamptz, "
+                "newer_than => %s::timestamptz)",
+                [before, before - dt.timedelta(days=60)],
+            )
+    else:
+        enforce_retention(now=before.replace(year=before.year + 5))
+
+
+def test_history_past_the_minutes_retention_is_served_from_the_rollups(symbol: str) -> None:
+    """ohlcv keeps 5 years, the rollups keep their buckets: hourly and daily candles (and what
+    rolls up from them) outlive the 1m candles they were made of, for the API and backtests."""
+    monday = dt.datetime(2003, 3, 3, tzinfo=UTC)
+    write_minutes(symbol, minute_candles(monday, 180))
+    drop_minutes_as_retention_does(dt.datetime(2003, 3, 17, tzinfo=UTC))
+    assert not Ohlcv.objects.filter(symbol=symbol).exists()
+
+    def old(timeframe: str) -> list:
+        return read(
+            symbol, timeframe, start=monday - dt.timedelta(days=30), end=monday.replace(month=5)
+        )
+
+    assert old("1h") == [
+        c(monday, "100", "160.5", "99", "159.5", "1830", 60),
+        c(monday + dt.timedelta(hours=1), "160", "220.5", "159", "219.5", "5430", 60),
+        c(monday + dt.timedelta(hours=2), "220", "280.5", "219", "279.5", "9030", 60),
+    ]
+    whole = [c(monday, "100", "280.5", "99", "279.5", "16290", 180)]
+    assert old("4h") == old("1d") == old("1w") == whole
+    assert old("1m") == old("15m") == []  # built from 1m candles, which are gone
+
+    page = candles(
+        symbol=symbol, timeframe="1h", start=monday, end=monday.replace(month=5), limit=2
+    )
+    assert [candle.time for candle in page.candles] == [monday, monday + dt.timedelta(hours=1)]
+    assert page.next_start == monday + dt.timedelta(hours=2)
+    arrays = candle_arrays(symbol=symbol, timeframe="1d", start=monday, end=monday.replace(month=4))
+    assert arrays["close"].tolist() == [279.5]
 
 
 def test_the_not_yet_materialized_tail_comes_from_raw_candles(symbol: str) -> None:
