@@ -8,11 +8,13 @@ Usage:
     TIMESCALE_URL=postgres://postgres@127.0.0.1:5433/apextrade_ts \\
     DATABASE_URL=postgres://postgres@127.0.0.1:5433/apextrade .venv/bin/python bench/candles.py
 
-Data: 5 symbols (BENCH/AAA ... BENCH/EEE) x 2,000,000 one-minute candles (2021-01-01 on, about
-3.8 years each), generated in SQL with generate_series, then the rollups are materialized once
-(refresh_continuous_aggregate in TimescaleDB mode, the plain refresh job otherwise). Requests go
-through Django's test client with a signed-in session (URL routing, DRF, the session in Redis,
-the SQL, JSON rendering; no HTTP socket), each for a random 1,000-bucket window of one symbol.
+Data: 5 symbols (BENCH/AAA ... BENCH/EEE) x 2,000,000 one-minute candles (about 3.8 years each,
+from the first of this month four years ago, so all of it lies inside ohlcv's 5-year retention,
+which TimescaleDB's policy enforces while the bench runs), generated in SQL with generate_series,
+then the rollups are materialized once (refresh_continuous_aggregate in TimescaleDB mode, the
+plain refresh job otherwise). Requests go through Django's test client with a signed-in session
+(URL routing, DRF, the session in Redis, the SQL, JSON rendering; no HTTP socket), each for a
+random 1,000-bucket window of one symbol.
 """
 
 import argparse
@@ -41,12 +43,13 @@ from marketdata.timescale import mode_name, timescaledb_enabled  # noqa: E402
 
 SYMBOLS = [f"BENCH/{letter * 3}" for letter in "ABCDE"]
 MINUTES = 2_000_000
-START = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+_TODAY = dt.datetime.now(dt.UTC)
+START = dt.datetime(_TODAY.year - 4, _TODAY.month, 1, tzinfo=dt.UTC)
 END = START + dt.timedelta(minutes=MINUTES)
 
 SEED_SQL = """
 INSERT INTO ohlcv (time, symbol, timeframe, open, high, low, close, volume, source)
-SELECT TIMESTAMPTZ '2021-01-01 00:00:00+00' + i * INTERVAL '1 minute', %(symbol)s, '1m',
+SELECT %(start)s::timestamptz + i * INTERVAL '1 minute', %(symbol)s, '1m',
        p.o, greatest(p.o, p.c) + p.w, least(p.o, p.c) - p.w, p.c, p.v, 'bench'
 FROM generate_series(0, %(minutes)s - 1) AS i,
 LATERAL (
@@ -67,12 +70,18 @@ def scalar(sql: str, params=None):
 
 def seed() -> None:
     for n, symbol in enumerate(SYMBOLS):
-        if scalar("SELECT count(*) FROM ohlcv WHERE symbol = %s", [symbol]) == MINUTES:
-            continue
+        stored = "SELECT count(*), min(time) FROM ohlcv WHERE symbol = %s"
+        with connections["timeseries"].cursor() as cursor:
+            cursor.execute(stored, [symbol])
+            if cursor.fetchone() == (MINUTES, START):
+                continue
         started = time.perf_counter()
         with connections["timeseries"].cursor() as cursor:
             cursor.execute("DELETE FROM ohlcv WHERE symbol = %s", [symbol])
-            cursor.execute(SEED_SQL, {"symbol": symbol, "minutes": MINUTES, "base": 100 * (n + 1)})
+            cursor.execute(
+                SEED_SQL,
+                {"symbol": symbol, "start": START, "minutes": MINUTES, "base": 100 * (n + 1)},
+            )
             if not timescaledb_enabled():
                 cursor.execute(
                     "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
