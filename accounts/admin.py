@@ -20,8 +20,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.models import Alert, ApiKey, User
-from apextrade.admin_console import AuditedModelAdmin, change_link, related_rows
 from compliance.models import AuditLog
+from core.admin_console import AuditedModelAdmin, change_link, related_rows
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Lower
 
-from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
+from core.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
 
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 TIMEZONE_PATTERN = r"^[A-Za-z]+/[A-Za-z_]+$"

@@ -2,7 +2,7 @@
 
 from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
 
-from apextrade.cache_keys import SESSION_KEY_PREFIX
+from core.cache_keys import SESSION_KEY_PREFIX
 
 
 class SessionStore(CacheSessionStore):

@@ -22,9 +22,9 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from apextrade.admin_console import AuditedModelAdmin
 from compliance.models import AuditLog
 from compliance.services import audit_snapshot, changed_values
+from core.admin_console import AuditedModelAdmin
 
 # What the bulk actions of django_celery_beat's PeriodicTaskAdmin write.
 BULK_ACTION_FIELDS = ["enabled", "last_run_at"]

@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apextrade.admin_console import SecretLookupsRefused, change_link
 from compliance.models import AuditLog
+from core.admin_console import SecretLookupsRefused, change_link
 
 
 @admin.register(AuditLog)

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from apextrade.admin_console import ReadOnlyModelAdmin
+from core.admin_console import ReadOnlyModelAdmin
 from marketdata.byte_sizes import human_size
 from marketdata.models import MaintenanceJobRun, RollupInvalidation
 from marketdata.selectors import (

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from timescale.db.models.fields import TimescaleDateTimeField
 
-from apextrade.validation import symbol_validator, timeframe_validator
+from core.validation import symbol_validator, timeframe_validator
 
 PRICE = {"max_digits": 18, "decimal_places": 8}
 VOLUME = {"max_digits": 24, "decimal_places": 8}

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.db.models import Count
 
-from apextrade.cache_keys import ticker_key
+from core.cache_keys import ticker_key
 from marketdata.candle_queries import candles_sql, source_sql
 from marketdata.models import EquityHistory, Ohlcv, TickData
 from marketdata.services import publish_stored_price

@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from apextrade.cache_keys import ticker_key, ticker_lock_key
-from apextrade.validation import symbol_validator, timeframe_validator
+from core.cache_keys import ticker_key, ticker_lock_key
+from core.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
 from marketdata.ingest.files import Progress, Row, read_rows
 from marketdata.ingest.ohlcv import (

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import models
 from timescale.db.models.expressions import TimeBucket
 
-from apextrade.validation import TIMEFRAME_PATTERN
+from core.validation import TIMEFRAME_PATTERN
 
 FIXED_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 MONTH_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)

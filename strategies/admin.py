@@ -17,14 +17,14 @@ from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apextrade.admin_console import (
+from compliance.audit import AuditContext
+from core.admin_console import (
     AuditedModelAdmin,
     ReadOnlyModelAdmin,
     change_link,
     changelist_link,
 )
-from apextrade.json_depth import MAX_JSON_DEPTH, nesting_exceeds
-from compliance.audit import AuditContext
+from core.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 from strategies.selectors import BACKTEST_SERIES_FIELDS

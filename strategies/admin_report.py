@@ -10,8 +10,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from apextrade.admin_console import changelist_link
 from compliance.audit import AuditContext
+from core.admin_console import changelist_link
 from strategies.admin_charts import equity_chart_svg
 from strategies.models import Backtest, BacktestTrade
 from strategies.selectors import backtest_trades_for

@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from apextrade.validation import (
+from core.validation import (
     SYMBOL_PATTERN,
     TIMEFRAME_PATTERN,
     symbol_validator,

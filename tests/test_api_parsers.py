@@ -8,8 +8,8 @@ from rest_framework.exceptions import ParseError
 from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 
-from apextrade.api_parsers import DepthLimitedJSONParser
-from apextrade.json_depth import MAX_JSON_DEPTH, nesting_exceeds
+from core.api_parsers import DepthLimitedJSONParser
+from core.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from tests.factories import UserFactory
 
 

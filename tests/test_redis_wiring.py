@@ -7,9 +7,9 @@ from django.core.cache import cache
 from django.utils.module_loading import import_string
 from django_redis import get_redis_connection
 
-from apextrade.cache_keys import portfolio_key, rate_limit_key, spec_key, ticker_key
 from apextrade.celery import app as celery_app
 from apextrade.settings import base as base_settings
+from core.cache_keys import portfolio_key, rate_limit_key, spec_key, ticker_key
 
 
 def test_cache_keys_are_stored_exactly_as_the_spec_names_them():

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apextrade.admin_console import (
+from core.admin_console import (
     AuditedModelAdmin,
     ReadOnlyModelAdmin,
     change_link,

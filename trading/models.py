@@ -14,7 +14,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from apextrade.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
+from core.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
 from strategies.models import Side
 
 ZERO = Decimal("0")

@@ -105,7 +105,7 @@ CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_FUNCTION": "apextrade.cache_keys.spec_key",
+        "KEY_FUNCTION": "core.cache_keys.spec_key",
         "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
     }
 }
@@ -142,13 +142,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's defaults, with a JSON parser that answers 400 to documents nested too deep.
     "DEFAULT_PARSER_CLASSES": [
-        "apextrade.api_parsers.DepthLimitedJSONParser",
+        "core.api_parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "apextrade.api_pagination.CheckedCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api_pagination.CheckedCursorPagination",
+    "EXCEPTION_HANDLER": "core.api_errors.api_exception_handler",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
@@ -167,7 +168,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "strategies.api.openapi.add_rules_schema",
-        "apextrade.openapi_errors.add_error_responses",
+        "core.openapi_errors.add_error_responses",
     ],
 }
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from apextrade.validation import symbol_validator, timeframe_validator
+from core.validation import symbol_validator, timeframe_validator
 from marketdata.selectors import Candle
 from marketdata.timeframes import Timeframe
 

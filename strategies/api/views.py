@@ -1,24 +1,19 @@
 """Strategies and backtests over HTTP. Every queryset comes from a selector scoped to the user, so
 another user's object is a 404; every write goes through a service."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apextrade.api_pagination import CheckedCursorPagination
-from apextrade.api_parsers import DepthLimitedJSONParser
 from compliance.audit import AuditContext
+from core.api_pagination import CheckedCursorPagination
+from core.api_parsers import DepthLimitedJSONParser
 from strategies.api.serializers import (
     BacktestDetailSerializer,
     BacktestInputSerializer,
@@ -39,23 +34,6 @@ from strategies.services import backtests as backtest_services
 from strategies.services import strategies as strategy_services
 
 UUID_PATTERN = r"[0-9a-fA-F-]{36}"
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Django ValidationErrors from a service as DRF 400s, keyed by field as the service keyed
-    them (rule errors keep their paths: {"entry_rules": ["entry_rules.all[1]...: ..."]})."""
-    try:
-        yield
-    except DjangoValidationError as error:
-        if hasattr(error, "error_dict"):
-            raise serializers.ValidationError(error.message_dict) from error
-        raise serializers.ValidationError({"non_field_errors": error.messages}) from error
 
 
 class NewestFirst(CheckedCursorPagination):
@@ -104,22 +82,20 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def create(self, request: Request) -> Response:
         data = self._validated(request.data)
-        with service_errors():
-            strategy = strategy_services.create_strategy(
-                user=request.user, context=AuditContext.from_request(request), **data
-            )
+        strategy = strategy_services.create_strategy(
+            user=request.user, context=AuditContext.from_request(request), **data
+        )
         return Response(StrategySerializer(strategy).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         strategy = self.get_object()
         changes = self._validated(request.data, partial=partial)
-        with service_errors():
-            strategy = strategy_services.update_strategy(
-                strategy=strategy,
-                actor=request.user,
-                changes=changes,
-                context=AuditContext.from_request(request),
-            )
+        strategy = strategy_services.update_strategy(
+            strategy=strategy,
+            actor=request.user,
+            changes=changes,
+            context=AuditContext.from_request(request),
+        )
         return Response(StrategySerializer(strategy).data)
 
     def partial_update(self, request: Request, pk: str) -> Response:
@@ -203,12 +179,11 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def create(self, request: Request) -> Response:
         serializer = BacktestInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        with service_errors():
-            backtest = backtest_services.start_backtest(
-                user=request.user,
-                context=AuditContext.from_request(request),
-                **serializer.validated_data,
-            )
+        backtest = backtest_services.start_backtest(
+            user=request.user,
+            context=AuditContext.from_request(request),
+            **serializer.validated_data,
+        )
         return Response(
             BacktestDetailSerializer(backtest).data,
             status=status.HTTP_202_ACCEPTED,
@@ -236,12 +211,9 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        try:
-            backtest = backtest_services.cancel_backtest(
-                backtest=self.get_object(),
-                actor=request.user,
-                context=AuditContext.from_request(request),
-            )
-        except backtest_services.BacktestStateError as error:
-            raise Conflict(str(error)) from error
+        backtest = backtest_services.cancel_backtest(
+            backtest=self.get_object(),
+            actor=request.user,
+            context=AuditContext.from_request(request),
+        )
         return Response(BacktestDetailSerializer(backtest).data)

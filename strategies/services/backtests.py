@@ -29,6 +29,7 @@ from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
+from core.errors import StateConflict
 from marketdata.selectors import candle_arrays
 from marketdata.timescale import TIMESERIES_DB
 from strategies import engine
@@ -76,7 +77,7 @@ TASK_CONTEXT = AuditContext.system("task")
 EARLIEST_START_DATE = dt.date(1970, 1, 1)
 
 
-class BacktestStateError(Exception):
+class BacktestStateError(StateConflict):
     """The action does not apply to the backtest in its current status."""
 
 

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apextrade.cache_keys import ticker_key
+from core.cache_keys import ticker_key
 from marketdata.ingest.ohlcv import RowsRejected
 from marketdata.models import EquityHistory, Ohlcv, TickData
 from marketdata.services import (

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from apextrade.json_depth import MAX_JSON_DEPTH, nesting_exceeds
+from core.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 
 TOO_DEEP_MESSAGE = f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels"
 SURROGATE_MESSAGE = "JSON parse error - a string holds an unpaired surrogate (\\ud800-\\udfff)"
