@@ -122,8 +122,16 @@ def time_reader(*, unit: str | None = None, zone: tzinfo | None = None) -> Calla
             return moment.replace(tzinfo=UTC)
         return moment.replace(tzinfo=zone).astimezone(UTC)
 
+    fixed = _PER_SECOND[unit] if unit else None
+
     def read(value: Any) -> Any:
         if type(value) is str:
+            if value.isdigit() and value.isascii():  # the common epoch case, kept short
+                number = int(value)
+                seconds, rest = divmod(number, fixed or _PER_SECOND[epoch_unit(number)])
+                if not rest and seconds < 253_402_300_800:  # before the year 10000
+                    return fromtimestamp(seconds, UTC)
+                return from_epoch(value)
             text = value.strip()
             if _NUMBER.fullmatch(text):
                 return from_epoch(text)
