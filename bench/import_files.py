@@ -5,7 +5,8 @@ imported in the same run into the same database.
 Usage:
     .venv/bin/python bench/import_files.py                 # 525,600 rows, dev settings
     .venv/bin/python bench/import_files.py --runs 5
-    TIMESCALE_URL=postgres://postgres@127.0.0.1:5433/apextrade_ts .venv/bin/python bench/import_files.py
+    TIMESCALE_URL=postgres://postgres@127.0.0.1:5433/apextrade_ts \\
+        .venv/bin/python bench/import_files.py
 
 The files (synthetic GBM candles of 2025, seed 3; no header, open time in epoch milliseconds,
 twelve columns as Binance writes them) are made once and kept in /tmp. Each timed import goes

@@ -9,7 +9,7 @@ report bad rows of any of its files; `locate()` turns them back into (file, line
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,11 +175,10 @@ def import_candle_files(
     skip_invalid: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
-    each: Callable[[SeriesOutcome], None] | None = None,
     using: str = TIMESERIES,
 ) -> list[SeriesOutcome]:
-    """Import (or preview) `files` series by series; `each` is called as each series is done.
-    Every series is validated before the first is loaded."""
+    """Import (or preview) `files` series by series, each in its own transaction. Every series
+    is validated before the first is loaded."""
     all_series = group_series(files, symbol=symbol, timeframe=timeframe)
     for series in all_series:
         validate_series(symbol=series.symbol, timeframe=series.timeframe)
@@ -197,6 +196,4 @@ def import_candle_files(
             using=using,
         )
         outcomes.append(outcome)
-        if each is not None:
-            each(outcome)
     return outcomes

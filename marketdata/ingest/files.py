@@ -344,7 +344,7 @@ def read_feather_rows(path: str | Path, *, progress: Progress | None = None) -> 
         yield from _batch_rows(table.to_batches(BATCH_ROWS), columns, table.num_rows, progress)
         return
     columns = _arrow_columns(reader.schema.names)
-    total = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+    total = reader.count_rows()  # from the batches' metadata
     batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
     yield from _batch_rows(batches, columns, total, progress)
 

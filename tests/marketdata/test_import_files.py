@@ -15,8 +15,9 @@ import pyarrow.parquet as parquet
 import pytest
 from django.core.management import CommandError, call_command
 
+from marketdata.ingest.candle_files import import_candle_files
 from marketdata.ingest.files import NaiveTimeError, time_reader
-from marketdata.ingest.formats import names_from_file_name
+from marketdata.ingest.formats import inspect_file, names_from_file_name
 from marketdata.models import Ohlcv
 from tests.marketdata.helpers import write_csv
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 UTC = dt.UTC
 START = dt.datetime(2024, 3, 1, tzinfo=UTC)
 START_MS = int(START.timestamp()) * 1000
+MINUTE = dt.timedelta(minutes=1)
 # Candle i: open 100+i, high 102+i, low 99+i, close 101+i, volume i+1.
 PRICES = [(f"{100 + i}", f"{102 + i}", f"{99 + i}", f"{101 + i}", f"{i + 1}") for i in range(10)]
 
@@ -69,8 +71,10 @@ def write_klines(path: Path, count: int, *, first: int = 0, factor: int = 1) -> 
     )
 
 
-def freqtrade_table(count: int, *, unit: str = "ms", tz: str | None = "UTC") -> pyarrow.Table:
-    times = [(START + dt.timedelta(minutes=i)).replace(tzinfo=None) for i in range(count)]
+def freqtrade_table(
+    count: int, *, unit: str = "ms", tz: str | None = "UTC", step: dt.timedelta = MINUTE
+) -> pyarrow.Table:
+    times = [(START + step * i).replace(tzinfo=None) for i in range(count)]
     return pyarrow.table(
         {
             "date": pyarrow.array(times, pyarrow.timestamp(unit, tz=tz)),
@@ -457,3 +461,30 @@ def test_time_reader_refuses_naive_times_without_a_zone() -> None:
 )
 def test_names_from_file_names(name: str, series: tuple) -> None:
     assert names_from_file_name(name) == series
+
+
+def test_one_progress_figure_runs_over_all_files_to_their_total_size(
+    tmp_path: Path, symbol: str
+) -> None:
+    write_klines(tmp_path / "XUSDT-1m-2024-03.csv", 3)
+    write_klines(tmp_path / "XUSDT-1m-2024-04.csv", 2, first=3)
+    hourly = freqtrade_table(2, step=dt.timedelta(hours=1))
+    feather.write_feather(hourly, tmp_path / file_name(symbol, "1h", "feather"))
+    paths = sorted(tmp_path.iterdir())
+    files = [inspect_file(path) for path in paths]
+    seen: list[tuple[int, int]] = []
+
+    outcomes = import_candle_files(
+        files, symbol=symbol, timeframe=None, source="test",
+        progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+
+    total = sum(path.stat().st_size for path in paths)
+    assert [(o.series.name, o.report.rows_written) for o in outcomes] == [
+        (f"{symbol} 1h", 2),
+        (f"{symbol} 1m", 5),
+    ]
+    assert {t for _, t in seen} == {total}
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1] == (total, total)
+    assert len(seen) >= 3
