@@ -17,6 +17,7 @@ machine's load affects both; the best of each is compared. Figures are wall-cloc
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -92,19 +93,31 @@ def forget_symbol() -> None:
         cursor.execute("VACUUM ANALYZE ohlcv")
 
 
-def import_once(paths: list[Path], *extra: str) -> tuple[float, float, str]:
-    """(whole command seconds, load seconds, the series summary) of one import."""
+def backend_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) so far of a PostgreSQL backend on this machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def import_once(paths: list[Path], *extra: str) -> tuple[float, float, float, str]:
+    """(whole command seconds, load seconds, CPU seconds of this process and its PostgreSQL
+    backend, the series summary) of one import."""
     forget_symbol()
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     out = StringIO()
+    cpu = time.process_time() + backend_cpu_seconds(backend)
     started = time.perf_counter()
     call_command(
         "import_ohlcv", *map(str, paths), "--symbol", SYMBOL, "--timeframe", "1m",
         "--source", "bench", "--no-progress", *extra, stdout=out,
     )  # fmt: skip
     seconds = time.perf_counter() - started
+    cpu = time.process_time() + backend_cpu_seconds(backend) - cpu
     summary = next(line for line in out.getvalue().splitlines() if line.startswith(SYMBOL))
     loaded = float(summary.split("loaded in ")[1].split(" s")[0]) if "loaded in" in summary else 0
-    return seconds, loaded, summary
+    return seconds, loaded, cpu, summary
 
 
 def main() -> None:
@@ -120,28 +133,41 @@ def main() -> None:
     for _ in range(args.runs):
         one.append(import_once([single]))
         twelve.append(import_once(monthly))
-    dry_seconds, _, dry_summary = import_once(monthly, "--dry-run")
+    dry = import_once(monthly, "--dry-run")
     forget_symbol()
 
-    best_one, best_twelve = min(one), min(twelve)
-    best_one_load = min(run[1] for run in one)
-    best_twelve_load = min(run[1] for run in twelve)
+    def best(runs: list[tuple], index: int) -> float:
+        return min(run[index] for run in runs)
+
+    def median(runs: list[tuple], index: int) -> float:
+        return statistics.median(run[index] for run in runs)
 
     def rate(seconds: float) -> str:
-        return f"{ROWS / seconds:>9,.0f} rows/s ({seconds:.2f} s)"
+        return f"{ROWS / seconds:>9,.0f} rows/s ({seconds:6.2f} s)"
 
-    print(f"one file,  whole command:  {rate(best_one[0])}; load only {rate(best_one_load)}")
-    print(f"12 files,  whole command:  {rate(best_twelve[0])}; load only {rate(best_twelve_load)}")
-    print(f"12 files, --dry-run:       {rate(dry_seconds)}")
+    for label, runs in (("one file", one), ("12 files", twelve)):
+        print(
+            f"{label:9}  whole command best {rate(best(runs, 0))}, median {rate(median(runs, 0))};"
+            f" load only best {rate(best(runs, 1))}; CPU (client + backend) best "
+            f"{best(runs, 2):.2f} s"
+        )
+    print(f"12 files, --dry-run: {rate(dry[0])}; CPU {dry[2]:.2f} s")
     print(
-        f"12 files / one file: {best_one[0] / best_twelve[0]:.0%} of the rate, whole command; "
-        f"{best_one_load / best_twelve_load:.0%} load only (target >= 90%)"
+        "12 files / one file, rate: whole command "
+        f"{best(one, 0) / best(twelve, 0):.0%} best, {median(one, 0) / median(twelve, 0):.0%} "
+        f"median; load only {best(one, 1) / best(twelve, 1):.0%} best; CPU "
+        f"{best(one, 2) / best(twelve, 2):.0%} best (target >= 90%)"
     )
-    print("all runs (whole s, load s): one file "
-          + ", ".join(f"{w:.2f}/{lo:.2f}" for w, lo, _ in one)
-          + "; 12 files " + ", ".join(f"{w:.2f}/{lo:.2f}" for w, lo, _ in twelve))  # fmt: skip
-    print(f"last 12-file import said: {best_twelve[2]}")
-    print(f"dry run said: {dry_summary}")
+
+    def runs_text(runs: list[tuple]) -> str:
+        return ", ".join(f"{w:.1f}/{lo:.1f}/{c:.1f}" for w, lo, c, _ in runs)
+
+    print(
+        f"all runs (whole / load / CPU s): one file {runs_text(one)}; 12 files {runs_text(twelve)}"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"last 12-file import said: {twelve[-1][3]}")
+    print(f"dry run said: {dry[3]}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ report bad rows of any of its files; `locate()` turns them back into (file, line
 
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,9 @@ def import_series(
         )
     except RowsRejected as rejected:
         return SeriesOutcome(series, rejected.report, refused=True)
-    except (FileFormatError, UnicodeDecodeError, OSError) as error:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        # FileFormatError, UnicodeDecodeError, pyarrow's ArrowInvalid are ValueErrors; a
+        # truncated gzip is an EOFError. The series' transaction has been rolled back.
         return SeriesOutcome(series, LoadReport(), error=str(error))
     return SeriesOutcome(
         series,

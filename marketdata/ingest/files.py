@@ -54,6 +54,8 @@ def column_positions(header: list[str], *, adjusted: bool = False) -> list[int]:
     time_position = next((names.index(alias) for alias in TIME_COLUMNS if alias in names), None)
     if time_position is None and names and names[0] in ("", "unnamed: 0"):
         time_position = 0
+    if time_position is None and "__index_level_0__" in names:  # pandas' index in Parquet
+        time_position = names.index("__index_level_0__")
     missing = [column for column in VALUE_COLUMNS if column not in names]
     if time_position is None:
         missing.insert(0, "time")

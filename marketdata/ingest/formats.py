@@ -10,6 +10,7 @@ here, before any candle is written.
 
 import glob
 import re
+import zipfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -197,6 +198,10 @@ def inspect_file(path: str | Path, options: ReadOptions | None = None) -> Candle
     rows = candle_file.raw_rows()
     try:
         first = next(rows, None)
+    except FileFormatError:
+        raise
+    except (UnicodeDecodeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise FileFormatError(f"{path.name} cannot be read as {description}: {error}") from error
     finally:
         rows.close()
     if first is not None and first[1] is not None:

@@ -488,3 +488,45 @@ def test_one_progress_figure_runs_over_all_files_to_their_total_size(
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert seen[-1] == (total, total)
     assert len(seen) >= 3
+
+
+def test_a_file_that_is_not_of_the_forced_format_is_a_clear_error(
+    tmp_path: Path, symbol: str
+) -> None:
+    path = tmp_path / file_name(symbol, "1m", "feather")
+    feather.write_feather(freqtrade_table(2), path)
+
+    message, _, _ = refused(str(path), "--format", "binance")
+
+    assert message.startswith(f"{path.name} cannot be read as Binance klines (no header): ")
+
+
+def test_a_truncated_gzip_refuses_its_series_and_not_the_others(
+    tmp_path: Path, symbol: str
+) -> None:
+    good = symbol.replace("/TEST", "/GOOD")
+    (tmp_path / file_name(good, "1m", "json")).write_text(freqtrade_json(2))
+    whole = gzip.compress(
+        ("[" + ",".join(["[1709251200000,1,2,0.5,1.5,1]"] * 50_000) + "]").encode()
+    )
+    (tmp_path / file_name(symbol, "1m", "json.gz")).write_bytes(whole[: len(whole) // 2])
+
+    message, _, err = refused(str(tmp_path))
+
+    assert f"{symbol} 1m: " in err
+    assert f"{symbol} 1m: {file_name(symbol, '1m', 'json.gz')} could not be read" in message
+    assert stored(symbol) == []
+    assert stored(good) == expected(2)
+
+
+def test_pandas_parquet_index_holding_the_times_is_the_time_column(
+    tmp_path: Path, symbol: str
+) -> None:
+    table = freqtrade_table(2).rename_columns(
+        ["__index_level_0__", "open", "high", "low", "close", "volume"]
+    )
+    parquet.write_table(table, tmp_path / "pandas.parquet")
+
+    run(str(tmp_path / "pandas.parquet"), "--symbol", symbol, "--timeframe", "1m")
+
+    assert stored(symbol) == expected(2)
