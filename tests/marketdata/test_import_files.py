@@ -18,6 +18,7 @@ from django.core.management import CommandError, call_command
 from marketdata.ingest.candle_files import import_candle_files
 from marketdata.ingest.files import NaiveTimeError, time_reader
 from marketdata.ingest.formats import inspect_file, names_from_file_name
+from marketdata.management.commands.import_ohlcv import ProgressBar
 from marketdata.models import Ohlcv
 from tests.marketdata.helpers import write_csv
 
@@ -530,3 +531,26 @@ def test_pandas_parquet_index_holding_the_times_is_the_time_column(
     run(str(tmp_path / "pandas.parquet"), "--symbol", symbol, "--timeframe", "1m")
 
     assert stored(symbol) == expected(2)
+
+
+def test_the_progress_bar_shows_bytes_done_of_all_files() -> None:
+    stream = StringIO()
+    bar = ProgressBar(stream)
+
+    bar(512, 2048)
+    bar(2048, 2048)
+    bar.close()
+
+    assert "100%|##########| 2.05k/2.05k" in stream.getvalue()
+
+
+def test_an_unknown_time_zone_is_a_clear_error(tmp_path: Path, symbol: str) -> None:
+    path = write_csv(tmp_path / "AAPL.csv", YAHOO)
+
+    message, _, _ = refused(str(path), "--symbol", symbol, "--timeframe", "1d",
+                            "--timezone", "Mars/Olympus")  # fmt: skip
+
+    assert (
+        message
+        == "Unknown time zone 'Mars/Olympus': use an IANA name such as UTC or America/New_York."
+    )
