@@ -28,6 +28,9 @@ def django_db_setup(django_db_setup, django_db_blocker) -> None:
 
     from marketdata.timescale import timescaledb_enabled
 
+    timeseries = connections["timeseries"].settings_dict
+    if timeseries["NAME"] != timeseries["TEST"]["NAME"]:
+        return  # no test of this run uses the timeseries database: it was not set up
     with django_db_blocker.unblock():
         if timescaledb_enabled():
             with connections["timeseries"].cursor() as cursor:
