@@ -134,14 +134,18 @@ def time_reader(*, unit: str | None = None, zone: tzinfo | None = None) -> Calla
                 if not rest and seconds < 253_402_300_800:  # before the year 10000
                     return fromtimestamp(seconds, UTC)
                 return from_epoch(value)
-            text = value.strip()
-            if _NUMBER.fullmatch(text):
-                return from_epoch(text)
             try:
-                moment = fromisoformat(text)
+                moment = fromisoformat(value)
             except ValueError:
-                return value
-            return place(moment, text)
+                text = value.strip()
+                if _NUMBER.fullmatch(text):
+                    return from_epoch(text)
+                try:
+                    moment = fromisoformat(text)
+                except ValueError:
+                    return value
+                return place(moment, text)
+            return moment if moment.tzinfo is not None else place(moment, value)
         if isinstance(value, datetime):
             return place(value, value)
         if isinstance(value, date):
