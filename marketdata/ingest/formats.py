@@ -19,22 +19,18 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marketdata.ingest.files import (
-    _NUMBER,
-    TIME_UNITS,
     FileFormatError,
     Progress,
     Row,
     column_positions,
-    epoch_unit,
     first_csv_row,
     looks_like_numbers,
     read_csv_rows,
     read_feather_rows,
     read_json_rows,
     read_parquet_rows,
-    time_reader,
-    with_times,
 )
+from marketdata.ingest.times import NUMBER, TIME_UNITS, epoch_unit, time_reader, with_times
 
 FORMATS = ("auto", "csv", "binance", "parquet", "feather", "json")
 CANDLE_SUFFIXES = (
@@ -154,7 +150,7 @@ DESCRIPTIONS = {
 
 def _describe_time(value: Any, options: ReadOptions) -> str:
     zone = f" in {options.zone}" if options.zone is not None else ""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
         value = int(value.strip().partition(".")[0])
     if isinstance(value, int) and not isinstance(value, bool):
         unit = options.time_unit or epoch_unit(value)

@@ -16,8 +16,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from marketdata.ingest.candle_files import import_candle_files
-from marketdata.ingest.files import NaiveTimeError, time_reader
 from marketdata.ingest.formats import inspect_file, names_from_file_name
+from marketdata.ingest.times import NaiveTimeError, time_reader
 from marketdata.management.commands.import_ohlcv import ProgressBar
 from marketdata.models import Ohlcv
 from tests.marketdata.helpers import write_csv

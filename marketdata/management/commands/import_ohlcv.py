@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from marketdata.ingest.candle_files import SeriesOutcome, import_candle_files
-from marketdata.ingest.files import TIME_UNITS, FileFormatError
+from marketdata.ingest.files import FileFormatError
 from marketdata.ingest.formats import FORMATS, ReadOptions, expand_paths, inspect_file, parse_zone
+from marketdata.ingest.times import TIME_UNITS
 from marketdata.models import DEFAULT_SOURCE
 
 MAX_GAPS_SHOWN = 10
