@@ -18,6 +18,11 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+# The clear texts ApiKeyFactory encrypts (its Params): the fake accepts that key.
+API_KEY = "factory-api-key-CLEARTEXT"
+API_SECRET = "factory-api-secret-CLEARTEXT"
+# The client timeout in tests: short, so that an order answered too late does not wait long.
+TIMEOUT_SECONDS = 0.5
 MARKETS = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT")}
 STEP_SIZE = "0.00001000"
 TICK_SIZE = "0.01000000"
@@ -93,6 +98,7 @@ class FakeBinance:
         default_factory=lambda: {"USDT": ("10000.00", "0.00"), "BTC": ("0.50000000", "0.1")}
     )
     requests: list = field(default_factory=list)  # (method, path, params)
+    markets: dict = field(default_factory=lambda: dict(MARKETS))  # id -> (base, quote)
     _next_order_id: int = 1000
 
     def __post_init__(self) -> None:
@@ -135,13 +141,21 @@ class FakeBinance:
     def calls(self, method: str, path: str) -> list[dict]:
         return [params for m, p, params in self.requests if m == method and p == path]
 
-    def add_candles(self, symbol: str, interval: str, start_ms: int, count: int) -> None:
-        """`count` consecutive candles from `start_ms`: candle i opens at 100+i, closes at
-        100.5+i, high close+1, low open-1, volume i+1 (with 8 decimals, as Binance writes)."""
+    def add_market(self, symbol: str) -> str:
+        """List a unified symbol (BASE/QUOTE) as a market; its Binance id."""
+        base, quote = symbol.split("/")
+        self.markets[base + quote] = (base, quote)
+        return base + quote
+
+    def add_candles(
+        self, symbol: str, interval: str, start_ms: int, count: int, *, first_open: int = 100
+    ) -> None:
+        """`count` consecutive candles from `start_ms`: candle i opens at first_open+i, closes
+        0.5 higher, high close+1, low open-1, volume i+1 (with 8 decimals, as Binance writes)."""
         rows = self.candles.setdefault((symbol, interval), [])
         width = INTERVAL_MS[interval]
         for i in range(count):
-            opened = Decimal(100 + i)
+            opened = Decimal(first_open + i)
             rows.append(
                 [
                     start_ms + i * width,
@@ -223,7 +237,7 @@ class FakeBinance:
         return 200, {"serverTime": int(time.time() * 1000)}, None
 
     def _exchange_info(self, params):
-        symbols = [_market(symbol, *assets) for symbol, assets in MARKETS.items()]
+        symbols = [_market(symbol, *assets) for symbol, assets in self.markets.items()]
         body = {
             "timezone": "UTC",
             "serverTime": int(time.time() * 1000),

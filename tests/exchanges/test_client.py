@@ -9,7 +9,7 @@ from exchanges import errors
 from exchanges.client import ExchangeClient, OrderRequest
 from exchanges.connections import client_for_key, public_client
 from exchanges.credentials import BrokerCredentials
-from tests.exchanges.conftest import API_KEY, API_SECRET
+from tests.exchanges.fake_binance import API_KEY, API_SECRET
 from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])

@@ -13,7 +13,7 @@ from exchanges.client import OrderRequest
 from exchanges.connections import client_for_key
 from exchanges.credentials import BrokerCredentials, decrypt_api_key
 from exchanges.redaction import scrub
-from tests.exchanges.conftest import API_KEY, API_SECRET
+from tests.exchanges.fake_binance import API_KEY, API_SECRET
 from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
