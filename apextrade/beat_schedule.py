@@ -19,6 +19,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "marketdata.tasks.refresh_ohlcv_rollups",
         "schedule": crontab(minute="*/10"),
     },
+    # Live orders whose outcome is not final yet (submitted, partial, timed out): ask the exchange.
+    "trading.reconcile_live_orders": {
+        "task": "trading.tasks.reconcile_live_orders",
+        "schedule": crontab(minute="*"),
+    },
     "marketdata.enforce_retention": {
         "task": "marketdata.tasks.enforce_retention",
         "schedule": crontab(minute=17, hour=3),

@@ -87,7 +87,8 @@ class FakeBinance:
     commission_rate: Decimal = Decimal("0.001")
     max_klines: int = 1000
     # What to do with the next orders posted: fill, partial, open, reject, insufficient,
-    # rate_limit, timeout_open, timeout_filled. Default: fill.
+    # rate_limit, unavailable (503, nothing booked), timeout_open, timeout_filled (booked, then
+    # answered after the client gave up). Default: fill.
     order_plan: deque = field(default_factory=deque)
     # How many of the next klines requests get a 429.
     klines_rate_limited: int = 0
@@ -282,6 +283,8 @@ class FakeBinance:
             if plan == "insufficient":
                 msg = "Account has insufficient balance for requested action."
                 return 400, {"code": -2010, "msg": msg}, None
+            if plan == "unavailable":  # refused by a gateway: nothing booked
+                return 503, "Service Unavailable", None
             if plan == "rate_limit":
                 return 429, {"code": -1015, "msg": "Too many new orders."}, {"Retry-After": "3"}
             order = self._book(params)

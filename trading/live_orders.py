@@ -1,0 +1,437 @@
+"""Live orders: a `trades` row sent to its portfolio's broker through the exchanges adapter, and
+kept in step with what the exchange reports. Never sent twice.
+
+Contract (for trading's order placement and cancellation, and the reconcile beat job):
+
+- `submit_live_order(trade=..., api_key=None, trigger_price=None, on_fill=None)` takes a live
+  trade that is committed in status `pending` and must be called OUTSIDE any transaction (from
+  `transaction.on_commit`, a task, a command): it commits `submitted` (with `submitted_at`) BEFORE
+  anything is sent, so a crash or timeout after the send can only leave a `submitted` trade that
+  the reconciler looks up, never a `pending` one that would be sent again. The order goes out with
+  the client order id `apx` + the trade's UUID in hex (`client_order_id_for`), so it can always be
+  found again on the exchange. A second call for a trade that is no longer pending sends nothing.
+- The outcome is written to the trade, in a transaction that locks the portfolio and then the
+  trade (`SELECT ... FOR UPDATE`, the order paper fills lock them in): `broker_order_id`,
+  `status` (see `trade_status_for`), `filled_quantity`, `filled_price` (average), `filled_value`,
+  `commission` (as the exchange reports it in the quote currency), `filled_at`, `cancelled_at`,
+  `error_message`, with an audit row. Refusals (rejected, insufficient funds, the key lacking the
+  `trade` permission, the key refused, rate limited, no key) make the trade `failed` with the
+  reason in `error_message`; nothing was placed.
+- A timeout (or any answer that leaves the order's fate unknown) is reconciled at once by the
+  client order id: found, the trade takes the exchange's state; not found, it stays `submitted`
+  and `reconcile_live_order` (beat: `trading.tasks.reconcile_live_orders`, every minute) tries
+  again; once `NOT_RECEIVED_AFTER` has passed since submission without the exchange knowing the
+  client order id, the trade is `failed` (Binance refuses a request older than its receive
+  window, 10 s in ccxt, so the order can no longer arrive).
+- `on_fill(trade, LiveFill)` is called inside that same transaction, with both rows locked,
+  for each newly filled quantity (quantity, average price of the increment, commission of the
+  increment): the place for the caller to book the fill into positions and the portfolio's cash.
+  This module writes the trade only.
+- These functions return the trade (refreshed) and raise only for misuse: a paper trade, a trade
+  or key of someone else, a call inside a transaction (RuntimeError from `durable=True`), or a
+  cancel of a finished order (core.errors.StateConflict).
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.credential_encryption import CredentialDecryptionError
+from accounts.models import ApiKey
+from compliance.audit import AuditContext
+from compliance.models import AuditLog
+from compliance.services import record_audit_event
+from core.errors import StateConflict
+from exchanges import errors
+from exchanges.client import ExchangeClient, ExchangeOrder, OrderRequest
+from exchanges.connections import client_for_key
+from trading.models import Portfolio, Trade
+
+logger = logging.getLogger(__name__)
+
+NOT_RECEIVED_AFTER = timedelta(minutes=2)
+OPEN_STATUSES = (Trade.Status.SUBMITTED, Trade.Status.PARTIAL)
+FINISHED_STATUSES = (
+    Trade.Status.FILLED,
+    Trade.Status.CANCELLED,
+    Trade.Status.FAILED,
+    Trade.Status.EXPIRED,
+)
+# Refusals: the exchange (or the adapter, before sending) said no; nothing was placed.
+REFUSALS = (
+    errors.RequestRejected,  # incl. OrderRejected, InsufficientFunds
+    errors.PermissionMissing,
+    errors.AuthenticationFailed,
+    errors.RateLimited,
+    errors.UnsupportedExchange,
+)
+PRICE_PLACES = Decimal("0.00000001")
+MONEY_PLACES = Decimal("0.01")
+AUDIT_FIELDS = ("status", "broker_order_id", "filled_quantity", "filled_price", "error_message")
+
+
+@dataclass(frozen=True)
+class LiveFill:
+    """What an exchange report newly filled: the quantity, its average price and commission."""
+
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+
+
+FillHook = Callable[[Trade, LiveFill], None]
+
+
+class LiveOrderError(Exception):
+    """The trade cannot be sent as asked; its message is what the trade's error_message says."""
+
+
+def client_order_id_for(trade: Trade) -> str:
+    """35 characters ([0-9a-z]), inside every exchange's client order id limits (Binance: 36)."""
+    return f"apx{trade.pk.hex}"
+
+
+def trade_status_for(order: ExchangeOrder) -> str:
+    """The spec's trade status for an exchange order: open with nothing filled is `submitted`,
+    open and partly filled `partial`, closed `filled`, canceled `cancelled` (whatever was
+    filled before stays in filled_quantity), expired `expired`, rejected `failed`."""
+    if order.state == "closed":
+        return Trade.Status.FILLED
+    if order.state in ("canceled", "canceling"):
+        return Trade.Status.CANCELLED
+    if order.state == "expired":
+        return Trade.Status.EXPIRED
+    if order.state == "rejected":
+        return Trade.Status.FAILED
+    return Trade.Status.PARTIAL if order.filled > 0 else Trade.Status.SUBMITTED
+
+
+def api_key_for_portfolio(portfolio: Portfolio) -> ApiKey:
+    """The owner's key for the portfolio's broker. With both a testnet and a live key for that
+    exchange the caller must choose (pass `api_key=`)."""
+    keys = list(ApiKey.objects.filter(user_id=portfolio.user_id, exchange=portfolio.broker)[:2])
+    if not keys:
+        raise LiveOrderError(f"No {portfolio.broker} API key is stored for this portfolio's owner.")
+    if len(keys) > 1:
+        raise LiveOrderError(
+            f"Several {portfolio.broker} API keys (testnet and live): choose one explicitly."
+        )
+    return keys[0]
+
+
+def _check_live(trade: Trade, api_key: ApiKey | None) -> None:
+    if trade.is_paper or trade.portfolio.is_paper:
+        raise ValueError("A paper trade is filled by the paper engine, not sent to an exchange.")
+    if api_key is not None and (
+        api_key.user_id != trade.user_id or api_key.exchange != trade.portfolio.broker
+    ):
+        raise ValueError("The API key is not the trade owner's key for the portfolio's broker.")
+
+
+def _lock(trade: Trade) -> Trade:
+    """Lock the portfolio, then the trade (the order paper fills use), and return the trade."""
+    Portfolio.objects.select_for_update().filter(pk=trade.portfolio_id).first()
+    return Trade.objects.select_for_update().select_related("portfolio").get(pk=trade.pk)
+
+
+def _audit(trade: Trade, before: dict, action: str, *, note: str | None = None) -> None:
+    after = {name: str(getattr(trade, name)) for name in AUDIT_FIELDS}
+    changed = [name for name in AUDIT_FIELDS if before.get(name) != after[name]]
+    if not changed:
+        return
+    record_audit_event(
+        actor=None,
+        action=action,
+        resource_type="trade",
+        resource_id=trade.pk,
+        old_values={name: before.get(name) for name in changed},
+        new_values={name: after[name] for name in changed},
+        metadata={"broker": trade.portfolio.broker, **({"note": note} if note else {})},
+        context=AuditContext.system("live_orders"),
+    )
+
+
+def _snapshot(trade: Trade) -> dict:
+    return {name: str(getattr(trade, name)) for name in AUDIT_FIELDS}
+
+
+def submit_live_order(
+    *,
+    trade: Trade,
+    api_key: ApiKey | None = None,
+    trigger_price: Decimal | None = None,
+    on_fill: FillHook | None = None,
+    client: ExchangeClient | None = None,
+) -> Trade:
+    """Send a pending live trade to its broker once (see the module docstring). `trigger_price`
+    is the stop level of a STOP_LIMIT order (whose `price` is the limit); for STOP_LOSS and
+    TAKE_PROFIT the trade's `price` is the trigger."""
+    trade = Trade.objects.select_related("portfolio").get(pk=trade.pk)
+    _check_live(trade, api_key)
+    with transaction.atomic(durable=True):
+        locked = _lock(trade)
+        if locked.status != Trade.Status.PENDING:
+            return locked  # already sent (or cancelled): never again
+        before = _snapshot(locked)
+        try:
+            api_key = api_key or api_key_for_portfolio(locked.portfolio)
+        except LiveOrderError as error:
+            _fail(locked, str(error))
+            _audit(locked, before, AuditLog.Action.UPDATE)
+            return locked
+        locked.status = Trade.Status.SUBMITTED
+        locked.submitted_at = timezone.now()
+        locked.save(update_fields=["status", "submitted_at"])
+        _audit(locked, before, AuditLog.Action.UPDATE, note="sending to the exchange")
+    request = _order_request(locked, trigger_price)
+    owned = client is None
+    try:
+        client = client or client_for_key(api_key)
+    except (CredentialDecryptionError, errors.ExchangeError) as error:
+        return _record_refusal(locked, f"The broker key cannot be used: {type(error).__name__}.")
+    try:
+        try:
+            order = client.place_order(request)
+        except REFUSALS as refusal:
+            return _record_refusal(locked, str(refusal))
+        except errors.ExchangeError as unknown:
+            # Timeout, outage, duplicate client id, an answer we cannot read: the order may be on
+            # the book. Look it up; never send again.
+            logger.warning("Live order %s: outcome unknown (%s); reconciling", trade.pk, unknown)
+            return _reconcile_with(locked, client, on_fill=on_fill, unknown=str(unknown))
+        return _apply(locked, order, on_fill=on_fill)
+    finally:
+        if owned:
+            client.close()
+
+
+def reconcile_live_order(
+    *,
+    trade: Trade,
+    api_key: ApiKey | None = None,
+    on_fill: FillHook | None = None,
+    client: ExchangeClient | None = None,
+) -> Trade:
+    """Bring a `submitted` or `partial` live trade in line with the exchange: by its
+    broker_order_id, else by its client order id. Other statuses are returned unchanged."""
+    trade = Trade.objects.select_related("portfolio").get(pk=trade.pk)
+    _check_live(trade, api_key)
+    if trade.status not in OPEN_STATUSES:
+        return trade
+    owned = client is None
+    client = client or client_for_key(api_key or api_key_for_portfolio(trade.portfolio))
+    try:
+        return _reconcile_with(trade, client, on_fill=on_fill)
+    finally:
+        if owned:
+            client.close()
+
+
+def cancel_live_order(
+    *,
+    trade: Trade,
+    api_key: ApiKey | None = None,
+    on_fill: FillHook | None = None,
+    client: ExchangeClient | None = None,
+) -> Trade:
+    """Cancel a live order not yet filled. A pending trade (never sent) is cancelled here; an
+    open one on the exchange, and the trade then takes what the exchange reports (an order that
+    filled meanwhile ends `filled`). StateConflict for a finished trade."""
+    trade = Trade.objects.select_related("portfolio").get(pk=trade.pk)
+    _check_live(trade, api_key)
+    with transaction.atomic(durable=True):
+        locked = _lock(trade)
+        if locked.status in FINISHED_STATUSES:
+            raise StateConflict(f"The order is already {locked.status}.")
+        if locked.status == Trade.Status.PENDING:
+            before = _snapshot(locked)
+            locked.status = Trade.Status.CANCELLED
+            locked.cancelled_at = timezone.now()
+            locked.save(update_fields=["status", "cancelled_at"])
+            _audit(locked, before, AuditLog.Action.ORDER_CANCELLED)
+            return locked
+    owned = client is None
+    client = client or client_for_key(api_key or api_key_for_portfolio(locked.portfolio))
+    try:
+        try:
+            order = client.cancel_order(
+                symbol=locked.symbol,
+                order_id=locked.broker_order_id,
+                client_order_id=None if locked.broker_order_id else client_order_id_for(locked),
+            )
+        except errors.OrderNotFound:
+            # Filled or cancelled meanwhile, or never received: ask what became of it.
+            return _reconcile_with(locked, client, on_fill=on_fill)
+        return _apply(locked, order, on_fill=on_fill)
+    finally:
+        if owned:
+            client.close()
+
+
+def reconcile_open_live_orders() -> dict[str, int]:
+    """Beat job: reconcile every live trade still `submitted` or `partial`, one client per key.
+    Counts the trades by the status they end in; an exchange error skips a trade until the next
+    run."""
+    counts: dict[str, int] = {}
+    trades = (
+        Trade.objects.filter(is_paper=False, status__in=OPEN_STATUSES)
+        .select_related("portfolio")
+        .order_by("submitted_at")
+    )
+    clients: dict[object, ExchangeClient] = {}
+    try:
+        for trade in trades:
+            try:
+                key = api_key_for_portfolio(trade.portfolio)
+                if key.pk not in clients:
+                    clients[key.pk] = client_for_key(key)
+                result = reconcile_live_order(trade=trade, api_key=key, client=clients[key.pk])
+                status = result.status
+            except (errors.ExchangeError, LiveOrderError) as error:
+                logger.warning("Reconciling live order %s failed: %s", trade.pk, error)
+                status = "skipped"
+            counts[status] = counts.get(status, 0) + 1
+    finally:
+        for client in clients.values():
+            client.close()
+    return counts
+
+
+# --- internals -----------------------------------------------------------------------------------
+
+
+def _order_request(trade: Trade, trigger_price: Decimal | None) -> OrderRequest:
+    kind = trade.order_type
+    if kind in (Trade.OrderType.STOP_LOSS, Trade.OrderType.TAKE_PROFIT):
+        price, trigger = None, trade.price
+    elif kind == Trade.OrderType.STOP_LIMIT:
+        price, trigger = trade.price, trigger_price
+    elif kind == Trade.OrderType.LIMIT:
+        price, trigger = trade.price, None
+    else:
+        price, trigger = None, None
+    return OrderRequest(
+        symbol=trade.symbol,
+        side=trade.side,
+        order_type=kind,
+        quantity=trade.quantity,
+        price=price,
+        trigger_price=trigger,
+        client_order_id=client_order_id_for(trade),
+    )
+
+
+def _fail(trade: Trade, reason: str) -> None:
+    trade.status = Trade.Status.FAILED
+    trade.error_message = reason
+    trade.save(update_fields=["status", "error_message"])
+
+
+def _record_refusal(trade: Trade, reason: str) -> Trade:
+    with transaction.atomic():
+        locked = _lock(trade)
+        if locked.status != Trade.Status.SUBMITTED or locked.broker_order_id:
+            return locked
+        before = _snapshot(locked)
+        _fail(locked, reason)
+        _audit(locked, before, AuditLog.Action.UPDATE, note="refused")
+    return locked
+
+
+def _reconcile_with(
+    trade: Trade,
+    client: ExchangeClient,
+    *,
+    on_fill: FillHook | None,
+    unknown: str | None = None,
+) -> Trade:
+    try:
+        order = client.find_order(
+            symbol=trade.symbol,
+            order_id=trade.broker_order_id,
+            client_order_id=client_order_id_for(trade),
+        )
+    except errors.ExchangeError as error:
+        order, unknown = None, f"{unknown or 'reconciling'}; the lookup failed too: {error}"
+    if order is not None:
+        return _apply(trade, order, on_fill=on_fill)
+    with transaction.atomic():
+        locked = _lock(trade)
+        if locked.status not in OPEN_STATUSES or locked.broker_order_id:
+            return locked
+        before = _snapshot(locked)
+        waited = timezone.now() - (locked.submitted_at or timezone.now())
+        if waited >= NOT_RECEIVED_AFTER and not unknown:
+            _fail(
+                locked,
+                f"The exchange never received the order (its client order id "
+                f"{client_order_id_for(locked)} is unknown {int(waited.total_seconds())} s "
+                f"after submission).",
+            )
+        else:
+            locked.error_message = (
+                f"Outcome unknown ({unknown or 'not found yet'}); reconciling by client order id "
+                f"{client_order_id_for(locked)}."
+            )
+            locked.save(update_fields=["error_message"])
+        _audit(locked, before, AuditLog.Action.UPDATE, note="reconciled")
+    return locked
+
+
+def _apply(trade: Trade, order: ExchangeOrder, *, on_fill: FillHook | None) -> Trade:
+    """Write what the exchange reports onto the trade (locked), and hand any new fill to
+    `on_fill` in the same transaction."""
+    with transaction.atomic():
+        locked = _lock(trade)
+        if locked.status in FINISHED_STATUSES:
+            return locked
+        before = _snapshot(locked)
+        status = trade_status_for(order)
+        fill = _new_fill(locked, order)
+        locked.broker_order_id = order.order_id
+        locked.status = status
+        locked.error_message = None
+        if fill is not None:
+            locked.filled_quantity = order.filled
+            locked.filled_price = (order.average_price or fill.price).quantize(
+                PRICE_PLACES, ROUND_HALF_UP
+            )
+            locked.filled_value = order.cost.quantize(MONEY_PLACES, ROUND_HALF_UP)
+            locked.commission = (locked.commission or 0) + fill.commission
+        now = timezone.now()
+        if status == Trade.Status.FILLED:
+            locked.filled_at = order.updated_at or now
+        elif status == Trade.Status.CANCELLED:
+            locked.cancelled_at = order.updated_at or now
+        elif status in (Trade.Status.FAILED, Trade.Status.EXPIRED):
+            locked.error_message = f"The exchange reports the order {order.state}."
+        locked.save()
+        action = {
+            Trade.Status.FILLED: AuditLog.Action.ORDER_FILLED,
+            Trade.Status.CANCELLED: AuditLog.Action.ORDER_CANCELLED,
+        }.get(status, AuditLog.Action.UPDATE)
+        _audit(locked, before, action)
+        if fill is not None and on_fill is not None:
+            on_fill(locked, fill)
+    return locked
+
+
+def _new_fill(trade: Trade, order: ExchangeOrder) -> LiveFill | None:
+    """The part of `order.filled` the trade has not recorded yet. Its price is the increment of
+    the exchange's cumulative cost over the increment of quantity (the trade keeps the average at
+    8 decimals, so this is exact to that precision)."""
+    recorded = trade.filled_quantity or Decimal(0)
+    quantity = order.filled - recorded
+    if quantity <= 0:
+        return None
+    recorded_cost = recorded * (trade.filled_price or Decimal(0))
+    price = ((order.cost - recorded_cost) / quantity).quantize(PRICE_PLACES, ROUND_HALF_UP)
+    # Binance reports fees with the fills of the placement answer only; later lookups say
+    # nothing, which must not read as a refund.
+    commission = max(Decimal(0), order.commission - (trade.commission or Decimal(0)))
+    return LiveFill(quantity=quantity, price=price, commission=commission)
