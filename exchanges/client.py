@@ -235,6 +235,26 @@ class ExchangeClient:
                 return order
         return None
 
+    def order_commission(self, *, symbol: str, order_id: str) -> Decimal | None:
+        """The fees an order has paid so far in the quote currency, from its trades (an order
+        lookup does not report fees on Binance); None where the exchange cannot list them."""
+        if not self._ccxt.has.get("fetchOrderTrades"):
+            return None
+        trades = self._call(self._ccxt.fetch_order_trades, order_id, symbol)
+        return self._quote_fees(symbol, [trade.get("fee") for trade in trades])
+
+    def _quote_fees(self, symbol: str, fees: list) -> Decimal:
+        market = self._ccxt.markets.get(symbol) if self._ccxt.markets else None
+        quote = market["quote"] if market else symbol.partition("/")[2]
+        return sum(
+            (
+                to_decimal(fee.get("cost")) or Decimal(0)
+                for fee in fees
+                if fee and fee.get("currency") == quote
+            ),
+            Decimal(0),
+        )
+
     # --- account ------------------------------------------------------------------------------
 
     def fetch_balance(self) -> dict[str, AssetBalance]:
@@ -369,17 +389,8 @@ class ExchangeClient:
         return ccxt_type, request.price if needs_price else None, params
 
     def _order(self, order: Mapping[str, Any], symbol: str) -> ExchangeOrder:
-        market = self._ccxt.markets.get(symbol) if self._ccxt.markets else None
-        quote = market["quote"] if market else symbol.partition("/")[2]
         fees = order.get("fees") or ([order["fee"]] if order.get("fee") else [])
-        commission = sum(
-            (
-                to_decimal(fee.get("cost")) or Decimal(0)
-                for fee in fees
-                if fee.get("currency") == quote
-            ),
-            Decimal(0),
-        )
+        commission = self._quote_fees(symbol, fees)
         filled = to_decimal(order.get("filled")) or Decimal(0)
         average = to_decimal(order.get("average"))
         cost = to_decimal(order.get("cost"))

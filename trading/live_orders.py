@@ -13,10 +13,11 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
 - The outcome is written to the trade, in a transaction that locks the portfolio and then the
   trade (`SELECT ... FOR UPDATE`, the order paper fills lock them in): `broker_order_id`,
   `status` (see `trade_status_for`), `filled_quantity`, `filled_price` (average), `filled_value`,
-  `commission` (as the exchange reports it in the quote currency), `filled_at`, `cancelled_at`,
-  `error_message`, with an audit row. Refusals (rejected, insufficient funds, the key lacking the
-  `trade` permission, the key refused, rate limited, no key) make the trade `failed` with the
-  reason in `error_message`; nothing was placed.
+  `commission` (the fees the exchange reports in the quote currency, from the order's trades
+  when its answer has none; fees paid in another asset, e.g. BNB, are not converted),
+  `filled_at`, `cancelled_at`, `error_message`, with an audit row. Refusals (rejected,
+  insufficient funds, the key lacking the `trade` permission, the key refused, rate limited, no
+  key) make the trade `failed` with the reason in `error_message`; nothing was placed.
 - A timeout (or any answer that leaves the order's fate unknown) is reconciled at once by the
   client order id: found, the trade takes the exchange's state; not found, it stays `submitted`
   and `reconcile_live_order` (beat: `trading.tasks.reconcile_live_orders`, every minute) tries
@@ -34,7 +35,7 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -267,7 +268,7 @@ def cancel_live_order(
         except errors.OrderNotFound:
             # Filled or cancelled meanwhile, or never received: ask what became of it.
             return _reconcile_with(locked, client, on_fill=on_fill)
-        return _apply(locked, order, on_fill=on_fill)
+        return _apply(locked, _with_commission(client, locked, order), on_fill=on_fill)
     finally:
         if owned:
             client.close()
@@ -359,7 +360,7 @@ def _reconcile_with(
     except errors.ExchangeError as error:
         order, unknown = None, f"{unknown or 'reconciling'}; the lookup failed too: {error}"
     if order is not None:
-        return _apply(trade, order, on_fill=on_fill)
+        return _apply(trade, _with_commission(client, trade, order), on_fill=on_fill)
     with transaction.atomic():
         locked = _lock(trade)
         if locked.status not in OPEN_STATUSES or locked.broker_order_id:
@@ -381,6 +382,20 @@ def _reconcile_with(
             locked.save(update_fields=["error_message"])
         _audit(locked, before, AuditLog.Action.UPDATE, note="reconciled")
     return locked
+
+
+def _with_commission(client: ExchangeClient, trade: Trade, order: ExchangeOrder) -> ExchangeOrder:
+    """The order with its fees so far, when it filled more than the trade knows and the report
+    carries no fees (Binance reports fees only in the answer to the placement): from the order's
+    trades. If they cannot be fetched, the commission is left for the next reconcile."""
+    if order.filled <= (trade.filled_quantity or 0) or order.commission:
+        return order
+    try:
+        commission = client.order_commission(symbol=trade.symbol, order_id=order.order_id)
+    except errors.ExchangeError as error:
+        logger.warning("Live order %s: its fees could not be fetched: %s", trade.pk, error)
+        return order
+    return order if commission is None else replace(order, commission=commission)
 
 
 def _apply(trade: Trade, order: ExchangeOrder, *, on_fill: FillHook | None) -> Trade:

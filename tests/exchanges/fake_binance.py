@@ -197,11 +197,14 @@ class FakeBinance:
             ("DELETE", "/order"): self._cancel_order,
             ("GET", "/openOrders"): self._open_orders,
             ("GET", "/account"): self._account,
+            ("GET", "/myTrades"): self._my_trades,
         }.get((method, path))
         if route is None:
             self._send(request, 404, {"code": -1, "msg": f"no route {method} {path}"})
             return
-        if path in ("/order", "/openOrders", "/account") and not self._signed(request, query):
+        if path in ("/order", "/openOrders", "/account", "/myTrades") and not self._signed(
+            request, query
+        ):
             self._send(
                 request,
                 401,
@@ -387,6 +390,31 @@ class FakeBinance:
                 ],
                 None,
             )
+
+    def _my_trades(self, params):
+        with self._lock:
+            order = self.orders.get(int(params.get("orderId", 0)))
+            if order is None or order["symbol"] != params.get("symbol"):
+                return 200, [], None
+            trades = [
+                {
+                    "symbol": order["symbol"],
+                    "id": order["orderId"] * 100 + fill["tradeId"],
+                    "orderId": order["orderId"],
+                    "orderListId": -1,
+                    "price": fill["price"],
+                    "qty": fill["qty"],
+                    "quoteQty": f"{Decimal(fill['price']) * Decimal(fill['qty']):.8f}",
+                    "commission": fill["commission"],
+                    "commissionAsset": fill["commissionAsset"],
+                    "time": order["updateTime"],
+                    "isBuyer": order["side"] == "BUY",
+                    "isMaker": False,
+                    "isBestMatch": True,
+                }
+                for fill in order["fills"]
+            ]
+            return 200, trades, None
 
     def _account(self, params):
         balances = [

@@ -72,6 +72,9 @@ def test_a_partly_filled_limit_order_stays_open_with_its_filled_part(
     fake_binance.fill(int(order.order_id))
     later = trading_client.fetch_order(symbol="BTC/USDT", order_id=order.order_id)
     assert (later.state, later.filled) == ("closed", Decimal("0.02"))
+    assert later.commission == 0  # Binance's order lookup reports no fees ...
+    fees = trading_client.order_commission(symbol="BTC/USDT", order_id=order.order_id)
+    assert fees == Decimal("0.78001")  # ... its trades do: 0.1% of 2 × 390.005 USDT
     (sent,) = fake_binance.calls("POST", "/order")
     assert (sent["type"], sent["price"], sent["timeInForce"]) == ("LIMIT", "39000.5", "GTC")
 

@@ -88,6 +88,9 @@ def test_a_partial_fill_is_partial_then_filled_on_reconcile_with_two_fills(
     assert trade.filled_value == Decimal("780.00")
     assert [fill.quantity for fill in fills.fills] == [Decimal("0.01"), Decimal("0.01")]
     assert [fill.price for fill in fills.fills] == [Decimal("39000"), Decimal("39000")]
+    # Fees: 0.1% of each 390 USDT fill; the second from the order's trades (GET /order has none).
+    assert [fill.commission for fill in fills.fills] == [Decimal("0.39"), Decimal("0.39")]
+    assert trade.commission == Decimal("0.78")
     assert len(fake_binance.calls("POST", "/order")) == 1
 
 
