@@ -168,8 +168,10 @@ class ExchangeClient:
     # --- orders -------------------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> ExchangeOrder:
-        """Send one order with its client order id. OrderRejected/InsufficientFunds: nothing was
-        placed. ExchangeTimeout/ExchangeUnavailable: unknown; look it up by client order id."""
+        """Send one order with its client order id. A quantity or price the market's lot or tick
+        size would change is refused first, so what is sent is what was asked.
+        OrderRejected/InsufficientFunds: nothing was placed. ExchangeTimeout/ExchangeUnavailable:
+        unknown; look it up by client order id."""
         self._require_trade()
         ccxt_type, price, params = self._order_arguments(request)
         params["clientOrderId"] = request.client_order_id
@@ -183,6 +185,14 @@ class ExchangeClient:
                 f"The quantity {request.quantity} is not a multiple of {request.symbol}'s lot "
                 f"size on {self.exchange} (nearest allowed: {allowed})."
             )
+        for name, value in (("price", price), ("trigger price", request.trigger_price)):
+            if value is not None:
+                allowed = self._call(self._ccxt.price_to_precision, request.symbol, str(value))
+                if Decimal(allowed) != value:
+                    raise errors.OrderRejected(
+                        f"The {name} {value} is not a multiple of {request.symbol}'s tick size on "
+                        f"{self.exchange} (nearest allowed: {allowed})."
+                    )
         order = self._call(
             self._ccxt.create_order,
             request.symbol,

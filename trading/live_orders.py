@@ -193,8 +193,10 @@ def submit_live_order(
     owned = client is None
     try:
         client = client or client_for_key(api_key)
-    except (CredentialDecryptionError, errors.ExchangeError) as error:
-        return _record_refusal(locked, f"The broker key cannot be used: {type(error).__name__}.")
+    except CredentialDecryptionError:
+        return _record_refusal(locked, "The broker key cannot be decrypted with the current keys.")
+    except errors.ExchangeError as error:
+        return _record_refusal(locked, str(error))
     try:
         try:
             order = client.place_order(request)

@@ -130,6 +130,22 @@ def test_a_quantity_off_the_lot_size_is_refused_before_anything_is_sent(
     assert fake_binance.calls("POST", "/order") == []
 
 
+def test_a_price_off_the_tick_size_is_refused_before_anything_is_sent(
+    fake_binance, trading_client
+) -> None:
+    request = OrderRequest(
+        symbol="BTC/USDT",
+        side="BUY",
+        order_type="LIMIT",
+        quantity=Decimal("0.01"),
+        price=Decimal("39000.555"),  # tick 0.01
+        client_order_id="apx-tick",
+    )
+    with pytest.raises(errors.OrderRejected, match="tick size"):
+        trading_client.place_order(request)
+    assert fake_binance.calls("POST", "/order") == []
+
+
 @pytest.mark.parametrize(
     ("plan", "error"),
     [

@@ -228,6 +228,16 @@ def test_a_portfolio_owner_without_a_key_gets_a_failed_trade(fake_binance) -> No
     assert fake_binance.requests == []
 
 
+def test_a_broker_without_an_adapter_gets_a_failed_trade(fake_binance) -> None:
+    portfolio = PortfolioFactory(live=True, broker="degiro")
+    ApiKeyFactory(user=portfolio.user, exchange="degiro", permissions=["read", "trade"])
+
+    trade = submit_live_order(trade=live_trade(portfolio))
+
+    assert trade.status == Trade.Status.FAILED
+    assert "No exchange adapter for 'degiro'" in trade.error_message
+
+
 def test_paper_trades_and_other_peoples_keys_are_refused(fake_binance, portfolio) -> None:
     with pytest.raises(ValueError, match="paper"):
         submit_live_order(trade=TradeFactory())
