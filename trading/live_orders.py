@@ -27,7 +27,9 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
 - `on_fill(trade, LiveFill)` is called inside that same transaction, with both rows locked,
   for each newly filled quantity (quantity, average price of the increment, commission of the
   increment): the place for the caller to book the fill into positions and the portfolio's cash.
-  This module writes the trade only.
+  If the hook raises, the trade's update rolls back with it and the exception propagates; the
+  next reconcile hands the same fill over again (no fill is lost or booked twice). This module
+  writes the trade only.
 - These functions return the trade (refreshed) and raise only for misuse: a paper trade, a trade
   or key of someone else, a call inside a transaction (RuntimeError from `durable=True`), or a
   cancel of a finished order (core.errors.StateConflict).

@@ -70,6 +70,28 @@ def test_a_filled_market_order_fills_the_trade_and_hands_the_fill_over(
     assert AuditLog.Action.ORDER_FILLED in actions
 
 
+def test_a_fill_whose_booking_fails_is_handed_over_again_by_the_next_reconcile(
+    fake_binance, portfolio
+) -> None:
+    def failing_hook(trade: Trade, fill: LiveFill) -> None:
+        raise RuntimeError("the books are locked")
+
+    trade = live_trade(portfolio)
+    with pytest.raises(RuntimeError):
+        submit_live_order(trade=trade, on_fill=failing_hook)
+    trade.refresh_from_db()
+    assert (trade.status, trade.filled_quantity, trade.broker_order_id) == (
+        Trade.Status.SUBMITTED, 0, None,
+    )  # fmt: skip
+
+    fills = Fills()
+    trade = reconcile_live_order(trade=trade, on_fill=fills)
+
+    assert trade.status == Trade.Status.FILLED
+    assert [fill.quantity for fill in fills.fills] == [Decimal("0.02")]
+    assert len(fake_binance.calls("POST", "/order")) == 1
+
+
 def test_a_partial_fill_is_partial_then_filled_on_reconcile_with_two_fills(
     fake_binance, portfolio
 ) -> None:
