@@ -1,14 +1,14 @@
 """One exchange account (or its public market data) through ccxt: orders, balances, candles.
 
-Amounts go in and come out as Decimal: ccxt is told to parse numbers as strings (`number = str`),
-so prices and quantities never pass through a float. Every ccxt error is translated into
-`exchanges.errors`, with the client's credentials scrubbed from the message and ccxt's exception
-dropped from the chain (its text holds URLs and bodies, its frames the credentials).
+Amounts go in and come out as Decimal (exchanges.records): ccxt is told to parse numbers as
+strings (`number = str`), so prices and quantities never pass through a float. Every ccxt error is
+translated into `exchanges.errors` (errors.from_ccxt), with the client's credentials scrubbed
+from the message and ccxt's exception dropped from the chain (its text holds URLs and bodies, its
+frames the credentials).
 """
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,14 @@ import ccxt
 
 from exchanges import errors
 from exchanges.credentials import TRADE, BrokerCredentials
-from exchanges.redaction import ScrubbingLogger, scrub
+from exchanges.records import (
+    AssetBalance,
+    Candle,
+    ExchangeOrder,
+    OrderRequest,
+    to_decimal,
+)
+from exchanges.redaction import ScrubbingLogger
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
 SIDES = ("BUY", "SELL")
@@ -35,62 +42,6 @@ CCXT_OPTIONS = {
 }
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """An order as the trades table describes it. `price` is the limit price (LIMIT, STOP_LIMIT),
-    `trigger_price` the stop or target level (STOP_LOSS, TAKE_PROFIT, STOP_LIMIT)."""
-
-    symbol: str
-    side: str
-    order_type: str
-    quantity: Decimal
-    client_order_id: str
-    price: Decimal | None = None
-    trigger_price: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class ExchangeOrder:
-    """An order as the exchange reports it. `state` is ccxt's: open, closed, canceled, expired,
-    rejected. `cost` is the filled quantity times the prices paid, in the quote currency;
-    `commission` the fees charged in the quote currency (fees in other assets are not converted)."""
-
-    order_id: str
-    client_order_id: str | None
-    symbol: str
-    side: str
-    state: str
-    amount: Decimal
-    filled: Decimal
-    average_price: Decimal | None
-    cost: Decimal
-    commission: Decimal
-    updated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class AssetBalance:
-    free: Decimal
-    used: Decimal
-    total: Decimal
-
-
-@dataclass(frozen=True)
-class Candle:
-    time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-
-
-def to_decimal(value: object) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
 
 
 def _moment(milliseconds: object) -> datetime | None:
@@ -424,31 +375,15 @@ class ExchangeClient:
         try:
             return method(*args)
         except ccxt.BaseError as error:
-            failure = self._translate(error, placing=placing)
+            failure = errors.from_ccxt(
+                error,
+                exchange=self.exchange,
+                secrets=self._secrets,
+                placing=placing,
+                retry_after=self._retry_after(),
+            )
         # Raised outside the except block: no __context__ pointing at ccxt's exception.
         raise failure
-
-    def _translate(self, error: ccxt.BaseError, *, placing: bool) -> errors.ExchangeError:
-        message = scrub(f"{self.exchange}: {type(error).__name__}: {error}", self._secrets)
-        if isinstance(error, ccxt.InsufficientFunds):
-            return errors.InsufficientFunds(message)
-        if isinstance(error, ccxt.OrderNotFound):
-            return errors.OrderNotFound(message)
-        if isinstance(error, ccxt.DuplicateOrderId):
-            return errors.DuplicateClientOrderId(message)
-        if isinstance(error, ccxt.AuthenticationError):
-            return errors.AuthenticationFailed(message)
-        if isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-            return errors.RateLimited(message, retry_after=self._retry_after())
-        if isinstance(error, ccxt.RequestTimeout):
-            return errors.ExchangeTimeout(message)
-        if isinstance(error, ccxt.OperationFailed):
-            return errors.ExchangeUnavailable(message)
-        if isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.OperationRejected):
-            return errors.OrderRejected(message) if placing else errors.RequestRejected(message)
-        if isinstance(error, ccxt.NotSupported):
-            return errors.UnsupportedExchange(message)
-        return errors.ExchangeError(message)
 
     def _retry_after(self) -> float | None:
         headers = getattr(self._ccxt, "last_response_headers", None) or {}

@@ -5,6 +5,12 @@ ccxt raises some sixty exception classes; callers need to know only whether an o
 and whether the key is at fault. Messages never contain a credential: see exchanges.redaction.
 """
 
+from collections.abc import Iterable
+
+import ccxt
+
+from exchanges.redaction import scrub
+
 
 class ExchangeError(Exception):
     """Any failure of an exchange call not covered by a subclass."""
@@ -62,3 +68,35 @@ class DuplicateClientOrderId(ExchangeError):
 
 class OrderNotFound(ExchangeError):
     """No order with that id (or client order id) on the exchange."""
+
+
+def from_ccxt(
+    error: ccxt.BaseError,
+    *,
+    exchange: str,
+    secrets: Iterable[str],
+    placing: bool,
+    retry_after: float | None = None,
+) -> ExchangeError:
+    """Our exception for a ccxt one, its message scrubbed of `secrets`. `placing`: the call
+    placed an order, so a refusal is an OrderRejected."""
+    message = scrub(f"{exchange}: {type(error).__name__}: {error}", secrets)
+    if isinstance(error, ccxt.InsufficientFunds):
+        return InsufficientFunds(message)
+    if isinstance(error, ccxt.OrderNotFound):
+        return OrderNotFound(message)
+    if isinstance(error, ccxt.DuplicateOrderId):
+        return DuplicateClientOrderId(message)
+    if isinstance(error, ccxt.AuthenticationError):
+        return AuthenticationFailed(message)
+    if isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+        return RateLimited(message, retry_after=retry_after)
+    if isinstance(error, ccxt.RequestTimeout):
+        return ExchangeTimeout(message)
+    if isinstance(error, ccxt.OperationFailed):
+        return ExchangeUnavailable(message)
+    if isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.OperationRejected):
+        return OrderRejected(message) if placing else RequestRejected(message)
+    if isinstance(error, ccxt.NotSupported):
+        return UnsupportedExchange(message)
+    return ExchangeError(message)

@@ -17,8 +17,9 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.utils import timezone
 
-from exchanges.client import CCXT_IDS, Candle, ExchangeClient
+from exchanges.client import CCXT_IDS, ExchangeClient
 from exchanges.connections import public_client
+from exchanges.records import Candle
 from marketdata.services import CandleInput, upsert_candles, validate_series
 from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB

@@ -51,8 +51,9 @@ from compliance.models import AuditLog
 from compliance.services import record_audit_event
 from core.errors import StateConflict
 from exchanges import errors
-from exchanges.client import ExchangeClient, ExchangeOrder, OrderRequest
+from exchanges.client import ExchangeClient
 from exchanges.connections import client_for_key
+from exchanges.records import ExchangeOrder, OrderRequest
 from trading.models import Portfolio, Trade
 
 logger = logging.getLogger(__name__)

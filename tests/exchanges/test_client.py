@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 
 from exchanges import errors
-from exchanges.client import ExchangeClient, OrderRequest
+from exchanges.client import ExchangeClient
 from exchanges.connections import client_for_key, public_client
 from exchanges.credentials import BrokerCredentials
+from exchanges.records import OrderRequest
 from tests.exchanges.fake_binance import API_KEY, API_SECRET
 from tests.factories import ApiKeyFactory
 

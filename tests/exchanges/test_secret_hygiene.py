@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from exchanges import errors
-from exchanges.client import OrderRequest
 from exchanges.connections import client_for_key
 from exchanges.credentials import BrokerCredentials, decrypt_api_key
+from exchanges.records import OrderRequest
 from exchanges.redaction import scrub
 from tests.exchanges.fake_binance import API_KEY, API_SECRET
 from tests.factories import ApiKeyFactory
