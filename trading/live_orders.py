@@ -10,14 +10,14 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
   the reconciler looks up, never a `pending` one that would be sent again. The order goes out with
   the client order id `apx` + the trade's UUID in hex (`client_order_id_for`), so it can always be
   found again on the exchange. A second call for a trade that is no longer pending sends nothing.
-- The outcome is written to the trade, in a transaction that locks the portfolio and then the
-  trade (`SELECT ... FOR UPDATE`, the order paper fills lock them in): `broker_order_id`,
-  `status` (see `trade_status_for`), `filled_quantity`, `filled_price` (average), `filled_value`,
-  `commission` (the fees the exchange reports in the quote currency, from the order's trades
-  when its answer has none; fees paid in another asset, e.g. BNB, are not converted),
-  `filled_at`, `cancelled_at`, `error_message`, with an audit row. Refusals (rejected,
-  insufficient funds, the key lacking the `trade` permission, the key refused, rate limited, no
-  key) make the trade `failed` with the reason in `error_message`; nothing was placed.
+- The outcome is written to the trade (trading.live_order_reports), in a transaction that locks
+  the portfolio and then the trade (`SELECT ... FOR UPDATE`, the order paper fills lock them in):
+  `broker_order_id`, `status` (see `trade_status_for`), `filled_quantity`, `filled_price`
+  (average), `filled_value`, `commission` (the fees the exchange reports in the quote currency,
+  from the order's trades when its answer has none; fees paid in another asset, e.g. BNB, are
+  not converted), `filled_at`, `cancelled_at`, `error_message`, with an audit row. Refusals
+  (rejected, insufficient funds, the key lacking the `trade` permission, the key refused, rate
+  limited, no key) make the trade `failed` with the reason in `error_message`; nothing was placed.
 - A timeout (or any answer that leaves the order's fate unknown) is reconciled at once by the
   client order id: found, the trade takes the exchange's state; not found, it stays `submitted`
   and `reconcile_live_order` (beat: `trading.tasks.reconcile_live_orders`, every minute) tries
@@ -36,36 +36,36 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
 """
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.credential_encryption import CredentialDecryptionError
 from accounts.models import ApiKey
-from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
 from core.errors import StateConflict
 from exchanges import errors
 from exchanges.client import ExchangeClient
 from exchanges.connections import client_for_key
 from exchanges.records import ExchangeOrder, OrderRequest
+from trading.live_order_reports import (
+    FINISHED_STATUSES,
+    OPEN_STATUSES,
+    FillHook,
+    apply_exchange_order,
+    audit_trade,
+    fail_trade,
+    lock_trade,
+    trade_snapshot,
+)
 from trading.models import Portfolio, Trade
 
 logger = logging.getLogger(__name__)
 
 NOT_RECEIVED_AFTER = timedelta(minutes=2)
-OPEN_STATUSES = (Trade.Status.SUBMITTED, Trade.Status.PARTIAL)
-FINISHED_STATUSES = (
-    Trade.Status.FILLED,
-    Trade.Status.CANCELLED,
-    Trade.Status.FAILED,
-    Trade.Status.EXPIRED,
-)
 # Refusals: the exchange (or the adapter, before sending) said no; nothing was placed.
 REFUSALS = (
     errors.RequestRejected,  # incl. OrderRejected, InsufficientFunds
@@ -74,21 +74,6 @@ REFUSALS = (
     errors.RateLimited,
     errors.UnsupportedExchange,
 )
-PRICE_PLACES = Decimal("0.00000001")
-MONEY_PLACES = Decimal("0.01")
-AUDIT_FIELDS = ("status", "broker_order_id", "filled_quantity", "filled_price", "error_message")
-
-
-@dataclass(frozen=True)
-class LiveFill:
-    """What an exchange report newly filled: the quantity, its average price and commission."""
-
-    quantity: Decimal
-    price: Decimal
-    commission: Decimal
-
-
-FillHook = Callable[[Trade, LiveFill], None]
 
 
 class LiveOrderError(Exception):
@@ -98,21 +83,6 @@ class LiveOrderError(Exception):
 def client_order_id_for(trade: Trade) -> str:
     """35 characters ([0-9a-z]), inside every exchange's client order id limits (Binance: 36)."""
     return f"apx{trade.pk.hex}"
-
-
-def trade_status_for(order: ExchangeOrder) -> str:
-    """The spec's trade status for an exchange order: open with nothing filled is `submitted`,
-    open and partly filled `partial`, closed `filled`, canceled `cancelled` (whatever was
-    filled before stays in filled_quantity), expired `expired`, rejected `failed`."""
-    if order.state == "closed":
-        return Trade.Status.FILLED
-    if order.state in ("canceled", "canceling"):
-        return Trade.Status.CANCELLED
-    if order.state == "expired":
-        return Trade.Status.EXPIRED
-    if order.state == "rejected":
-        return Trade.Status.FAILED
-    return Trade.Status.PARTIAL if order.filled > 0 else Trade.Status.SUBMITTED
 
 
 def api_key_for_portfolio(portfolio: Portfolio) -> ApiKey:
@@ -137,33 +107,6 @@ def _check_live(trade: Trade, api_key: ApiKey | None) -> None:
         raise ValueError("The API key is not the trade owner's key for the portfolio's broker.")
 
 
-def _lock(trade: Trade) -> Trade:
-    """Lock the portfolio, then the trade (the order paper fills use), and return the trade."""
-    Portfolio.objects.select_for_update().filter(pk=trade.portfolio_id).first()
-    return Trade.objects.select_for_update().select_related("portfolio").get(pk=trade.pk)
-
-
-def _audit(trade: Trade, before: dict, action: str, *, note: str | None = None) -> None:
-    after = {name: str(getattr(trade, name)) for name in AUDIT_FIELDS}
-    changed = [name for name in AUDIT_FIELDS if before.get(name) != after[name]]
-    if not changed:
-        return
-    record_audit_event(
-        actor=None,
-        action=action,
-        resource_type="trade",
-        resource_id=trade.pk,
-        old_values={name: before.get(name) for name in changed},
-        new_values={name: after[name] for name in changed},
-        metadata={"broker": trade.portfolio.broker, **({"note": note} if note else {})},
-        context=AuditContext.system("live_orders"),
-    )
-
-
-def _snapshot(trade: Trade) -> dict:
-    return {name: str(getattr(trade, name)) for name in AUDIT_FIELDS}
-
-
 def submit_live_order(
     *,
     trade: Trade,
@@ -178,20 +121,20 @@ def submit_live_order(
     trade = Trade.objects.select_related("portfolio").get(pk=trade.pk)
     _check_live(trade, api_key)
     with transaction.atomic(durable=True):
-        locked = _lock(trade)
+        locked = lock_trade(trade)
         if locked.status != Trade.Status.PENDING:
             return locked  # already sent (or cancelled): never again
-        before = _snapshot(locked)
+        before = trade_snapshot(locked)
         try:
             api_key = api_key or api_key_for_portfolio(locked.portfolio)
         except LiveOrderError as error:
-            _fail(locked, str(error))
-            _audit(locked, before, AuditLog.Action.UPDATE)
+            fail_trade(locked, str(error))
+            audit_trade(locked, before, AuditLog.Action.UPDATE)
             return locked
         locked.status = Trade.Status.SUBMITTED
         locked.submitted_at = timezone.now()
         locked.save(update_fields=["status", "submitted_at"])
-        _audit(locked, before, AuditLog.Action.UPDATE, note="sending to the exchange")
+        audit_trade(locked, before, AuditLog.Action.UPDATE, note="sending to the exchange")
     request = _order_request(locked, trigger_price)
     owned = client is None
     try:
@@ -210,7 +153,7 @@ def submit_live_order(
             # the book. Look it up; never send again.
             logger.warning("Live order %s: outcome unknown (%s); reconciling", trade.pk, unknown)
             return _reconcile_with(locked, client, on_fill=on_fill, unknown=str(unknown))
-        return _apply(locked, order, on_fill=on_fill)
+        return apply_exchange_order(locked, order, on_fill=on_fill)
     finally:
         if owned:
             client.close()
@@ -251,15 +194,15 @@ def cancel_live_order(
     trade = Trade.objects.select_related("portfolio").get(pk=trade.pk)
     _check_live(trade, api_key)
     with transaction.atomic(durable=True):
-        locked = _lock(trade)
+        locked = lock_trade(trade)
         if locked.status in FINISHED_STATUSES:
             raise StateConflict(f"The order is already {locked.status}.")
         if locked.status == Trade.Status.PENDING:
-            before = _snapshot(locked)
+            before = trade_snapshot(locked)
             locked.status = Trade.Status.CANCELLED
             locked.cancelled_at = timezone.now()
             locked.save(update_fields=["status", "cancelled_at"])
-            _audit(locked, before, AuditLog.Action.ORDER_CANCELLED)
+            audit_trade(locked, before, AuditLog.Action.ORDER_CANCELLED)
             return locked
     owned = client is None
     client = client or client_for_key(api_key or api_key_for_portfolio(locked.portfolio))
@@ -273,7 +216,9 @@ def cancel_live_order(
         except errors.OrderNotFound:
             # Filled or cancelled meanwhile, or never received: ask what became of it.
             return _reconcile_with(locked, client, on_fill=on_fill)
-        return _apply(locked, _with_commission(client, locked, order), on_fill=on_fill)
+        return apply_exchange_order(
+            locked, _with_commission(client, locked, order), on_fill=on_fill
+        )
     finally:
         if owned:
             client.close()
@@ -332,20 +277,14 @@ def _order_request(trade: Trade, trigger_price: Decimal | None) -> OrderRequest:
     )
 
 
-def _fail(trade: Trade, reason: str) -> None:
-    trade.status = Trade.Status.FAILED
-    trade.error_message = reason
-    trade.save(update_fields=["status", "error_message"])
-
-
 def _record_refusal(trade: Trade, reason: str) -> Trade:
     with transaction.atomic():
-        locked = _lock(trade)
+        locked = lock_trade(trade)
         if locked.status != Trade.Status.SUBMITTED or locked.broker_order_id:
             return locked
-        before = _snapshot(locked)
-        _fail(locked, reason)
-        _audit(locked, before, AuditLog.Action.UPDATE, note="refused")
+        before = trade_snapshot(locked)
+        fail_trade(locked, reason)
+        audit_trade(locked, before, AuditLog.Action.UPDATE, note="refused")
     return locked
 
 
@@ -365,15 +304,15 @@ def _reconcile_with(
     except errors.ExchangeError as error:
         order, unknown = None, f"{unknown or 'reconciling'}; the lookup failed too: {error}"
     if order is not None:
-        return _apply(trade, _with_commission(client, trade, order), on_fill=on_fill)
+        return apply_exchange_order(trade, _with_commission(client, trade, order), on_fill=on_fill)
     with transaction.atomic():
-        locked = _lock(trade)
+        locked = lock_trade(trade)
         if locked.status not in OPEN_STATUSES or locked.broker_order_id:
             return locked
-        before = _snapshot(locked)
+        before = trade_snapshot(locked)
         waited = timezone.now() - (locked.submitted_at or timezone.now())
         if waited >= NOT_RECEIVED_AFTER and not unknown:
-            _fail(
+            fail_trade(
                 locked,
                 f"The exchange never received the order (its client order id "
                 f"{client_order_id_for(locked)} is unknown {int(waited.total_seconds())} s "
@@ -385,7 +324,7 @@ def _reconcile_with(
                 f"{client_order_id_for(locked)}."
             )
             locked.save(update_fields=["error_message"])
-        _audit(locked, before, AuditLog.Action.UPDATE, note="reconciled")
+        audit_trade(locked, before, AuditLog.Action.UPDATE, note="reconciled")
     return locked
 
 
@@ -401,57 +340,3 @@ def _with_commission(client: ExchangeClient, trade: Trade, order: ExchangeOrder)
         logger.warning("Live order %s: its fees could not be fetched: %s", trade.pk, error)
         return order
     return order if commission is None else replace(order, commission=commission)
-
-
-def _apply(trade: Trade, order: ExchangeOrder, *, on_fill: FillHook | None) -> Trade:
-    """Write what the exchange reports onto the trade (locked), and hand any new fill to
-    `on_fill` in the same transaction."""
-    with transaction.atomic():
-        locked = _lock(trade)
-        if locked.status in FINISHED_STATUSES:
-            return locked
-        before = _snapshot(locked)
-        status = trade_status_for(order)
-        fill = _new_fill(locked, order)
-        locked.broker_order_id = order.order_id
-        locked.status = status
-        locked.error_message = None
-        if fill is not None:
-            locked.filled_quantity = order.filled
-            locked.filled_price = (order.average_price or fill.price).quantize(
-                PRICE_PLACES, ROUND_HALF_UP
-            )
-            locked.filled_value = order.cost.quantize(MONEY_PLACES, ROUND_HALF_UP)
-            locked.commission = (locked.commission or 0) + fill.commission
-        now = timezone.now()
-        if status == Trade.Status.FILLED:
-            locked.filled_at = order.updated_at or now
-        elif status == Trade.Status.CANCELLED:
-            locked.cancelled_at = order.updated_at or now
-        elif status in (Trade.Status.FAILED, Trade.Status.EXPIRED):
-            locked.error_message = f"The exchange reports the order {order.state}."
-        locked.save()
-        action = {
-            Trade.Status.FILLED: AuditLog.Action.ORDER_FILLED,
-            Trade.Status.CANCELLED: AuditLog.Action.ORDER_CANCELLED,
-        }.get(status, AuditLog.Action.UPDATE)
-        _audit(locked, before, action)
-        if fill is not None and on_fill is not None:
-            on_fill(locked, fill)
-    return locked
-
-
-def _new_fill(trade: Trade, order: ExchangeOrder) -> LiveFill | None:
-    """The part of `order.filled` the trade has not recorded yet. Its price is the increment of
-    the exchange's cumulative cost over the increment of quantity (the trade keeps the average at
-    8 decimals, so this is exact to that precision)."""
-    recorded = trade.filled_quantity or Decimal(0)
-    quantity = order.filled - recorded
-    if quantity <= 0:
-        return None
-    recorded_cost = recorded * (trade.filled_price or Decimal(0))
-    price = ((order.cost - recorded_cost) / quantity).quantize(PRICE_PLACES, ROUND_HALF_UP)
-    # Binance reports fees with the fills of the placement answer only; later lookups say
-    # nothing, which must not read as a refund.
-    commission = max(Decimal(0), order.commission - (trade.commission or Decimal(0)))
-    return LiveFill(quantity=quantity, price=price, commission=commission)

@@ -13,9 +13,9 @@ from compliance.models import AuditLog
 from core.errors import StateConflict
 from tests.factories import ApiKeyFactory, PortfolioFactory, TradeFactory
 from trading import tasks
+from trading.live_order_reports import LiveFill
 from trading.live_orders import (
     NOT_RECEIVED_AFTER,
-    LiveFill,
     cancel_live_order,
     client_order_id_for,
     reconcile_live_order,
