@@ -8,7 +8,7 @@ from pathlib import Path
 
 import environ
 
-from apextrade.beat_schedule import BEAT_SCHEDULE
+from apextrade.beat_schedule import BEAT_SCHEDULE, ohlcv_download_schedule, parse_ohlcv_downloads
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -111,6 +111,15 @@ CACHES = {
 }
 SESSION_ENGINE = "accounts.session_store"
 
+# --- Exchanges (exchanges/, through ccxt). EXCHANGE_API_URLS replaces an exchange's API base URLs
+# by ccxt name, as JSON: {"binance": {"public": "https://...", "private": "https://..."}}.
+EXCHANGE_TIMEOUT_SECONDS = env.float("EXCHANGE_TIMEOUT_SECONDS", default=10.0)
+EXCHANGE_API_URLS = env.json("EXCHANGE_API_URLS", default={})
+# Candle series kept downloaded by beat, one job each: "binance:BTC/USDT:1m,binance:ETH/USDT:1h".
+OHLCV_DOWNLOADS = parse_ohlcv_downloads(env("OHLCV_DOWNLOADS", default=""))
+# How far back the beat job starts a series that has no candles stored yet.
+OHLCV_DOWNLOAD_BACKFILL_DAYS = env.int("OHLCV_DOWNLOAD_BACKFILL_DAYS", default=1)
+
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
@@ -123,7 +132,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are listed in apextrade/beat_schedule.py; the database
 # scheduler copies them into django_celery_beat's tables when beat starts.
-CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOADS)}
 
 # --- Field encryption (broker API credentials). A comma-separated list of Fernet keys: the first
 # encrypts, all decrypt, so keys can be rotated.
