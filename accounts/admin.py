@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from accounts.forms import AdminSignInForm
 from accounts.models import Alert, ApiKey, User
 from compliance.models import AuditLog
 from core.admin_console import AuditedModelAdmin, change_link, related_rows
@@ -320,3 +321,9 @@ class AlertAdmin(AuditedModelAdmin):
     autocomplete_fields = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "triggered_at")
+
+
+# The console's login page signs in through accounts.security.sign_in (throttled, audited, with
+# the two-factor code when the operator has it on).
+admin.site.login_form = AdminSignInForm
+admin.site.login_template = "admin/accounts/sign_in.html"

@@ -13,3 +13,9 @@ class LimitExceeded(Exception):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(Exception):
+    """A service the action needs (Redis, PostgreSQL) cannot be reached: a 503 in the API. Raised
+    instead of carrying on as if nothing were stored (e.g. a session that cannot be read is not
+    an anonymous client)."""
