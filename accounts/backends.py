@@ -23,6 +23,8 @@ class EmailSignInBackend(ModelBackend):
         **kwargs: Any,
     ) -> User | None:
         """The user, or None when refused; LoginThrottled (a 429) passes through."""
+        if username is None:
+            username = kwargs.get(User.USERNAME_FIELD)
         if username is None or password is None:
             return None
         context = (

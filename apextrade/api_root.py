@@ -1,5 +1,6 @@
 """GET /api/v1/: what a client can reach, how to sign in, and where the docs are."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -25,7 +26,10 @@ SIGN_IN = {
 class ApiRootView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(summary="The API's resources, how to sign in, and the docs")
+    @extend_schema(
+        summary="The API's resources, how to sign in, and the docs",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         def links(names: dict[str, str]) -> dict[str, str]:
             return {key: reverse(name, request=request) for key, name in names.items()}
