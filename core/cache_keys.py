@@ -35,8 +35,9 @@ SESSION_KEY_PREFIX = "session:"
 
 
 def login_attempts_key(kind: str, subject: str) -> str:
-    """Sign-in attempts counted against one account (`kind` "account", `subject` a digest of the
-    address) or one client address (`kind` "address"); see accounts.security.login_throttle."""
+    """Attempts counted against one account (`kind` "account", `subject` a digest of its email
+    address) or one client address (`kind` "address", or "email_requests" for registrations and
+    emails); see accounts.security.login_throttle."""
     return f"login_attempts:{kind}:{subject}"
 
 
