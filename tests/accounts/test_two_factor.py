@@ -3,11 +3,13 @@ sign-in (API and admin) needs a code or a single-use recovery code; the secret i
 rest."""
 
 import importlib
+import re
 import time
 
 import pyotp
 import pytest
 from django.apps import apps
+from django.core import mail
 from django.test import Client
 
 from accounts.credential_encryption import decrypt_text_secret, encrypt_text_secret
@@ -220,3 +222,32 @@ def test_the_data_migration_encrypts_clear_secrets_and_leaves_encrypted_ones():
     migration.decrypt_secrets(apps, None)
     clear.refresh_from_db()
     assert clear.mfa_secret == "JBSWY3DPEHPK3PXP"
+
+
+def test_registration_to_a_verified_sign_in_with_two_factor_and_recovery_codes():
+    credentials = {"email": "frank@example.com", "password": "a long passphrase 42"}
+    client = Client()
+    assert post(client, "/api/v1/auth/register/", credentials).status_code == 201
+    link = re.search(r"http://\S+", mail.outbox[0].body).group(0)
+    assert client.get(link.split("8000", 1)[1]).status_code == 200
+    assert post(client, LOGIN, credentials).status_code == 200
+    secret = post(client, "/api/v1/auth/mfa/enroll/").json()["secret"]
+    codes = post(client, "/api/v1/auth/mfa/confirm/", {"code": code_of(secret, -1)}).json()[
+        "recovery_codes"
+    ]
+    assert post(client, "/api/v1/auth/logout/").status_code == 204
+    assert client.get("/api/v1/strategies").status_code == 401
+
+    assert post(client, LOGIN, credentials).status_code == 400
+    assert post(client, LOGIN, {**credentials, "otp_code": code_of(secret)}).status_code == 200
+    post(client, "/api/v1/auth/logout/")
+    assert post(client, LOGIN, {**credentials, "recovery_code": codes[0]}).status_code == 200
+    assert client.get("/api/v1/strategies").status_code == 200
+    assert post(Client(), LOGIN, {**credentials, "recovery_code": codes[0]}).status_code == 400
+
+
+def test_the_browsable_api_offers_a_sign_in_form():
+    page = Client().get(LOGIN, HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'name="email"' in body and 'name="otp_code"' in body
