@@ -5,7 +5,7 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from django.http import HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.utils.http import url_has_allowed_host_and_scheme
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
@@ -176,21 +176,37 @@ class VerifyEmailView(APIView):
         return self._verify(request, request.data)
 
 
-class ResendVerificationView(APIView):
+class EmailRequestView(APIView):
+    """A request that sends an email to an address if it has an account; limited per client
+    address, and answered alike whether or not it has one."""
+
     permission_classes = [AllowAny]
     serializer_class = EmailSerializer
 
-    @extend_schema(
-        summary="Send a new verification link",
-        request=EmailSerializer,
-        responses={202: OpenApiResponse(description="Accepted.")},
-    )
+    def send(self, email: str) -> None:
+        raise NotImplementedError
+
     def post(self, request: Request) -> Response:
         serializer = EmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reserve_email_request(address=api_context(request).ip_address)
-        registration.resend_verification(email=serializer.validated_data["email"])
+        self.send(serializer.validated_data["email"])
         return Response(ACCEPTED, status=status.HTTP_202_ACCEPTED)
+
+
+EMAIL_REQUEST_RESPONSES = {202: OpenApiResponse(description="Accepted.")}
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Send a new verification link",
+        request=EmailSerializer,
+        responses=EMAIL_REQUEST_RESPONSES,
+    )
+)
+class ResendVerificationView(EmailRequestView):
+    def send(self, email: str) -> None:
+        registration.resend_verification(email=email)
 
 
 class PasswordChangeView(APIView):
@@ -223,21 +239,16 @@ class PasswordChangeView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PasswordResetView(APIView):
-    permission_classes = [AllowAny]
-    serializer_class = EmailSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         summary="Email a password reset link",
         request=EmailSerializer,
-        responses={202: OpenApiResponse(description="Accepted.")},
+        responses=EMAIL_REQUEST_RESPONSES,
     )
-    def post(self, request: Request) -> Response:
-        serializer = EmailSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        reserve_email_request(address=api_context(request).ip_address)
-        passwords.request_password_reset(email=serializer.validated_data["email"])
-        return Response(ACCEPTED, status=status.HTTP_202_ACCEPTED)
+)
+class PasswordResetView(EmailRequestView):
+    def send(self, email: str) -> None:
+        passwords.request_password_reset(email=email)
 
 
 class PasswordResetConfirmView(APIView):

@@ -59,7 +59,7 @@ class InvalidSecondFactor(SignInRefused):
 
 
 def record_failed_sign_in(
-    *, email: str, reason: str, context: AuditContext | None, user: User | None = None
+    *, reason: str, context: AuditContext | None, user: User | None = None
 ) -> None:
     """One audit row for a refused sign-in: about the account when it exists (the person who
     tried is not known to be its owner, so no acting user), with the client's address."""
@@ -105,9 +105,7 @@ def sign_in(
     try:
         login_throttle.reserve_attempt(keys)
     except login_throttle.LoginThrottled:
-        record_failed_sign_in(
-            email=email, reason="throttled", context=context, user=_account(email)
-        )
+        record_failed_sign_in(reason="throttled", context=context, user=_account(email))
         raise
     user = _account(email)
     try:
@@ -123,7 +121,7 @@ def sign_in(
             if not second_factor_matches(user=user, otp_code=otp_code, recovery_code=recovery_code):
                 raise InvalidSecondFactor()
     except SignInRefused as refusal:
-        record_failed_sign_in(email=email, reason=refusal.reason, context=context, user=user)
+        record_failed_sign_in(reason=refusal.reason, context=context, user=user)
         raise
     login_throttle.succeeded(keys)
     return user

@@ -50,12 +50,15 @@ def _totp(secret: str) -> pyotp.TOTP:
     return pyotp.TOTP(secret, interval=TOTP_STEP_SECONDS)
 
 
-def _record(user: User, change: dict, context: AuditContext | None) -> None:
+def _record(
+    user: User, change: dict, context: AuditContext | None, before: dict | None = None
+) -> None:
     record_audit_event(
         actor=user,
         action=AuditLog.Action.SETTINGS_CHANGED,
         resource_type="user",
         resource_id=user.pk,
+        old_values=before,
         new_values=change,
         context=context,
     )
@@ -91,15 +94,7 @@ def confirm_enrolment(*, user: User, code: str, context: AuditContext | None = N
         locked.mfa_enabled = True
         locked.save(update_fields=["mfa_enabled"])
         codes = _replace_recovery_codes(locked)
-        record_audit_event(
-            actor=locked,
-            action=AuditLog.Action.SETTINGS_CHANGED,
-            resource_type="user",
-            resource_id=locked.pk,
-            old_values={"mfa_enabled": False},
-            new_values={"mfa_enabled": True},
-            context=context,
-        )
+        _record(locked, {"mfa_enabled": True}, context, before={"mfa_enabled": False})
     user.refresh_from_db(fields=["mfa_enabled", "mfa_secret"])
     return codes
 
@@ -115,15 +110,7 @@ def turn_off(*, user: User, context: AuditContext | None = None) -> None:
         locked.mfa_secret = None
         locked.save(update_fields=["mfa_enabled", "mfa_secret"])
         MfaRecoveryCode.objects.filter(user=locked).delete()
-        record_audit_event(
-            actor=locked,
-            action=AuditLog.Action.SETTINGS_CHANGED,
-            resource_type="user",
-            resource_id=locked.pk,
-            old_values={"mfa_enabled": True},
-            new_values={"mfa_enabled": False},
-            context=context,
-        )
+        _record(locked, {"mfa_enabled": False}, context, before={"mfa_enabled": True})
     user.refresh_from_db(fields=["mfa_enabled", "mfa_secret"])
 
 
