@@ -1,10 +1,19 @@
 """Request and response bodies of /api/v1/auth/ (sign-in, registration, passwords, tokens,
 two-factor). Input serializers validate; the services in accounts.security do the work."""
 
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from accounts.models import AccessToken, AccessTokenScope, User
 
+_DETAIL = inline_serializer("Throttled", {"detail": serializers.CharField()})
+# Answers of the routes that check a password or send email, for the OpenAPI document.
+THROTTLED = OpenApiResponse(
+    response=_DETAIL, description="Too many attempts: wait Retry-After seconds."
+)
+UNAVAILABLE = OpenApiResponse(
+    response=_DETAIL, description="Redis (sign-in attempts, sessions) is unreachable."
+)
 PASSWORD = {"style": {"input_type": "password"}, "trim_whitespace": False, "max_length": 4096}
 
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.auth_serializers import (
+    THROTTLED,
     CodeSerializer,
     EnrolmentSerializer,
     IdentitySerializer,
@@ -90,7 +91,7 @@ class MfaDisableView(APIView):
     @extend_schema(
         summary="Turn two-factor off (password and a code)",
         request=IdentitySerializer,
-        responses={204: None},
+        responses={204: None, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
         _confirm_identity(request)
@@ -105,7 +106,7 @@ class MfaRecoveryCodesView(APIView):
     @extend_schema(
         summary="Ten new recovery codes replace the old ones (password and a code)",
         request=IdentitySerializer,
-        responses={200: RecoveryCodesSerializer},
+        responses={200: RecoveryCodesSerializer, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
         _confirm_identity(request)

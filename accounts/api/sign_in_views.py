@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.auth_serializers import (
+    THROTTLED,
+    UNAVAILABLE,
     AccountSerializer,
     EmailSerializer,
     PasswordChangeSerializer,
@@ -85,7 +87,12 @@ class LoginView(APIView):
     @extend_schema(
         summary="Sign in (a session cookie)",
         request=SignInSerializer,
-        responses={200: AccountSerializer, 302: OpenApiResponse(description="To `next`.")},
+        responses={
+            200: AccountSerializer,
+            302: OpenApiResponse(description="To `next`."),
+            429: THROTTLED,
+            503: UNAVAILABLE,
+        },
     )
     def post(self, request: Request) -> Response:
         # A form post could come from another site (login CSRF): forms need the CSRF token. A
@@ -133,7 +140,9 @@ class RegisterView(APIView):
     serializer_class = RegistrationSerializer
 
     @extend_schema(
-        summary="Register", request=RegistrationSerializer, responses={201: AccountSerializer}
+        summary="Register",
+        request=RegistrationSerializer,
+        responses={201: AccountSerializer, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
         serializer = RegistrationSerializer(data=request.data)
@@ -194,7 +203,7 @@ class EmailRequestView(APIView):
         return Response(ACCEPTED, status=status.HTTP_202_ACCEPTED)
 
 
-EMAIL_REQUEST_RESPONSES = {202: OpenApiResponse(description="Accepted.")}
+EMAIL_REQUEST_RESPONSES = {202: OpenApiResponse(description="Accepted."), 429: THROTTLED}
 
 
 @extend_schema_view(
@@ -214,7 +223,9 @@ class PasswordChangeView(APIView):
     serializer_class = PasswordChangeSerializer
 
     @extend_schema(
-        summary="Change your password", request=PasswordChangeSerializer, responses={204: None}
+        summary="Change your password",
+        request=PasswordChangeSerializer,
+        responses={204: None, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeSerializer(data=request.data)
