@@ -1,7 +1,7 @@
 """The operator console's sign-in form: email, password and, for an account with two-factor on,
 a code; it signs in through accounts.security.sign_in (throttled, audited), whose refusals it
 shows as form errors. Too many attempts raise LoginThrottled, which
-accounts.middleware.SignInThrottleMiddleware answers with a 429."""
+accounts.middleware.SignInErrorsMiddleware answers with a 429."""
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm

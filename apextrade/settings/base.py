@@ -49,8 +49,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Account security: a throttled sign-in outside the API (the admin) is a 429.
-    "accounts.middleware.SignInThrottleMiddleware",
+    # Account security: outside the API (the admin), a throttled sign-in is a 429 and an
+    # unreachable Redis a 503.
+    "accounts.middleware.SignInErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "apextrade.urls"

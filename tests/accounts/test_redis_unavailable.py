@@ -7,7 +7,7 @@ import copy
 import pytest
 from django.test import Client
 
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, OperatorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +52,13 @@ def test_a_signed_in_client_is_told_the_service_is_unavailable_not_signed_out(re
     assert "Sessions are unavailable" in response.json()["detail"]
     settings.CACHES = original  # Redis is back: the session was kept
     assert client.get("/api/v1/strategies").status_code == 200
+
+
+def test_the_admin_login_answers_503_not_a_server_error(redis_down):
+    operator = OperatorFactory()
+    redis_down()
+
+    page = Client().post("/admin/login/", {"username": operator.email, "password": "x"})
+
+    assert page.status_code == 503
+    assert "Redis cannot be reached" in page.content.decode()
