@@ -9,13 +9,13 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import User
+from accounts.security.account_emails import send_account_email
 from accounts.security.sign_in import confirm_identity
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
@@ -74,15 +74,14 @@ def request_password_reset(*, email: str) -> None:
     if user is None or not user.has_usable_password():
         return
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
-    send_mail(
+    send_account_email(
+        to=user.email,
         subject="Reset your ApexTrade password",
-        message=(
+        body=(
             "Someone (we hope you) asked to reset your ApexTrade password. Open this link and "
             f"send your new password (it works for {minutes} minutes, once):\n\n"
             f"{reset_link(user)}\n\nIf it was not you, ignore this email."
         ),
-        from_email=None,
-        recipient_list=[user.email],
     )
 
 

@@ -7,12 +7,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.security.account_emails import send_account_email
 from accounts.services import register_user
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
@@ -53,15 +53,14 @@ def verification_link(user: User) -> str:
 
 def send_verification_email(*, user: User) -> None:
     hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
-    send_mail(
+    send_account_email(
+        to=user.email,
         subject="Verify your ApexTrade email address",
-        message=(
+        body=(
             f"Welcome to ApexTrade.\n\nOpen this link to verify your email address (it works "
             f"for {hours} hours):\n\n{verification_link(user)}\n\n"
             "If you did not register, ignore this email."
         ),
-        from_email=None,
-        recipient_list=[user.email],
     )
 
 

@@ -207,3 +207,17 @@ def test_no_reset_email_for_an_unknown_address_and_the_same_answer():
     answer = post(Client(), "/api/v1/auth/password/reset/", {"email": "nobody@example.com"})
     assert answer.status_code == 202
     assert not mail.outbox
+
+
+def test_a_mail_server_that_is_down_does_not_fail_the_registration(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+
+    answer = post(
+        Client(),
+        "/api/v1/auth/register/",
+        {"email": "gus@example.com", "password": "a long passphrase 42"},
+    )
+
+    assert answer.status_code == 201
+    assert User.objects.filter(email="gus@example.com", is_verified=False).exists()
