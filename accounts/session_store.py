@@ -11,12 +11,13 @@ from django_redis.exceptions import ConnectionInterrupted
 from core.cache_keys import SESSION_KEY_PREFIX
 from core.errors import ServiceUnavailable
 
-UNREACHABLE = (
+# What django-redis and redis-py raise when Redis is out of reach (sessions, sign-in attempts,
+# used TOTP codes all turn it into ServiceUnavailable).
+REDIS_UNREACHABLE = (
     ConnectionInterrupted,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
-MESSAGE = "Sessions are unavailable: Redis cannot be reached. Try again shortly."
 
 
 class SessionStore(CacheSessionStore):
@@ -27,8 +28,8 @@ class SessionStore(CacheSessionStore):
             return {}
         try:
             session_data = self._cache.get(self.cache_key)
-        except UNREACHABLE as exc:
-            raise ServiceUnavailable(MESSAGE) from exc
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
         if session_data is not None:
             return session_data
         self._session_key = None
@@ -37,17 +38,17 @@ class SessionStore(CacheSessionStore):
     def exists(self, session_key: str) -> bool:
         try:
             return super().exists(session_key)
-        except UNREACHABLE as exc:
-            raise ServiceUnavailable(MESSAGE) from exc
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
 
     def save(self, must_create: bool = False) -> None:
         try:
             super().save(must_create=must_create)
-        except UNREACHABLE as exc:
-            raise ServiceUnavailable(MESSAGE) from exc
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
 
     def delete(self, session_key: str | None = None) -> None:
         try:
             super().delete(session_key)
-        except UNREACHABLE as exc:
-            raise ServiceUnavailable(MESSAGE) from exc
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc

@@ -39,7 +39,7 @@ class ApiRootView(APIView):
                 "resources": links(RESOURCES),
                 "auth": links(SIGN_IN),
                 "authentication": "Programs: `Authorization: Bearer <personal access token>`; "
-                "browsers: a session from the login. See docs/api.md.",
+                "browsers: a session from the login. See docs/signing-in.md.",
                 "docs": reverse("api-docs", request=request),
                 "schema": reverse("api-schema", request=request),
             }

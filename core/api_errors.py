@@ -38,7 +38,7 @@ def api_exception_handler(exc: Exception, context: dict):
     elif isinstance(exc, LimitExceeded):
         exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
     elif isinstance(exc, ServiceUnavailable):
-        exc = Unavailable(str(exc))
+        exc = Unavailable(f"{exc} Try again shortly.")
     elif isinstance(exc, ObjectDoesNotExist):
         exc = Http404(str(exc))
     return exception_handler(exc, context)

@@ -16,6 +16,9 @@ class LimitExceeded(Exception):
 
 
 class ServiceUnavailable(Exception):
-    """A service the action needs (Redis, PostgreSQL) cannot be reached: a 503 in the API. Raised
-    instead of carrying on as if nothing were stored (e.g. a session that cannot be read is not
-    an anonymous client)."""
+    """A service ApexTrade cannot work without (Redis, PostgreSQL) cannot be reached: a 503 in
+    the API and an error page in the console (core.api_failures), never a sign-out or a 500."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} cannot be reached.")
+        self.service = service

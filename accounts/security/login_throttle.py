@@ -15,12 +15,11 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
-from django_redis.exceptions import ConnectionInterrupted
 
+from accounts.session_store import REDIS_UNREACHABLE
 from core.cache_keys import login_attempts_key
 from core.errors import LimitExceeded, ServiceUnavailable
 
@@ -103,10 +102,8 @@ def _run(script: str, keys: list[str], args: list[int | str]) -> int:
     try:
         connection = get_redis_connection("default")
         return int(connection.register_script(script)(keys=keys, args=args))
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise ServiceUnavailable("Sign-in is unavailable: Redis cannot be reached.") from exc
-    except ConnectionInterrupted as exc:
-        raise ServiceUnavailable("Sign-in is unavailable: Redis cannot be reached.") from exc
+    except REDIS_UNREACHABLE as exc:
+        raise ServiceUnavailable("Redis") from exc
 
 
 def reserve_attempt(keys: AttemptKeys) -> None:

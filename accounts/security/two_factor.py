@@ -17,17 +17,16 @@ import time
 from dataclasses import dataclass
 
 import pyotp
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
-from django_redis.exceptions import ConnectionInterrupted
 
 from accounts.credential_encryption import decrypt_text_secret, encrypt_text_secret
 from accounts.models import MfaRecoveryCode, User
+from accounts.session_store import REDIS_UNREACHABLE
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
@@ -159,10 +158,8 @@ def _first_use_of_step(user: User, step: int) -> bool:
     ttl = TOTP_STEP_SECONDS * (2 * VALID_WINDOW + 2)
     try:
         return bool(get_redis_connection("default").set(key, 1, nx=True, ex=ttl))
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise ServiceUnavailable("Two-factor checks are unavailable: Redis is down.") from exc
-    except ConnectionInterrupted as exc:
-        raise ServiceUnavailable("Two-factor checks are unavailable: Redis is down.") from exc
+    except REDIS_UNREACHABLE as exc:
+        raise ServiceUnavailable("Redis") from exc
 
 
 def _normalise_recovery_code(code: str) -> str:

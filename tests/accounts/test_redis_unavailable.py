@@ -49,7 +49,7 @@ def test_a_signed_in_client_is_told_the_service_is_unavailable_not_signed_out(re
     response = client.get("/api/v1/strategies")
 
     assert response.status_code == 503
-    assert "Sessions are unavailable" in response.json()["detail"]
+    assert "Redis cannot be reached" in response.json()["detail"]
     settings.CACHES = original  # Redis is back: the session was kept
     assert client.get("/api/v1/strategies").status_code == 200
 
