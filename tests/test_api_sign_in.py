@@ -138,3 +138,35 @@ def test_the_root_redirects_to_the_api_root_which_links_resources_sign_in_and_do
     assert body["resources"]["strategies"].endswith("/api/v1/strategies")
     assert body["auth"]["login"].endswith(LOGIN)
     assert body["docs"].endswith("/api/v1/docs/")
+
+
+AUTH_WRITE_ROUTES = [
+    "/api/v1/auth/login/",
+    "/api/v1/auth/logout/",
+    "/api/v1/auth/register/",
+    "/api/v1/auth/verify-email/",
+    "/api/v1/auth/verify-email/resend/",
+    "/api/v1/auth/password/change/",
+    "/api/v1/auth/password/reset/",
+    "/api/v1/auth/password/reset/confirm/",
+    "/api/v1/auth/tokens/",
+    "/api/v1/auth/mfa/enroll/",
+    "/api/v1/auth/mfa/confirm/",
+    "/api/v1/auth/mfa/disable/",
+    "/api/v1/auth/mfa/recovery-codes/",
+]
+
+
+@pytest.mark.parametrize("path", AUTH_WRITE_ROUTES)
+def test_every_auth_write_route_refuses_an_unknown_field_by_name_and_changes_nothing(path):
+    user = UserFactory()
+    client = Client()
+    client.force_login(user)
+
+    response = client.post(path, {"no_such_field": 1}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "no_such_field" in response.json()
+    assert client.get("/api/v1/strategies").status_code == 200  # still signed in
+    user.refresh_from_db()
+    assert (user.mfa_secret, user.check_password(DEFAULT_PASSWORD)) == (None, True)

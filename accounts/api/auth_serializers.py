@@ -1,10 +1,12 @@
 """Request and response bodies of /api/v1/auth/ (sign-in, registration, passwords, tokens,
-two-factor). Input serializers validate; the services in accounts.security do the work."""
+two-factor). Input serializers validate and refuse fields they do not know (a 400 naming them);
+the services in accounts.security do the work."""
 
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from accounts.models import AccessToken, AccessTokenScope, User
+from core.api_serializers import StrictFieldsMixin
 
 _DETAIL = inline_serializer("Throttled", {"detail": serializers.CharField()})
 # Answers of the routes that check a password or send email, for the OpenAPI document.
@@ -17,7 +19,7 @@ UNAVAILABLE = OpenApiResponse(
 PASSWORD = {"style": {"input_type": "password"}, "trim_whitespace": False, "max_length": 4096}
 
 
-class SignInSerializer(serializers.Serializer):
+class SignInSerializer(StrictFieldsMixin, serializers.Serializer):
     email = serializers.CharField(max_length=255)
     password = serializers.CharField(**PASSWORD)
     otp_code = serializers.CharField(
@@ -38,22 +40,22 @@ class AccountSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RegistrationSerializer(serializers.Serializer):
+class RegistrationSerializer(StrictFieldsMixin, serializers.Serializer):
     email = serializers.CharField(max_length=255)
     password = serializers.CharField(**PASSWORD)
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
-class EmailSerializer(serializers.Serializer):
+class EmailSerializer(StrictFieldsMixin, serializers.Serializer):
     email = serializers.CharField(max_length=255)
 
 
-class VerificationSerializer(serializers.Serializer):
+class VerificationSerializer(StrictFieldsMixin, serializers.Serializer):
     token = serializers.CharField(max_length=1000)
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(StrictFieldsMixin, serializers.Serializer):
     current_password = serializers.CharField(**PASSWORD)
     new_password = serializers.CharField(**PASSWORD)
     otp_code = serializers.CharField(
@@ -61,7 +63,7 @@ class PasswordChangeSerializer(serializers.Serializer):
     )
 
 
-class PasswordResetSerializer(serializers.Serializer):
+class PasswordResetSerializer(StrictFieldsMixin, serializers.Serializer):
     uid = serializers.CharField(max_length=100)
     token = serializers.CharField(max_length=200)
     new_password = serializers.CharField(**PASSWORD)
@@ -74,7 +76,7 @@ class AccessTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AccessTokenInputSerializer(serializers.Serializer):
+class AccessTokenInputSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=AccessTokenScope.choices),
@@ -94,7 +96,7 @@ class NewAccessTokenSerializer(AccessTokenSerializer):
         read_only_fields = fields
 
 
-class CodeSerializer(serializers.Serializer):
+class CodeSerializer(StrictFieldsMixin, serializers.Serializer):
     code = serializers.CharField(max_length=10, help_text="The current code of your app.")
 
 
@@ -114,7 +116,7 @@ class RecoveryCodesSerializer(serializers.Serializer):
     )
 
 
-class IdentitySerializer(serializers.Serializer):
+class IdentitySerializer(StrictFieldsMixin, serializers.Serializer):
     """Proof, while signed in, that it is you: the password and a two-factor code."""
 
     password = serializers.CharField(**PASSWORD)

@@ -15,14 +15,15 @@ from accounts.api.auth_serializers import (
     RecoveryCodesSerializer,
 )
 from accounts.api.permissions import SessionOnly
-from accounts.api.sign_in_views import api_context, refusal_as_api_error
+from accounts.api.sign_in_views import api_context, body_of, refusal_as_api_error
 from accounts.security import two_factor
 from accounts.security.sign_in import SignInRefused, confirm_identity
+from core.api_serializers import refuse_body_fields
 
 
 def _confirm_identity(request: Request) -> None:
     """Password and a code (TOTP or recovery), checked like a sign-in (throttled, audited)."""
-    serializer = IdentitySerializer(data=request.data)
+    serializer = IdentitySerializer(data=body_of(request))
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     try:
@@ -59,6 +60,7 @@ class MfaEnrolView(APIView):
         responses={201: EnrolmentSerializer},
     )
     def post(self, request: Request) -> Response:
+        refuse_body_fields(body_of(request))
         enrolment = two_factor.start_enrolment(user=request.user, context=api_context(request))
         return Response(
             {"secret": enrolment.secret, "provisioning_uri": enrolment.provisioning_uri},
@@ -76,7 +78,7 @@ class MfaConfirmView(APIView):
         responses={200: RecoveryCodesSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = CodeSerializer(data=request.data)
+        serializer = CodeSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         codes = two_factor.confirm_enrolment(
             user=request.user, code=serializer.validated_data["code"], context=api_context(request)

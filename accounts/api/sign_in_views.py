@@ -34,6 +34,7 @@ from accounts.security.sign_in import (
     sign_in,
 )
 from compliance.audit import AuditContext
+from core.api_serializers import refuse_body_fields
 
 ACCEPTED = {"detail": "Accepted: if the address has an account, an email is on its way."}
 
@@ -51,6 +52,19 @@ def refusal_as_api_error(refusal: SignInRefused) -> exceptions.APIException:
     if isinstance(refusal, EmailNotVerified):
         return exceptions.PermissionDenied(message, code=refusal.reason)
     return exceptions.ValidationError({"otp_code": [message]}, code=refusal.reason)
+
+
+# Sent by the browsable API's HTML forms besides the fields: not part of any body.
+FORM_ONLY_FIELDS = ("csrfmiddlewaretoken", "next")
+
+
+def body_of(request: Request) -> object:
+    """The request's body without what an HTML form adds to every post."""
+    data = request.data.copy() if hasattr(request.data, "copy") else request.data
+    for name in FORM_ONLY_FIELDS:
+        if hasattr(data, "pop"):
+            data.pop(name, None)
+    return data
 
 
 def _redirect_target(request: Request) -> str | None:
@@ -99,7 +113,7 @@ class LoginView(APIView):
         # JSON body cannot be sent across sites without a CORS preflight, which we never allow.
         if request.content_type.split(";")[0].strip() != "application/json":
             SessionAuthentication().enforce_csrf(request)
-        serializer = SignInSerializer(data=request.data)
+        serializer = SignInSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
@@ -126,6 +140,7 @@ class LogoutView(APIView):
 
     @extend_schema(summary="Sign out", request=None, responses={204: None})
     def post(self, request: Request) -> Response:
+        refuse_body_fields(body_of(request))
         logout(request._request)
         target = _redirect_target(request)
         if target:
@@ -145,7 +160,7 @@ class RegisterView(APIView):
         responses={201: AccountSerializer, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
-        serializer = RegistrationSerializer(data=request.data)
+        serializer = RegistrationSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         reserve_email_request(address=api_context(request).ip_address)
         user = registration.register_account(
@@ -182,7 +197,7 @@ class VerifyEmailView(APIView):
         responses={200: AccountSerializer},
     )
     def post(self, request: Request) -> Response:
-        return self._verify(request, request.data)
+        return self._verify(request, body_of(request))
 
 
 class EmailRequestView(APIView):
@@ -196,7 +211,7 @@ class EmailRequestView(APIView):
         raise NotImplementedError
 
     def post(self, request: Request) -> Response:
-        serializer = EmailSerializer(data=request.data)
+        serializer = EmailSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         reserve_email_request(address=api_context(request).ip_address)
         self.send(serializer.validated_data["email"])
@@ -228,7 +243,7 @@ class PasswordChangeView(APIView):
         responses={204: None, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
-        serializer = PasswordChangeSerializer(data=request.data)
+        serializer = PasswordChangeSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
@@ -287,7 +302,7 @@ class PasswordResetConfirmView(APIView):
         responses={204: None},
     )
     def post(self, request: Request) -> Response:
-        serializer = PasswordResetSerializer(data=request.data)
+        serializer = PasswordResetSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         passwords.reset_password(**serializer.validated_data, context=api_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

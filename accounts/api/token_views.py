@@ -13,7 +13,7 @@ from accounts.api.auth_serializers import (
     NewAccessTokenSerializer,
 )
 from accounts.api.permissions import SessionOnly
-from accounts.api.sign_in_views import api_context
+from accounts.api.sign_in_views import api_context, body_of
 from accounts.models import AccessToken
 from accounts.security.access_tokens import create_access_token, revoke_access_token
 from accounts.selectors import access_tokens_for
@@ -53,7 +53,7 @@ class AccessTokenViewSet(
         return access_tokens_for(self.request.user)
 
     def create(self, request: Request) -> Response:
-        serializer = AccessTokenInputSerializer(data=request.data)
+        serializer = AccessTokenInputSerializer(data=body_of(request))
         serializer.is_valid(raise_exception=True)
         token, secret = create_access_token(
             user=request.user, **serializer.validated_data, context=api_context(request)
