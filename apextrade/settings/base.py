@@ -49,6 +49,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Account security: outside the API (the admin), a throttled sign-in is a 429 and an
+    # unreachable Redis a 503.
+    "accounts.middleware.SignInErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "apextrade.urls"
@@ -136,19 +139,50 @@ CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOA
 
 # --- Field encryption (broker API credentials). A comma-separated list of Fernet keys: the first
 # encrypts, all decrypt, so keys can be rotated.
+# The development key is public (it is in this file): production.py refuses it.
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
 FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS", default=["dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="]
+    "FIELD_ENCRYPTION_KEYS", default=[DEVELOPMENT_FIELD_ENCRYPTION_KEY]
 )
+
+# --- Account security (issue 10): sign-in, throttling, emails, two-factor.
+# Every sign-in (API, admin, Django's authenticate()) goes through accounts.security.sign_in.
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailSignInBackend"]
+# Sign-in attempts per account and per client address (IPv6: per /64) within the window; past
+# either, a 429 with Retry-After before any password is hashed (accounts.security.login_throttle).
+LOGIN_ATTEMPTS_PER_ACCOUNT = env.int("LOGIN_ATTEMPTS_PER_ACCOUNT", default=5)
+LOGIN_ATTEMPTS_PER_ADDRESS = env.int("LOGIN_ATTEMPTS_PER_ADDRESS", default=20)
+LOGIN_ATTEMPTS_WINDOW_SECONDS = env.int("LOGIN_ATTEMPTS_WINDOW_SECONDS", default=15 * 60)
+# Registrations, verification links and password reset emails per client address.
+ACCOUNT_REQUESTS_PER_ADDRESS = env.int("ACCOUNT_REQUESTS_PER_ADDRESS", default=10)
+ACCOUNT_REQUESTS_WINDOW_SECONDS = env.int("ACCOUNT_REQUESTS_WINDOW_SECONDS", default=60 * 60)
+# Links in emails start with this (never with the request's Host header).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 24 * 3600)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# Django's email backend from EMAIL_URL (e.g. smtp+tls://user:password@host:587); dev.py prints
+# emails to the console, tests keep them in django.core.mail.outbox.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ApexTrade <no-reply@apextrade.local>")
+# The issuer an authenticator app shows next to the account.
+MFA_ISSUER = env("MFA_ISSUER", default="ApexTrade")
 
 # The audit log records X-Forwarded-For only behind a proxy of ours that sets it.
 AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
 
 # --- API
 REST_FRAMEWORK = {
+    # Account security: personal access tokens first (their Bearer challenge makes an
+    # unauthenticated request a 401 with WWW-Authenticate), then sessions (with CSRF); a token's
+    # scopes limit what it may do on every view that keeps the default permissions.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.api.permissions.TokenHasScope",
+    ],
     # DRF's defaults, with a JSON parser that answers 400 to documents nested too deep.
     "DEFAULT_PARSER_CLASSES": [
         "core.api_parsers.DepthLimitedJSONParser",
