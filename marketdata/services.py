@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.cache_keys import ticker_key, ticker_lock_key
 from core.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
+from marketdata.data_versions import move_data_versions
 from marketdata.ingest.files import Progress, Row, read_rows
 from marketdata.ingest.ohlcv import (
     LoadReport,
@@ -26,6 +27,7 @@ from marketdata.ingest.ohlcv import (
     boundary_check,
     candle_problem,
     load_candles,
+    too_old_reason,
 )
 from marketdata.models import DEFAULT_SOURCE, MaintenanceJobRun
 from marketdata.synthetic import synthetic_candles
@@ -232,7 +234,8 @@ def load_candle_rows(
     skip_invalid: bool = False,
     using: str = TIMESERIES_DB,
 ) -> ImportResult:
-    """Load candle rows (`rows()` yields them, and may be called twice) into ohlcv."""
+    """Load candle rows (`rows()` yields them, and may be called twice) into ohlcv. 1m rows
+    older than ohlcv's retention horizon are bad rows (see retention.ohlcv_horizon)."""
     validate_series(symbol=symbol, timeframe=timeframe)
     started = time.perf_counter()
     with transaction.atomic(using=using):
@@ -242,6 +245,7 @@ def load_candle_rows(
             timeframe=timeframe,
             source=source,
             skip_invalid=skip_invalid,
+            not_before=_write_horizon(timeframe),
             using=using,
         )
         if report.rows_written:
@@ -257,6 +261,11 @@ def load_candle_rows(
     return ImportResult(report, loaded - started, time.perf_counter() - loaded)
 
 
+def _write_horizon(timeframe: str) -> datetime | None:
+    """Candles of `timeframe` must not start before this (None: no limit)."""
+    return retention.ohlcv_horizon() if timeframe == "1m" else None
+
+
 def _after_candles_written(
     *,
     symbol: str,
@@ -265,6 +274,7 @@ def _after_candles_written(
     latest: datetime,
     using: str,
 ) -> None:
+    move_data_versions(symbols=[symbol], using=using)
     if timeframe == "1m":
         rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
         rollups.refresh_after_write(earliest=earliest, latest=latest, using=using)
@@ -293,8 +303,9 @@ def upsert_candles(
     ticker up to date. Large batches go through the same COPY path as imports.
 
     A candle repeated in the batch (same time) is written once, as its last version. An
-    impossible candle (high < low, open or close outside them, negative volume) rejects the whole
-    batch with RowsRejected, whose report names each by its 1-based position in `candles`."""
+    impossible candle (high < low, open or close outside them, negative volume), or a 1m candle
+    past ohlcv's retention horizon, rejects the whole batch with RowsRejected, whose report names
+    each by its 1-based position in `candles`."""
     validate_series(symbol=symbol, timeframe=timeframe)
     if not candles:
         return 0
@@ -311,8 +322,11 @@ def upsert_candles(
         )
         return result.report.rows_written
     report = LoadReport(rows_read=len(candles))
+    horizon = _write_horizon(timeframe)
     for n, c in numbered:
         problem = candle_problem(c.open, c.high, c.low, c.close, c.volume)
+        if problem is None and horizon is not None and c.time < horizon:
+            problem = too_old_reason(horizon)
         if problem is not None:
             report.reject(n, problem)
     if report.bad_count:

@@ -33,3 +33,15 @@ def _no_timescaledb_jobs_behind_the_tests_back(django_db_setup, django_db_blocke
                     "SELECT alter_job(job_id, scheduled => false) "
                     "FROM timescaledb_information.jobs WHERE job_id >= 1000"
                 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _candle_array_cache_of_this_run():
+    """The run's candle array cache directory (settings.test) goes when the run ends. Entries
+    are not emptied between tests: data versions never repeat, so none can be served stale."""
+    import shutil
+
+    from marketdata.array_cache import cache_dir
+
+    yield
+    shutil.rmtree(cache_dir(), ignore_errors=True)

@@ -74,3 +74,8 @@ class Command(BaseCommand):
             if job["last_result"]:
                 out(f"      {job['last_result']}")
         out(f"Pending invalidations: {status['pending_invalidations']}")
+        out("Stored series (native timeframes are served as stored where they exist):")
+        for series in status["series"]:
+            native = ", ".join(series["native_timeframes"]) or "none"
+            minutes = "1m and derived timeframes" if series["minutes"] else "no 1m candles"
+            out(f"  {series['symbol']}: {minutes}; native: {native}")
