@@ -17,13 +17,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from accounts.models import User
 from compliance.audit import AuditContext
@@ -33,6 +34,8 @@ from core.errors import StateConflict
 from marketdata.selectors import candle_arrays
 from marketdata.timescale import TIMESERIES_DB
 from strategies import engine
+from strategies.engine.config import DEFAULT_POSITION_SIZE_PCT
+from strategies.engine.results import column_limit
 from strategies.models import Backtest, BacktestTrade, Strategy
 
 logger = logging.getLogger(__name__)
@@ -58,17 +61,33 @@ SNAPSHOT_FIELDS = (
 
 # A running backtest refreshes `backtest:heartbeat:{id}` in Redis at least this often (seconds)...
 HEARTBEAT_INTERVAL = 5
-# ...and the key outlives a missed refresh or two; once it has expired the worker is presumed dead.
-HEARTBEAT_TTL = 120
+# ...and the key outlives a few missed refreshes; once it has expired the worker is presumed dead.
+# With the sweep every 20 s (beat_schedule), a dead worker is noticed within a minute.
+HEARTBEAT_TTL = 30
+# A running backtest younger than this is not judged by its heartbeat yet (the claim and the
+# first beat are a moment apart).
+STALE_GRACE = dt.timedelta(seconds=30)
+# A pending backtest whose task has not started this long after it was sent is sent once more;
+# one still pending this long after that is failed.
+NOT_STARTED_AFTER = dt.timedelta(minutes=1)
+NEVER_STARTED_AFTER = dt.timedelta(minutes=10)
+# Progress of a run (progress_pct): loading the candles takes it to LOADED_PCT, the engine
+# (indicators, simulation, results) moves it across ENGINE_PCT, saving to 100.
+LOADED_PCT = 15
+ENGINE_PCT = (15, 85)
+RESULTS_READY_PCT = 92
 # progress_pct is written at most once per this many seconds (and on every 10% step).
 PROGRESS_WRITE_INTERVAL = 1.0
-# A pending backtest whose task was sent less than this long ago (seconds) is not sent again.
-ENQUEUED_TTL = 600
+# How long the record of a sent task (`backtest:enqueued:{id}`) is kept (seconds).
+ENQUEUED_TTL = 86_400
 # should_cancel() reads the status from the database at most this often.
 CANCEL_CHECK_INTERVAL = 1.0
 
 WORKER_STOPPED_MESSAGE = (
     "The worker running this backtest stopped (no heartbeat); start the backtest again."
+)
+NEVER_STARTED_MESSAGE = (
+    "No worker started this backtest (its task was sent twice); start the backtest again."
 )
 
 TASK_CONTEXT = AuditContext.system("task")
@@ -115,6 +134,8 @@ def start_backtest(
     if strategy.user_id != user.pk:
         raise ValidationError({"strategy": "Strategy not found."})
     if errors := date_range_errors(start_date, end_date):
+        raise ValidationError(errors)
+    if errors := size_errors(strategy, initial_capital):
         raise ValidationError(errors)
     with transaction.atomic():
         # Freeze the row as stored now, not the caller's possibly older copy of it.
@@ -175,6 +196,33 @@ def date_range_errors(start_date: dt.date | None, end_date: dt.date | None) -> d
     return errors
 
 
+def size_errors(strategy: Strategy, initial_capital: Decimal | None) -> dict[str, str]:
+    """What the trades implied by the capital would not fit, by field: a trade takes
+    max_position_size_pct of the capital, and a move of 100% on it must fit the trade P&L
+    columns (commission and slippage, fractions of it, then fit too). Checked before the run,
+    so that it does not fail later with a value its column cannot hold."""
+    if initial_capital is None or not isinstance(initial_capital, Decimal | int):
+        return {}
+    position_pct = strategy.max_position_size_pct
+    if position_pct is None:
+        position_pct = Decimal(str(DEFAULT_POSITION_SIZE_PCT))
+    trade_value = Decimal(initial_capital) * position_pct / 100
+    field = BacktestTrade._meta.get_field("gross_pnl")
+    limit = column_limit(field.max_digits, field.decimal_places)
+    if trade_value <= limit:
+        return {}
+    cent = Decimal("0.01")
+    largest = (limit * 100 / position_pct).quantize(cent, rounding=ROUND_DOWN)
+    shown_limit = limit.quantize(cent, rounding=ROUND_DOWN)
+    return {
+        "initial_capital": (
+            f"With {position_pct}% of the capital per trade, a trade of {trade_value:,.2f} "
+            f"would not fit the trade P&L columns (at most {shown_limit:,.2f}); use an initial "
+            f"capital of at most {largest:,.2f} or a smaller max_position_size_pct."
+        )
+    }
+
+
 def enqueued_key(backtest_id: uuid.UUID | str) -> str:
     return f"backtest:enqueued:{backtest_id}"
 
@@ -187,7 +235,10 @@ def enqueue_backtest(backtest_id: uuid.UUID | str) -> bool:
 
     try:
         run_backtest_task.delay(str(backtest_id))
-        cache.set(enqueued_key(backtest_id), timezone.now().isoformat(), timeout=ENQUEUED_TTL)
+        sent = cache.get(enqueued_key(backtest_id)) or {}
+        attempts = sent.get("attempts", 0) if isinstance(sent, dict) else 1
+        record = {"sent_at": timezone.now().isoformat(), "attempts": attempts + 1}
+        cache.set(enqueued_key(backtest_id), record, timeout=ENQUEUED_TTL)
     except Exception:
         logger.exception("could not enqueue backtest %s; the stale sweep will retry", backtest_id)
         return False
@@ -295,9 +346,7 @@ def _finish(
         if trades is not None:
             # A redelivered task (or a re-run) replaces the trades, never adds to them.
             BacktestTrade.objects.filter(backtest_id=backtest_id).delete()
-            BacktestTrade.objects.bulk_create(
-                [BacktestTrade(backtest_id=backtest_id, **row) for row in trades], batch_size=1000
-            )
+            _copy_trades(backtest_id, trades)
         record_audit_event(
             actor=None,
             action=AuditLog.Action.UPDATE,
@@ -309,6 +358,43 @@ def _finish(
         )
     cache.delete(heartbeat_key(backtest_id))
     return True
+
+
+TRADE_COLUMNS = (
+    "trade_number",
+    "entry_date",
+    "exit_date",
+    "symbol",
+    "side",
+    "quantity",
+    "entry_price",
+    "exit_price",
+    "commission",
+    "slippage",
+    "gross_pnl",
+    "net_pnl",
+    "pnl_pct",
+    "entry_signal",
+    "exit_signal",
+    "market_conditions",
+    "is_open",
+)
+
+
+def _copy_trades(backtest_id: uuid.UUID | str, trades: list[dict[str, Any]]) -> None:
+    """Write the trade rows with one COPY (10,000 trades in a fraction of a second)."""
+    if not trades:
+        return
+    columns = ", ".join(("backtest_id", *TRADE_COLUMNS))
+    backtest = uuid.UUID(str(backtest_id))
+    copy_sql = f"COPY backtest_trades ({columns}) FROM STDIN"
+    conditions = TRADE_COLUMNS.index("market_conditions")
+    with connections["default"].cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+        for row in trades:
+            values = [row[name] for name in TRADE_COLUMNS]
+            if values[conditions] is not None:
+                values[conditions] = Jsonb(values[conditions])
+            copy.write_row((backtest, *values))
 
 
 def fail_backtest(backtest_id: uuid.UUID | str, message: str) -> bool:
@@ -357,9 +443,17 @@ class RunMonitor:
             if not written:
                 self._cancelled = True
 
-    def should_cancel(self) -> bool:
+    def engine_progress(self, pct: int) -> None:
+        """The engine's 0-100 progress, placed within the run's ENGINE_PCT."""
+        low, high = ENGINE_PCT
+        self.progress(low + (high - low) * pct // 100)
+
+    def should_cancel(self, *, now_or_never: bool = False) -> bool:
+        """Whether the backtest is no longer running; the status is read at most once per
+        CANCEL_CHECK_INTERVAL, or right away with `now_or_never` (between phases)."""
         now = self.clock()
-        if not self._cancelled and now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL:
+        due = now_or_never or now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL
+        if not self._cancelled and due:
             self._last_cancel_check = now
             status = (
                 Backtest.objects.filter(pk=self.backtest_id)
@@ -418,8 +512,9 @@ def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
         backtest = Backtest.objects.get(pk=backtest_id)
         snapshot = backtest.strategy_snapshot
         candles = load_candles(snapshot, backtest.start_date, backtest.end_date)
-        if monitor.should_cancel():
-            raise engine.BacktestCancelled("cancelled before the run")
+        if monitor.should_cancel(now_or_never=True):
+            raise engine.BacktestCancelled("cancelled after loading the candles")
+        monitor.progress(LOADED_PCT)
         config = engine.BacktestConfig.from_strategy_snapshot(
             snapshot,
             initial_capital=backtest.initial_capital,
@@ -431,14 +526,19 @@ def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
             entry_rules=snapshot["entry_rules"],
             exit_rules=snapshot["exit_rules"],
             config=config,
-            progress=monitor.progress,
+            progress=monitor.engine_progress,
             should_cancel=monitor.should_cancel,
         )
+        del candles  # the arrays are not needed for saving
+        if monitor.should_cancel(now_or_never=True):
+            raise engine.BacktestCancelled("cancelled before saving")
+        fields = _result_fields(result)
         trades = [engine.trade_columns(trade) for trade in result.trades]
+        monitor.progress(RESULTS_READY_PCT)
         _finish(
             backtest_id,
             Backtest.Status.COMPLETED,
-            fields=_result_fields(result),
+            fields=fields,
             trades=trades,
             audit={"total_trades": len(trades), "bars": result.bars},
         )
@@ -496,7 +596,7 @@ def cancel_backtest(
     return backtest
 
 
-def fail_stale_backtests(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> list[uuid.UUID]:
+def fail_stale_backtests(*, older_than: dt.timedelta = STALE_GRACE) -> list[uuid.UUID]:
     """Mark failed every backtest that has been running longer than `older_than` and whose worker
     no longer refreshes its heartbeat. Returns the ids it failed."""
     cutoff = timezone.now() - older_than
@@ -514,21 +614,65 @@ def fail_stale_backtests(*, older_than: dt.timedelta = dt.timedelta(minutes=10))
     return failed
 
 
-def requeue_pending_backtests(
-    *, older_than: dt.timedelta = dt.timedelta(minutes=10)
-) -> list[uuid.UUID]:
-    """Send the task again for backtests still `pending` after `older_than` whose task was never
-    sent (the broker was down at the commit) or was sent longer than ENQUEUED_TTL ago and has not
-    run. Returns the ids it sent."""
-    cutoff = timezone.now() - older_than
+def requeue_pending_backtests(*, older_than: dt.timedelta = NOT_STARTED_AFTER) -> list[uuid.UUID]:
+    """Send the task again for backtests still `pending` after `older_than`: those whose task
+    never reached the broker, and, once, those whose task was sent `older_than` ago and has not
+    started (a worker that took it died before starting it). Returns the ids it sent. A backtest
+    whose second task has not started NEVER_STARTED_AFTER later is failed (fail_unstarted)."""
+    now = timezone.now()
     candidates = Backtest.objects.filter(
-        status=Backtest.Status.PENDING, created_at__lt=cutoff
+        status=Backtest.Status.PENDING, created_at__lt=now - older_than
     ).values_list("pk", flat=True)
-    sent = [
-        backtest_id
-        for backtest_id in candidates
-        if cache.get(enqueued_key(backtest_id)) is None and enqueue_backtest(backtest_id)
-    ]
+    sent = []
+    for backtest_id in candidates:
+        record = cache.get(enqueued_key(backtest_id))
+        if isinstance(record, dict):
+            if record.get("attempts", 1) >= 2:
+                continue
+            if dt.datetime.fromisoformat(record["sent_at"]) > now - older_than:
+                continue
+        if enqueue_backtest(backtest_id):
+            sent.append(backtest_id)
     if sent:
         logger.warning("sent the task again for %d pending backtests: %s", len(sent), sent)
     return sent
+
+
+def fail_unstarted_backtests(*, older_than: dt.timedelta = NEVER_STARTED_AFTER) -> list[uuid.UUID]:
+    """Fail the pending backtests whose task was sent twice, the second time more than
+    `older_than` ago, and never started. Returns their ids."""
+    now = timezone.now()
+    candidates = Backtest.objects.filter(
+        status=Backtest.Status.PENDING, created_at__lt=now - older_than
+    ).values_list("pk", flat=True)
+    failed = []
+    for backtest_id in candidates:
+        record = cache.get(enqueued_key(backtest_id))
+        if not isinstance(record, dict) or record.get("attempts", 1) < 2:
+            continue
+        if dt.datetime.fromisoformat(record["sent_at"]) > now - older_than:
+            continue
+        with transaction.atomic():
+            updated = Backtest.objects.filter(
+                pk=backtest_id, status=Backtest.Status.PENDING
+            ).update(
+                status=Backtest.Status.FAILED,
+                completed_at=timezone.now(),
+                error_message=NEVER_STARTED_MESSAGE,
+            )
+            if updated:
+                record_audit_event(
+                    actor=None,
+                    action=AuditLog.Action.UPDATE,
+                    resource_type="backtest",
+                    resource_id=backtest_id,
+                    old_values={"status": Backtest.Status.PENDING},
+                    new_values={
+                        "status": Backtest.Status.FAILED,
+                        "error_message": NEVER_STARTED_MESSAGE,
+                    },
+                    context=TASK_CONTEXT,
+                )
+        if updated:
+            failed.append(backtest_id)
+    return failed

@@ -126,6 +126,7 @@ def test_the_date_order_error_is_spelled_out(api, strategy):
     [
         ({"end_date": "9999-12-31"}, "end_date"),
         ({"start_date": "0001-01-01"}, "start_date"),
+        ({"initial_capital": "9999999999999.99"}, "initial_capital"),  # trades would not fit
     ],
 )
 def test_dates_outside_what_can_have_candles_are_a_400_not_a_failed_run(
