@@ -43,6 +43,7 @@ END_OF_DATA = "end_of_data"
 _FIRST_WINDOW = 256
 # Prices are stored with 8 decimal places.
 _PRICE_DECIMALS = 8
+_PRICE_SCALE = 10.0**_PRICE_DECIMALS
 _PROGRESS_STEPS = 100
 _CONTEXT_BARS = 20
 
@@ -54,7 +55,12 @@ class BacktestCancelled(Exception):
 def _price_level(level):
     """A stop, target or trailing level rounded to the price precision, so that a level that is
     exactly a price (a 10% target from 100 is 110, not 110.00000000000001) is reached by a bar
-    whose high or low is that price. Takes a float or an array; the same rounding for both."""
+    whose high or low is that price. Takes a float or an array; the same rounding for both.
+
+    A float is rounded as np.round rounds (scale by 10**8, round half to even, scale back) but
+    without NumPy's per-call overhead, which was a third of a 10,000-trade run."""
+    if type(level) is float and math.isfinite(level):
+        return float(round(level * _PRICE_SCALE)) / _PRICE_SCALE
     rounded = np.round(level, _PRICE_DECIMALS)
     return float(rounded) if np.ndim(rounded) == 0 else rounded
 

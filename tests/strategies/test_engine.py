@@ -677,3 +677,18 @@ def test_candle_times_accept_datetime64_and_aware_datetimes():
         [1, 1],
     )
     assert from_datetimes.time.tolist() == from_numpy.time.tolist() == [START, START + HOUR]
+
+
+def test_a_float_price_level_is_rounded_exactly_as_numpy_rounds_it():
+    from strategies.engine.simulate import _price_level
+
+    rng = np.random.default_rng(11)
+    levels = np.concatenate(
+        [
+            rng.uniform(0, 1, 20_000),
+            rng.uniform(1, 100_000, 20_000),
+            np.round(rng.uniform(1, 1000, 20_000), 8) + 5e-9,  # near ties
+            10.0 ** rng.uniform(-8, 9, 20_000),
+        ]
+    )
+    assert [_price_level(float(x)) for x in levels] == np.round(levels, 8).tolist()
