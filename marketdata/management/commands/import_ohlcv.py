@@ -66,11 +66,6 @@ class Command(BaseCommand):
             ) from rejected
         report = result.report
         self._report_bad_rows(report)
-        if timeframe != "1m":
-            self.stderr.write(
-                f"Note: the candles API and backtests derive every timeframe from 1m candles; "
-                f"these {timeframe} candles are stored, but nothing reads them yet."
-            )
         rate = report.rows_valid / result.seconds_loading if result.seconds_loading else 0
         self.stdout.write(
             self.style.SUCCESS(
