@@ -32,3 +32,13 @@ def rate_limit_key(user_id: UUID | str) -> str:
 # Sessions are kept under `session:{session_key}` (accounts.session_store): a user may hold more
 # than one session, so the spec's `session:{user_id}` names the key space, not one key per user.
 SESSION_KEY_PREFIX = "session:"
+
+
+def backtest_heartbeat_key(backtest_id: UUID | str) -> str:
+    """Kept alive by the worker running a backtest; its expiry means the worker stopped."""
+    return f"backtest:heartbeat:{backtest_id}"
+
+
+def backtest_enqueued_key(backtest_id: UUID | str) -> str:
+    """When a backtest's run task was sent, and how many times."""
+    return f"backtest:enqueued:{backtest_id}"

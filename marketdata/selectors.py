@@ -220,6 +220,16 @@ def candle_arrays(
     return arrays
 
 
+def stored_range(
+    *, symbol: str, using: str = TIMESERIES_DB
+) -> tuple[datetime | None, datetime | None]:
+    """The first and last stored candle of `symbol`, any timeframe (for messages such as "data
+    exists from ... to ...")."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT min(time), max(time) FROM ohlcv WHERE symbol = %s", [symbol])
+        return cursor.fetchone()
+
+
 def latest_candle_time(*, symbol: str, using: str = TIMESERIES_DB) -> datetime | None:
     with connections[using].cursor() as cursor:
         cursor.execute(

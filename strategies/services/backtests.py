@@ -1,6 +1,7 @@
-"""Backtest runs: start one (freeze the strategy, enqueue), run it (claim, load candles, simulate,
-save), cancel it, and fail the ones whose worker stopped. docs/backtests.md describes the state
-machine, the heartbeat and what a redelivered task does.
+"""Backtests: start one (freeze the strategy, enqueue its run task), cancel it, and send again
+or give up on pending ones whose task never started. Running is strategies.services.backtest_runs;
+the heartbeat and progress of a run are strategies.services.run_monitor. docs/backtests.md
+describes the state machine.
 
 Status moves only forward, and every move is a conditional UPDATE (`... WHERE status IN (...)`), so
 two workers, a cancel and the stale-job sweep can race without one overwriting another's outcome:
@@ -11,29 +12,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from celery import current_app
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
+from core.cache_keys import backtest_enqueued_key, backtest_heartbeat_key
 from core.errors import StateConflict
-from marketdata.selectors import candle_arrays
-from marketdata.timescale import TIMESERIES_DB
-from strategies import engine
 from strategies.engine.config import DEFAULT_POSITION_SIZE_PCT
 from strategies.engine.results import column_limit
 from strategies.models import Backtest, BacktestTrade, Strategy
@@ -58,38 +52,17 @@ SNAPSHOT_FIELDS = (
     "max_drawdown_pct",
     "trailing_stop_pct",
 )
-
-# A running backtest refreshes `backtest:heartbeat:{id}` in Redis at least this often (seconds)...
-HEARTBEAT_INTERVAL = 5
-# ...and the key outlives a few missed refreshes; once it has expired the worker is presumed dead.
-# With the sweep every 20 s (beat_schedule), a dead worker is noticed within a minute.
-HEARTBEAT_TTL = 30
-# A running backtest younger than this is not judged by its heartbeat yet (the claim and the
-# first beat are a moment apart).
-STALE_GRACE = dt.timedelta(seconds=30)
+# The run task, sent by name: importing strategies.tasks here would make an import cycle.
+RUN_TASK = "strategies.tasks.run_backtest_task"
 # A pending backtest whose task has not started this long after it was sent is sent once more;
 # one still pending this long after that is failed.
 NOT_STARTED_AFTER = dt.timedelta(minutes=1)
 NEVER_STARTED_AFTER = dt.timedelta(minutes=10)
-# Progress of a run (progress_pct): loading the candles takes it to LOADED_PCT, the engine
-# (indicators, simulation, results) moves it across ENGINE_PCT, saving to 100.
-LOADED_PCT = 15
-ENGINE_PCT = (15, 85)
-RESULTS_READY_PCT = 92
-# progress_pct is written at most once per this many seconds (and on every 10% step).
-PROGRESS_WRITE_INTERVAL = 1.0
 # How long the record of a sent task (`backtest:enqueued:{id}`) is kept (seconds).
 ENQUEUED_TTL = 86_400
-# should_cancel() reads the status from the database at most this often.
-CANCEL_CHECK_INTERVAL = 1.0
-
-WORKER_STOPPED_MESSAGE = (
-    "The worker running this backtest stopped (no heartbeat); start the backtest again."
-)
 NEVER_STARTED_MESSAGE = (
     "No worker started this backtest (its task was sent twice); start the backtest again."
 )
-
 TASK_CONTEXT = AuditContext.system("task")
 
 # Candle times are nanoseconds since the epoch; nothing trades before it.
@@ -98,10 +71,6 @@ EARLIEST_START_DATE = dt.date(1970, 1, 1)
 
 class BacktestStateError(StateConflict):
     """The action does not apply to the backtest in its current status."""
-
-
-def heartbeat_key(backtest_id: uuid.UUID | str) -> str:
-    return f"backtest:heartbeat:{backtest_id}"
 
 
 def strategy_snapshot(strategy: Strategy) -> dict[str, Any]:
@@ -223,346 +192,20 @@ def size_errors(strategy: Strategy, initial_capital: Decimal | None) -> dict[str
     }
 
 
-def enqueued_key(backtest_id: uuid.UUID | str) -> str:
-    return f"backtest:enqueued:{backtest_id}"
-
-
 def enqueue_backtest(backtest_id: uuid.UUID | str) -> bool:
     """Send the run task to the broker. When the broker cannot be reached the error is logged, not
     raised (the backtest is saved and stays `pending`), and requeue_pending_backtests sends it
     again later; a task sent twice is harmless, as only one delivery can claim the backtest."""
-    from strategies.tasks import run_backtest_task
-
     try:
-        run_backtest_task.delay(str(backtest_id))
-        sent = cache.get(enqueued_key(backtest_id)) or {}
+        current_app.send_task(RUN_TASK, args=[str(backtest_id)])
+        sent = cache.get(backtest_enqueued_key(backtest_id)) or {}
         attempts = sent.get("attempts", 0) if isinstance(sent, dict) else 1
         record = {"sent_at": timezone.now().isoformat(), "attempts": attempts + 1}
-        cache.set(enqueued_key(backtest_id), record, timeout=ENQUEUED_TTL)
+        cache.set(backtest_enqueued_key(backtest_id), record, timeout=ENQUEUED_TTL)
     except Exception:
         logger.exception("could not enqueue backtest %s; the stale sweep will retry", backtest_id)
         return False
     return True
-
-
-# --- Candles ------------------------------------------------------------------------------------
-
-
-class NoCandlesError(Exception):
-    """There is nothing to run the strategy on; the message says why, for error_message."""
-
-
-def candle_window(start_date: dt.date, end_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) in UTC: from the start date's midnight to the midnight after the end date,
-    so both dates are included whole."""
-    start = dt.datetime.combine(start_date, dt.time.min, tzinfo=dt.UTC)
-    end = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    return start, end
-
-
-# Market data keeps one-minute candles and rolls every other timeframe up from them.
-_DATA_RANGE_SQL = "SELECT min(time), max(time) FROM ohlcv WHERE symbol = %s AND timeframe = '1m'"
-
-
-def _data_range(symbol: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """First and last stored candle of the symbol, for the error message of an empty range."""
-    with connections[TIMESERIES_DB].cursor() as cursor:
-        cursor.execute(_DATA_RANGE_SQL, [symbol])
-        return cursor.fetchone()
-
-
-def load_candles(
-    snapshot: dict[str, Any], start_date: dt.date, end_date: dt.date
-) -> engine.Candles:
-    """The strategy's candles over the backtest's dates. Raises NoCandlesError when there are
-    none: an unknown or inactive symbol (no data at all) or a range outside the data."""
-    symbol, timeframe = snapshot["asset_symbol"], snapshot["timeframe"]
-    start, end = candle_window(start_date, end_date)
-    arrays = candle_arrays(symbol=symbol, timeframe=timeframe, start=start, end=end)
-    if arrays["close"].shape[0] == 0:
-        first, last = _data_range(symbol)
-        if first is None:
-            raise NoCandlesError(
-                f"No market data for {symbol}: the symbol is not active in market data (no "
-                "candles at all)."
-            )
-        raise NoCandlesError(
-            f"No {symbol} {timeframe} candles between {start_date} and {end_date}; data exists "
-            f"from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC."
-        )
-    return engine.Candles.from_arrays(
-        arrays["time"],
-        arrays["open"],
-        arrays["high"],
-        arrays["low"],
-        arrays["close"],
-        arrays["volume"],
-    )
-
-
-# --- Running ------------------------------------------------------------------------------------
-
-
-def _claim(backtest_id: uuid.UUID | str) -> bool:
-    """pending → running, atomically; False when another task claimed it or it is finished."""
-    with transaction.atomic():
-        claimed = Backtest.objects.filter(pk=backtest_id, status=Backtest.Status.PENDING).update(
-            status=Backtest.Status.RUNNING, started_at=timezone.now(), progress_pct=0
-        )
-        if claimed:
-            record_audit_event(
-                actor=None,
-                action=AuditLog.Action.UPDATE,
-                resource_type="backtest",
-                resource_id=backtest_id,
-                old_values={"status": Backtest.Status.PENDING},
-                new_values={"status": Backtest.Status.RUNNING},
-                context=TASK_CONTEXT,
-            )
-    return bool(claimed)
-
-
-def _finish(
-    backtest_id: uuid.UUID | str,
-    status: str,
-    *,
-    fields: dict[str, Any] | None = None,
-    trades: list[dict[str, Any]] | None = None,
-    audit: dict[str, Any] | None = None,
-) -> bool:
-    """running → status with the result columns and trades, in one transaction. False (and
-    nothing written) when the backtest is no longer running: it was cancelled or failed
-    meanwhile, and that outcome stands."""
-    with transaction.atomic():
-        locked = (
-            Backtest.objects.select_for_update()
-            .filter(pk=backtest_id, status=Backtest.Status.RUNNING)
-            .first()
-        )
-        if locked is None:
-            return False
-        values = {"status": status, "completed_at": timezone.now(), **(fields or {})}
-        Backtest.objects.filter(pk=backtest_id).update(**values)
-        if trades is not None:
-            # A redelivered task (or a re-run) replaces the trades, never adds to them.
-            BacktestTrade.objects.filter(backtest_id=backtest_id).delete()
-            _copy_trades(backtest_id, trades)
-        record_audit_event(
-            actor=None,
-            action=AuditLog.Action.UPDATE,
-            resource_type="backtest",
-            resource_id=backtest_id,
-            old_values={"status": Backtest.Status.RUNNING},
-            new_values={"status": status, **(audit or {})},
-            context=TASK_CONTEXT,
-        )
-    cache.delete(heartbeat_key(backtest_id))
-    return True
-
-
-TRADE_COLUMNS = (
-    "trade_number",
-    "entry_date",
-    "exit_date",
-    "symbol",
-    "side",
-    "quantity",
-    "entry_price",
-    "exit_price",
-    "commission",
-    "slippage",
-    "gross_pnl",
-    "net_pnl",
-    "pnl_pct",
-    "entry_signal",
-    "exit_signal",
-    "market_conditions",
-    "is_open",
-)
-
-
-def _copy_trades(backtest_id: uuid.UUID | str, trades: list[dict[str, Any]]) -> None:
-    """Write the trade rows with one COPY (10,000 trades in a fraction of a second)."""
-    if not trades:
-        return
-    columns = ", ".join(("backtest_id", *TRADE_COLUMNS))
-    backtest = uuid.UUID(str(backtest_id))
-    copy_sql = f"COPY backtest_trades ({columns}) FROM STDIN"
-    conditions = TRADE_COLUMNS.index("market_conditions")
-    with connections["default"].cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
-        for row in trades:
-            values = [row[name] for name in TRADE_COLUMNS]
-            if values[conditions] is not None:
-                values[conditions] = Jsonb(values[conditions])
-            copy.write_row((backtest, *values))
-
-
-def fail_backtest(backtest_id: uuid.UUID | str, message: str) -> bool:
-    """running → failed with the reason; False when it was no longer running."""
-    return _finish(
-        backtest_id,
-        Backtest.Status.FAILED,
-        fields={"error_message": message},
-        audit={"error_message": message},
-    )
-
-
-@dataclass
-class RunMonitor:
-    """The engine's progress and should_cancel callbacks for one backtest: throttled writes of
-    progress_pct, the Redis heartbeat, and a throttled read of the status."""
-
-    backtest_id: uuid.UUID | str
-    clock: Callable[[], float] = time.monotonic
-    _last_progress_write: float = float("-inf")
-    _written_pct: int = 0
-    _last_heartbeat: float = float("-inf")
-    _last_cancel_check: float = float("-inf")
-    _cancelled: bool = False
-
-    def beat(self, *, force: bool = False) -> None:
-        now = self.clock()
-        if force or now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
-            cache.set(
-                heartbeat_key(self.backtest_id), timezone.now().isoformat(), timeout=HEARTBEAT_TTL
-            )
-            self._last_heartbeat = now
-
-    def progress(self, pct: int) -> None:
-        self.beat()
-        now = self.clock()
-        step = pct // 10 > self._written_pct // 10
-        if pct > self._written_pct and (
-            step or now - self._last_progress_write >= PROGRESS_WRITE_INTERVAL
-        ):
-            written = Backtest.objects.filter(
-                pk=self.backtest_id, status=Backtest.Status.RUNNING
-            ).update(progress_pct=min(pct, 100))
-            self._written_pct = pct
-            self._last_progress_write = now
-            if not written:
-                self._cancelled = True
-
-    def engine_progress(self, pct: int) -> None:
-        """The engine's 0-100 progress, placed within the run's ENGINE_PCT."""
-        low, high = ENGINE_PCT
-        self.progress(low + (high - low) * pct // 100)
-
-    def should_cancel(self, *, now_or_never: bool = False) -> bool:
-        """Whether the backtest is no longer running; the status is read at most once per
-        CANCEL_CHECK_INTERVAL, or right away with `now_or_never` (between phases)."""
-        now = self.clock()
-        due = now_or_never or now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL
-        if not self._cancelled and due:
-            self._last_cancel_check = now
-            status = (
-                Backtest.objects.filter(pk=self.backtest_id)
-                .values_list("status", flat=True)
-                .first()
-            )
-            self._cancelled = status != Backtest.Status.RUNNING
-        return self._cancelled
-
-
-@contextmanager
-def heartbeat_during(backtest_id: uuid.UUID | str) -> Iterator[None]:
-    """Refresh the heartbeat every HEARTBEAT_INTERVAL from a background thread while the block
-    runs, so that long phases without progress callbacks (loading candles, computing indicators)
-    do not look like a dead worker to the stale-job sweep."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_INTERVAL):
-            cache.set(heartbeat_key(backtest_id), timezone.now().isoformat(), timeout=HEARTBEAT_TTL)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{backtest_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=HEARTBEAT_INTERVAL)
-        cache.delete(heartbeat_key(backtest_id))
-
-
-def _result_fields(result: engine.BacktestResult) -> dict[str, Any]:
-    fields = engine.result_columns(result)
-    fields["progress_pct"] = 100
-    fields["error_message"] = None
-    return fields
-
-
-def run_backtest(*, backtest_id: uuid.UUID | str) -> Backtest | None:
-    """Run a pending backtest to its end. Does nothing (returns the backtest as it is) when it is
-    not pending: already claimed by another delivery of the task, finished or cancelled. Never
-    leaves it `running`: every error ends in `failed` with the reason in error_message."""
-    if not _claim(backtest_id):
-        logger.info("backtest %s not pending; nothing to do", backtest_id)
-        return Backtest.objects.filter(pk=backtest_id).first()
-    monitor = RunMonitor(backtest_id)
-    with heartbeat_during(backtest_id):
-        _run_claimed(backtest_id, monitor)
-    # None when the strategy, and with it the backtest, was deleted during the run.
-    return Backtest.objects.filter(pk=backtest_id).first()
-
-
-def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
-    try:
-        monitor.beat(force=True)
-        backtest = Backtest.objects.get(pk=backtest_id)
-        snapshot = backtest.strategy_snapshot
-        candles = load_candles(snapshot, backtest.start_date, backtest.end_date)
-        if monitor.should_cancel(now_or_never=True):
-            raise engine.BacktestCancelled("cancelled after loading the candles")
-        monitor.progress(LOADED_PCT)
-        config = engine.BacktestConfig.from_strategy_snapshot(
-            snapshot,
-            initial_capital=backtest.initial_capital,
-            commission_pct=backtest.commission_pct,
-            slippage_pct=backtest.slippage_pct,
-        )
-        result = engine.run_backtest(
-            candles,
-            entry_rules=snapshot["entry_rules"],
-            exit_rules=snapshot["exit_rules"],
-            config=config,
-            progress=monitor.engine_progress,
-            should_cancel=monitor.should_cancel,
-        )
-        del candles  # the arrays are not needed for saving
-        if monitor.should_cancel(now_or_never=True):
-            raise engine.BacktestCancelled("cancelled before saving")
-        fields = _result_fields(result)
-        trades = [engine.trade_columns(trade) for trade in result.trades]
-        monitor.progress(RESULTS_READY_PCT)
-        _finish(
-            backtest_id,
-            Backtest.Status.COMPLETED,
-            fields=fields,
-            trades=trades,
-            audit={"total_trades": len(trades), "bars": result.bars},
-        )
-    except engine.BacktestCancelled:
-        # cancel_backtest already wrote `cancelled`; this is for a status that changed some other
-        # way (the stale-job sweep), which then stands as it is.
-        logger.info("backtest %s stopped: status changed while running", backtest_id)
-        cache.delete(heartbeat_key(backtest_id))
-    except NoCandlesError as error:
-        fail_backtest(backtest_id, str(error))
-    except Exception as error:
-        logger.exception("backtest %s failed", backtest_id)
-        fail_backtest(backtest_id, _error_message(error))
-
-
-def _error_message(error: Exception) -> str:
-    """A message for error_message: rule and config errors are the user's to fix, anything else
-    is reported by its type so that the log entry can be found."""
-    if isinstance(error, ValueError):
-        return f"Invalid backtest input: {error}"
-    return f"The backtest stopped with an internal error ({type(error).__name__}: {error})."
-
-
-# --- Cancelling and the stale-job sweep ---------------------------------------------------------
 
 
 def cancel_backtest(
@@ -591,27 +234,9 @@ def cancel_backtest(
             new_values={"status": Backtest.Status.CANCELLED},
             context=context,
         )
-    cache.delete(heartbeat_key(backtest.pk))
+    cache.delete(backtest_heartbeat_key(backtest.pk))
     backtest.refresh_from_db()
     return backtest
-
-
-def fail_stale_backtests(*, older_than: dt.timedelta = STALE_GRACE) -> list[uuid.UUID]:
-    """Mark failed every backtest that has been running longer than `older_than` and whose worker
-    no longer refreshes its heartbeat. Returns the ids it failed."""
-    cutoff = timezone.now() - older_than
-    candidates = Backtest.objects.filter(
-        status=Backtest.Status.RUNNING, started_at__lt=cutoff
-    ).values_list("pk", flat=True)
-    failed = []
-    for backtest_id in candidates:
-        if cache.get(heartbeat_key(backtest_id)) is not None:
-            continue
-        if fail_backtest(backtest_id, WORKER_STOPPED_MESSAGE):
-            failed.append(backtest_id)
-    if failed:
-        logger.warning("failed %d stale backtests: %s", len(failed), failed)
-    return failed
 
 
 def requeue_pending_backtests(*, older_than: dt.timedelta = NOT_STARTED_AFTER) -> list[uuid.UUID]:
@@ -625,7 +250,7 @@ def requeue_pending_backtests(*, older_than: dt.timedelta = NOT_STARTED_AFTER) -
     ).values_list("pk", flat=True)
     sent = []
     for backtest_id in candidates:
-        record = cache.get(enqueued_key(backtest_id))
+        record = cache.get(backtest_enqueued_key(backtest_id))
         if isinstance(record, dict):
             if record.get("attempts", 1) >= 2:
                 continue
@@ -647,7 +272,7 @@ def fail_unstarted_backtests(*, older_than: dt.timedelta = NEVER_STARTED_AFTER) 
     ).values_list("pk", flat=True)
     failed = []
     for backtest_id in candidates:
-        record = cache.get(enqueued_key(backtest_id))
+        record = cache.get(backtest_enqueued_key(backtest_id))
         if not isinstance(record, dict) or record.get("attempts", 1) < 2:
             continue
         if dt.datetime.fromisoformat(record["sent_at"]) > now - older_than:

@@ -332,9 +332,7 @@ def test_a_missing_column_is_a_clear_error(tmp_path: Path, symbol: str) -> None:
         run_import(path, symbol)
 
 
-def test_candles_of_another_timeframe_are_stored_and_served(
-    tmp_path: Path, symbol: str
-) -> None:
+def test_candles_of_another_timeframe_are_stored_and_served(tmp_path: Path, symbol: str) -> None:
     text = "time,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,3\n"
     out, err = StringIO(), StringIO()
     call_command("import_ohlcv", str(write_csv(tmp_path / "daily.csv", text)),

@@ -9,22 +9,24 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from compliance.models import AuditLog
+from core.cache_keys import backtest_enqueued_key as enqueued_key
+from core.cache_keys import backtest_heartbeat_key as heartbeat_key
 from strategies import engine
 from strategies.models import Backtest, BacktestTrade
-from strategies.services import backtests
-from strategies.services.backtests import (
+from strategies.services import backtest_runs, backtests, run_monitor
+from strategies.services.backtest_runs import (
     WORKER_STOPPED_MESSAGE,
-    BacktestStateError,
-    RunMonitor,
-    cancel_backtest,
-    enqueued_key,
     fail_stale_backtests,
-    heartbeat_during,
-    heartbeat_key,
-    requeue_pending_backtests,
     run_backtest,
+)
+from strategies.services.backtests import (
+    RUN_TASK,
+    BacktestStateError,
+    cancel_backtest,
+    requeue_pending_backtests,
     start_backtest,
 )
+from strategies.services.run_monitor import RunMonitor, heartbeat_during
 from strategies.services.strategies import update_strategy
 from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
@@ -85,14 +87,14 @@ def test_start_backtest_enqueues_the_task_only_after_commit(
     strategy, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("strategies.tasks.run_backtest_task.delay") as delay,
+        mock.patch("strategies.services.backtests.current_app.send_task") as delay,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         backtest = start(strategy, enqueue=True)
         assert not delay.called
 
     assert len(callbacks) == 1
-    delay.assert_called_once_with(str(backtest.pk))
+    delay.assert_called_once_with(RUN_TASK, args=[str(backtest.pk)])
 
 
 def test_a_broker_outage_at_commit_leaves_the_backtest_pending_for_the_sweep(
@@ -100,7 +102,8 @@ def test_a_broker_outage_at_commit_leaves_the_backtest_pending_for_the_sweep(
 ):
     with (
         mock.patch(
-            "strategies.tasks.run_backtest_task.delay", side_effect=ConnectionError("no broker")
+            "strategies.services.backtests.current_app.send_task",
+            side_effect=ConnectionError("no broker"),
         ),
         django_capture_on_commit_callbacks(execute=True),
     ):
@@ -126,7 +129,7 @@ def test_pending_backtests_whose_task_never_left_or_never_started_are_sent_again
     young = pending_since(0.3)
     BacktestFactory(status="running", created_at=timezone.now() - dt.timedelta(minutes=30))
 
-    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
+    with mock.patch("strategies.services.backtests.current_app.send_task") as delay:
         sent = requeue_pending_backtests()
 
     assert sorted(sent) == sorted([lost.pk, not_started.pk])
@@ -509,12 +512,12 @@ def test_progress_moves_through_loading_the_engine_and_saving(strategy):
     with mock.patch.object(RunMonitor, "progress", spy):
         run_backtest(backtest_id=backtest.pk)
 
-    low, high = backtests.ENGINE_PCT
-    assert seen[0] == backtests.LOADED_PCT  # the candles are loaded
+    low, high = run_monitor.ENGINE_PCT
+    assert seen[0] == run_monitor.LOADED_PCT  # the candles are loaded
     assert any(low < pct < high for pct in seen)  # the engine's phases
-    assert seen[-2:] == [high, backtests.RESULTS_READY_PCT]  # engine done, results ready
+    assert seen[-2:] == [high, run_monitor.RESULTS_READY_PCT]  # engine done, results ready
     assert seen == sorted(seen)
-    assert backtests.Backtest.objects.get(pk=backtest.pk).progress_pct == 100  # saved
+    assert Backtest.objects.get(pk=backtest.pk).progress_pct == 100  # saved
 
 
 def test_a_cancel_during_the_indicators_stops_the_run_before_the_simulation(strategy):
@@ -524,7 +527,7 @@ def test_a_cancel_during_the_indicators_stops_the_run_before_the_simulation(stra
     strategy.save()
     backtest = start(strategy)
     seen = []
-    real_compute = backtests.engine.simulate.compute_indicators
+    real_compute = backtest_runs.engine.simulate.compute_indicators
 
     def cancel_midway(keys, candles, cache, before_each=None):
         def before(done):
@@ -535,15 +538,15 @@ def test_a_cancel_during_the_indicators_stops_the_run_before_the_simulation(stra
         real_compute(keys, candles, cache, before)
 
     with (
-        mock.patch.object(backtests.engine.simulate, "compute_indicators", cancel_midway),
-        mock.patch.object(backtests.engine.simulate, "_simulate", side_effect=AssertionError),
+        mock.patch.object(backtest_runs.engine.simulate, "compute_indicators", cancel_midway),
+        mock.patch.object(backtest_runs.engine.simulate, "_simulate", side_effect=AssertionError),
         mock.patch.object(RunMonitor, "progress", lambda self, pct: seen.append(pct)),
-        mock.patch.object(backtests, "CANCEL_CHECK_INTERVAL", 0),
+        mock.patch.object(run_monitor, "CANCEL_CHECK_INTERVAL", 0),
     ):
         done = run_backtest(backtest_id=backtest.pk)
 
     assert done.status == "cancelled"
-    assert max(seen) < backtests.ENGINE_PCT[0] + 30 * 70 // 100  # within the indicator phase
+    assert max(seen) < run_monitor.ENGINE_PCT[0] + 30 * 70 // 100  # within the indicator phase
     assert not BacktestTrade.objects.filter(backtest=done).exists()
 
 
@@ -593,7 +596,7 @@ def test_the_largest_capital_that_fits_is_accepted(strategy):
 
 
 def test_the_heartbeat_keeps_beating_through_phases_without_progress(monkeypatch):
-    monkeypatch.setattr("strategies.services.backtests.HEARTBEAT_INTERVAL", 0.02)
+    monkeypatch.setattr("strategies.services.run_monitor.HEARTBEAT_INTERVAL", 0.02)
     backtest_id = "00000000-0000-0000-0000-0000000000aa"
 
     with heartbeat_during(backtest_id):

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from apextrade.celery import app as celery_app
 from strategies.models import Backtest, BacktestTrade
-from strategies.services.backtests import WORKER_STOPPED_MESSAGE, start_backtest
+from strategies.services.backtest_runs import WORKER_STOPPED_MESSAGE
+from strategies.services.backtests import RUN_TASK, start_backtest
 from strategies.tasks import fail_stale_backtests, run_backtest_task
 from tests.factories import BacktestFactory, StrategyFactory
 from tests.strategies.candle_rows import (
@@ -79,11 +80,11 @@ def test_the_stale_sweep_task_fails_running_backtests_without_heartbeat_within_a
 def test_the_stale_sweep_task_sends_lost_pending_backtests_again():
     lost = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=2))
 
-    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
+    with mock.patch("strategies.services.backtests.current_app.send_task") as send:
         outcome = fail_stale_backtests.apply().get()
 
     assert outcome == {"failed": [], "requeued": [str(lost.pk)]}
-    delay.assert_called_once_with(str(lost.pk))
+    send.assert_called_once_with(RUN_TASK, args=[str(lost.pk)])
 
 
 @pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
@@ -129,7 +130,7 @@ def test_a_dead_worker_is_noticed_within_a_minute():
     """The last heartbeat of a dead worker expires HEARTBEAT_TTL later; the sweep runs every
     schedule interval; a run is judged only after STALE_GRACE, which the TTL already covers."""
     from apextrade.beat_schedule import BEAT_SCHEDULE
-    from strategies.services import backtests
+    from strategies.services import run_monitor as backtests
 
     sweep = BEAT_SCHEDULE["strategies.fail_stale_backtests"]["schedule"]
     worst_case = backtests.HEARTBEAT_INTERVAL + backtests.HEARTBEAT_TTL + sweep.total_seconds()

@@ -10,7 +10,8 @@ import pytest
 
 from marketdata.services import import_ohlcv
 from strategies.models import Backtest, BacktestTrade
-from strategies.services.backtests import run_backtest, start_backtest
+from strategies.services.backtest_runs import run_backtest
+from strategies.services.backtests import start_backtest
 from tests.factories import StrategyFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
