@@ -26,9 +26,9 @@ from marketdata.selectors import (
     equity_snapshots,
     latest_candle_time,
     latest_ticks,
-    timeseries_status,
 )
 from marketdata.services import validate_series
+from marketdata.status import timeseries_status
 from marketdata.timeframes import Timeframe
 
 CANDLES_SHOWN = 100

@@ -16,8 +16,9 @@ from django.urls import reverse
 from marketdata.ingest.ohlcv import RowsRejected
 from marketdata.models import Ohlcv
 from marketdata.retention import ohlcv_horizon
-from marketdata.selectors import candle_arrays, candles, timeseries_status
+from marketdata.selectors import candle_arrays, candles
 from marketdata.services import CandleInput, generate_synthetic_ohlcv, upsert_candles
+from marketdata.status import timeseries_status
 from tests.factories import OperatorFactory
 from tests.marketdata.helpers import minute_candles, write_csv, write_minutes
 

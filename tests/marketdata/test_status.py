@@ -11,8 +11,8 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
-from marketdata.selectors import timeseries_status
 from marketdata.services import refresh_rollups
+from marketdata.status import timeseries_status
 from marketdata.timescale import timescaledb_enabled
 from tests.factories import OperatorFactory, UserFactory
 from tests.marketdata.helpers import minute_candles, write_minutes

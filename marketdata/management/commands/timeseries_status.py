@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from marketdata.byte_sizes import human_size
-from marketdata.selectors import timeseries_status
+from marketdata.status import timeseries_status
 
 
 class Command(BaseCommand):
