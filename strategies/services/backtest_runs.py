@@ -18,6 +18,7 @@ from compliance.services import record_audit_event
 from marketdata.selectors import candle_arrays, stored_range
 from strategies import engine
 from strategies.models import Backtest, BacktestTrade
+from strategies.result_columns import result_columns, trade_columns
 from strategies.services.backtests import TASK_CONTEXT
 from strategies.services.run_monitor import (
     LOADED_PCT,
@@ -182,7 +183,7 @@ def fail_backtest(backtest_id: uuid.UUID | str, message: str) -> bool:
 
 
 def _result_fields(result: engine.BacktestResult) -> dict[str, Any]:
-    fields = engine.result_columns(result)
+    fields = result_columns(result)
     fields["progress_pct"] = 100
     fields["error_message"] = None
     return fields
@@ -229,7 +230,7 @@ def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
         if monitor.should_cancel(now_or_never=True):
             raise engine.BacktestCancelled("cancelled before saving")
         fields = _result_fields(result)
-        trades = [engine.trade_columns(trade) for trade in result.trades]
+        trades = [trade_columns(trade) for trade in result.trades]
         monitor.progress(RESULTS_READY_PCT)
         _finish(
             backtest_id,

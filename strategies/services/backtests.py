@@ -29,8 +29,8 @@ from compliance.services import record_audit_event
 from core.cache_keys import backtest_enqueued_key, backtest_heartbeat_key
 from core.errors import StateConflict
 from strategies.engine.config import DEFAULT_POSITION_SIZE_PCT
-from strategies.engine.results import column_limit
 from strategies.models import Backtest, BacktestTrade, Strategy
+from strategies.result_columns import column_limit
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,9 @@ from strategies.engine import (
     BacktestConfig,
     Candles,
     equity_series,
-    result_columns,
     run_backtest,
-    trade_columns,
 )
+from strategies.result_columns import result_columns, trade_columns
 from strategies.rules import RuleValidationError, evaluate_rules
 
 HOUR = 3_600_000_000_000
