@@ -9,6 +9,7 @@ fails with that message rather than store books that do not add up.
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -85,16 +86,22 @@ class ColumnOverflow(ValueError):
     """A money, price or quantity value that its NUMERIC column cannot hold."""
 
 
+@functools.cache
 def column_limit(precision: int, scale: int) -> Decimal:
     """The largest value NUMERIC(precision, scale) holds, e.g. 99.9999 for NUMERIC(6,4)."""
-    return Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+    return Decimal(10) ** (precision - scale) - _step(scale)
+
+
+@functools.cache
+def _step(scale: int) -> Decimal:
+    return Decimal(1).scaleb(-scale)
 
 
 def quantize(value: float | None, precision: int, scale: int) -> Decimal | None:
     """Decimal at `scale` places, clamped into NUMERIC(precision, scale); None when undefined."""
     if value is None or not math.isfinite(value):
         return None
-    step = Decimal(1).scaleb(-scale)
+    step = _step(scale)
     limit = column_limit(precision, scale)
     number = Decimal(repr(float(value)))
     if number > limit:
@@ -109,15 +116,17 @@ def exact_decimal(
 ) -> Decimal | None:
     """Like quantize, but a value beyond NUMERIC(precision, scale), or a quantity that rounds to
     nothing at `scale` places, raises ColumnOverflow instead of being clamped."""
-    number = quantize(value, precision, scale)
-    if number is None:
+    if value is None or not math.isfinite(value):
         return None
-    limit = column_limit(precision, scale)
-    if abs(number) == limit and abs(Decimal(repr(float(value)))) > limit:
+    exact = Decimal(repr(float(value)))
+    # Beyond the limit is beyond the column; at most the limit rounds to at most the limit,
+    # which lies on the column's grid.
+    if abs(exact) > column_limit(precision, scale):
         raise ColumnOverflow(
             f"{column} {float(value):,.2f} does not fit NUMERIC({precision},{scale}); "
             "use a smaller initial capital or position size"
         )
+    number = exact.quantize(_step(scale), rounding=ROUND_HALF_EVEN)
     if column == "quantity" and number == 0:
         raise ColumnOverflow(
             f"quantity {float(value):.3e} rounds to 0 at {scale} decimals; "

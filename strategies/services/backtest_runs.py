@@ -5,13 +5,14 @@ the runs whose worker stopped. See docs/backtests.md."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.db import connections, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
@@ -156,20 +157,37 @@ TRADE_COLUMNS = (
 )
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value as COPY's text format writes it."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value, allow_nan=False)
+    return str(value).translate(_COPY_ESCAPES)
+
+
 def _copy_trades(backtest_id: uuid.UUID | str, trades: list[dict[str, Any]]) -> None:
-    """Write the trade rows with one COPY (10,000 trades in a fraction of a second)."""
+    """Write the trade rows with one COPY, the rows written out as COPY text here (psycopg's
+    per-value adaptation took most of the time for 10,000 trades)."""
     if not trades:
         return
     columns = ", ".join(("backtest_id", *TRADE_COLUMNS))
-    backtest = uuid.UUID(str(backtest_id))
+    prefix = f"{uuid.UUID(str(backtest_id))}\t"
+    text = "".join(
+        prefix + "\t".join(_copy_text(row[name]) for name in TRADE_COLUMNS) + "\n" for row in trades
+    )
     copy_sql = f"COPY backtest_trades ({columns}) FROM STDIN"
-    conditions = TRADE_COLUMNS.index("market_conditions")
     with connections["default"].cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
-        for row in trades:
-            values = [row[name] for name in TRADE_COLUMNS]
-            if values[conditions] is not None:
-                values[conditions] = Jsonb(values[conditions])
-            copy.write_row((backtest, *values))
+        copy.write(text)
 
 
 def fail_backtest(backtest_id: uuid.UUID | str, message: str) -> bool:

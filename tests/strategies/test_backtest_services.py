@@ -604,3 +604,33 @@ def test_the_heartbeat_keeps_beating_through_phases_without_progress(monkeypatch
         assert cache.get(heartbeat_key(backtest_id)) is not None
 
     assert cache.get(heartbeat_key(backtest_id)) is None
+
+
+def test_trades_are_copied_value_for_value_text_and_json_included():
+    backtest = BacktestFactory(status="running")
+    row = {
+        "trade_number": 1,
+        "entry_date": dt.datetime(2024, 1, 1, 0, 1, tzinfo=dt.UTC),
+        "exit_date": dt.datetime(2024, 1, 1, 0, 5, tzinfo=dt.UTC),
+        "symbol": "BTC/USDT",
+        "side": "BUY",
+        "quantity": Decimal("0.12345678"),
+        "entry_price": Decimal("42000.50000000"),
+        "exit_price": Decimal("41999.00000001"),
+        "commission": Decimal("0E-8"),
+        "slippage": Decimal("0.00000001"),
+        "gross_pnl": Decimal("-0.18518517"),
+        "net_pnl": Decimal("-1234567.12345678"),
+        "pnl_pct": Decimal("-0.0036"),
+        "entry_signal": "entry_rules",
+        "exit_signal": "tab\there, back\\slash, new\nline",
+        "market_conditions": {"close": [1.5, None], "note": "a\\b\tc\nd \u00e9"},
+        "is_open": False,
+    }
+
+    backtest_runs._copy_trades(backtest.pk, [row, {**row, "trade_number": 2, "exit_date": None,
+                                                   "market_conditions": None}])  # fmt: skip
+
+    stored = list(BacktestTrade.objects.filter(backtest=backtest).order_by("trade_number").values())
+    assert {k: stored[0][k] for k in row} == row
+    assert stored[1]["exit_date"] is None and stored[1]["market_conditions"] is None
