@@ -147,7 +147,8 @@ def candles_sql(
 ) -> str:
     """Candles of `timeframe` for %(symbol)s with bucket starts in [%(lo)s, %(hi)s), oldest
     first; `natives` are the timeframes the symbol has candles stored at (see the module doc).
-    With `as_float`, prices come as float8 and times as epoch microseconds (for NumPy)."""
+    With `as_float`, prices come as float8 (for NumPy; times stay timestamptz, whose binary COPY
+    form is already an integer)."""
     relation = source_sql(
         timeframe.source, "%(lo)s", "%(hi)s", timescale=timescale, natives=natives
     )
@@ -157,7 +158,7 @@ def candles_sql(
             relation = native_merge_sql(timeframe.code, relation, "%(lo)s", "%(hi)s")
     if as_float:
         columns = (
-            "(extract(epoch FROM c.bucket) * 1000000)::bigint, c.open::float8, c.high::float8, "
+            "c.bucket, c.open::float8, c.high::float8, "
             "c.low::float8, c.close::float8, c.volume::float8"
         )
     else:
