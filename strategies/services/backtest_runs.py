@@ -136,24 +136,12 @@ def _finish(
     return True
 
 
-TRADE_COLUMNS = (
-    "trade_number",
-    "entry_date",
-    "exit_date",
-    "symbol",
-    "side",
-    "quantity",
-    "entry_price",
-    "exit_price",
-    "commission",
-    "slippage",
-    "gross_pnl",
-    "net_pnl",
-    "pnl_pct",
-    "entry_signal",
-    "exit_signal",
-    "market_conditions",
-    "is_open",
+# The columns of a trade row as result_columns.trade_columns() gives them: every field of the
+# model but its own key and the backtest it belongs to.
+TRADE_COLUMNS = tuple(
+    field.column
+    for field in BacktestTrade._meta.concrete_fields
+    if field.name not in ("id", "backtest")
 )
 
 
