@@ -4,13 +4,15 @@ Each app's jobs are listed here by task name so that beat sees them all in one p
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict] = {
+    # Every 20 s: with the heartbeat's 30 s TTL, a dead worker's backtest fails within a minute.
     "strategies.fail_stale_backtests": {
         "task": "strategies.tasks.fail_stale_backtests",
-        "schedule": crontab(minute="*/5"),
+        "schedule": timedelta(seconds=20),
     },
     # The timeseries database: rollups every 10 minutes like the ohlcv_1h policy, retention
     # daily. Under TimescaleDB its policies do this; the rollup job then only retries refreshes

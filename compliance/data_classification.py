@@ -82,6 +82,9 @@ MODEL_CLASSIFICATION: dict[str, Classification] = {
     "marketdata.MaintenanceJobRun": Classification(
         DataCategory.OPERATIONAL, Erasure.RETAIN, "forever", False
     ),
+    "marketdata.OhlcvDataVersion": Classification(
+        DataCategory.OPERATIONAL, Erasure.RETAIN, "forever", False
+    ),
 }
 
 # Third-party models ApexTrade stores but does not own; classified so nothing is left unexamined.

@@ -44,3 +44,13 @@ def login_attempts_key(kind: str, subject: str) -> str:
 def totp_used_key(user_id: UUID | str, time_step: int) -> str:
     """Set once a user's TOTP code of one time step has signed in, so that it cannot again."""
     return f"totp_used:{user_id}:{time_step}"
+
+
+def backtest_heartbeat_key(backtest_id: UUID | str) -> str:
+    """Kept alive by the worker running a backtest; its expiry means the worker stopped."""
+    return f"backtest:heartbeat:{backtest_id}"
+
+
+def backtest_enqueued_key(backtest_id: UUID | str) -> str:
+    """When a backtest's run task was sent, and how many times."""
+    return f"backtest:enqueued:{backtest_id}"

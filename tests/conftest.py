@@ -51,3 +51,15 @@ def fake_binance(settings):
     settings.EXCHANGE_TIMEOUT_SECONDS = TIMEOUT_SECONDS
     yield fake
     fake.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _candle_array_cache_of_this_run():
+    """The run's candle array cache directory (settings.test) goes when the run ends. Entries
+    are not emptied between tests: data versions never repeat, so none can be served stale."""
+    import shutil
+
+    from marketdata.array_cache import cache_dir
+
+    yield
+    shutil.rmtree(cache_dir(), ignore_errors=True)

@@ -104,6 +104,13 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- Redis: cache (spec key names such as `cache:ticker:{symbol}`, no Django prefix), sessions,
 # rate limits, and Celery's broker.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+# The local cache of candle arrays for backtests (marketdata.array_cache): memory-mapped files,
+# least recently used evicted past the cap; 0 bytes turns it off.
+CANDLE_ARRAY_CACHE_DIR = env(
+    "CANDLE_ARRAY_CACHE_DIR", default=str(BASE_DIR / "var" / "candle-arrays")
+)
+CANDLE_ARRAY_CACHE_BYTES = env.int("CANDLE_ARRAY_CACHE_BYTES", default=2 * 1024**3)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
