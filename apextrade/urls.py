@@ -7,6 +7,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("strategies.api.urls")),
     path("marketdata/", include("marketdata.api.urls")),
+    path("", include("trading.api.order_urls")),
     # Session sign-in for clients (the browsable API and the docs page) until API keys arrive.
     path("auth/", include("rest_framework.urls")),
 ]

@@ -20,6 +20,7 @@ from trading.fills import (
 from trading.matching import PriceEvent, RestingOrder, reference_price, stop_reached
 from trading.models import Portfolio, Position, Trade
 from trading.portfolio_cache import invalidate_portfolio_cache
+from trading.price_feed import latest_price
 
 
 @dataclass
@@ -103,3 +104,19 @@ def on_price(event: PriceEvent) -> PriceReport:
     report.fills = match_orders(event)
     report.marked_portfolios = mark_to_market(symbol=event.symbol, price=event.close)
     return report
+
+
+def process_latest_tickers() -> int:
+    """The beat job's pass: each symbol with open paper orders or positions, at its latest
+    ticker. Returns the number of fills."""
+    symbols = set(
+        Trade.objects.filter(is_paper=True, status__in=OPEN_STATUSES).values_list(
+            "symbol", flat=True
+        )
+    ) | set(Position.objects.filter(is_open=True).values_list("symbol", flat=True))
+    fills = 0
+    for symbol in sorted(symbols):
+        event = latest_price(symbol)
+        if event is not None:
+            fills += len(on_price(event).fills)
+    return fills
