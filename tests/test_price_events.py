@@ -1,0 +1,58 @@
+"""Market data announces prices; the paper exchange and alerts queue their tasks after commit."""
+
+import datetime as dt
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+
+from marketdata.price_events import announce_candle_closed, announce_price
+
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
+AT = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def test_a_price_queues_the_paper_exchange_and_the_alerts_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    with (
+        mock.patch("celery.current_app.send_task") as send_task,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        announce_price(symbol="BTC/USDT", price=Decimal("101.5"), at=AT)
+        assert send_task.call_count == 0  # not before the commit
+    sent = {call.args[0]: call.kwargs["args"] for call in send_task.call_args_list}
+    assert sent["trading.tasks.process_price"] == [
+        "BTC/USDT",
+        AT.isoformat(),
+        "101.5",
+        "101.5",
+        "101.5",
+        "101.5",
+        None,
+    ]
+    assert sent["accounts.tasks.evaluate_price_alerts"] == ["BTC/USDT", "101.5", AT.isoformat()]
+
+
+@pytest.mark.parametrize(("timeframe", "matched"), [("1m", True), ("1h", False)])
+def test_a_closed_candle_queues_alerts_and_matching_on_1m_only(
+    django_capture_on_commit_callbacks, timeframe, matched
+):
+    with (
+        mock.patch("celery.current_app.send_task") as send_task,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        announce_candle_closed(
+            symbol="BTC/USDT",
+            timeframe=timeframe,
+            time=AT,
+            close_at=AT + dt.timedelta(minutes=1),
+            open=Decimal(1),
+            high=Decimal(2),
+            low=Decimal("0.5"),
+            close=Decimal("1.5"),
+            volume=Decimal(10),
+        )
+    names = [call.args[0] for call in send_task.call_args_list]
+    assert "accounts.tasks.evaluate_candle_alerts" in names
+    assert ("trading.tasks.process_price" in names) is matched
