@@ -131,8 +131,9 @@ def evaluate_alerts(update: MarketUpdate) -> list[TriggeredAlert]:
     triggered: list[TriggeredAlert] = []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
+            # armed ones only (idx_alerts_active); the beat job stops triggered ones
             "UPDATE alerts SET is_active = false WHERE symbol = %(symbol)s AND is_active "
-            "AND expires_at <= %(at)s",
+            "AND NOT is_triggered AND expires_at <= %(at)s",
             params,
         )
         if not where:
