@@ -31,6 +31,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "trading.tasks.expire_orders",
         "schedule": 30.0,
     },
+    "trading.record_equity_snapshots": {
+        "task": "trading.tasks.record_equity_snapshots",
+        "schedule": crontab(minute="*/5"),
+    },
     "accounts.evaluate_alerts_at_tickers": {
         "task": "accounts.tasks.evaluate_alerts_at_tickers",
         "schedule": 30.0,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from celery import shared_task
 
-from trading import orders, paper_exchange
+from trading import equity, orders, paper_exchange
 from trading.matching import PriceEvent
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True}
@@ -56,3 +56,10 @@ def match_resting_orders() -> int:
 def expire_orders() -> int:
     """Beat job: open orders past their expires_at become `expired`."""
     return len(orders.expire_orders())
+
+
+@shared_task(name="trading.tasks.record_equity_snapshots", **MONEY_TASK)
+def record_equity_snapshots() -> int:
+    """Beat job: one equity_history row per active portfolio (replaced if run twice in the same
+    minute)."""
+    return equity.record_equity_snapshots()
