@@ -34,9 +34,9 @@ def test_a_price_queues_the_paper_exchange_and_the_alerts_after_commit(
     assert sent["accounts.tasks.evaluate_price_alerts"] == ["BTC/USDT", "101.5", AT.isoformat()]
 
 
-@pytest.mark.parametrize(("timeframe", "matched"), [("1m", True), ("1h", False)])
-def test_a_closed_candle_queues_alerts_and_matching_on_1m_only(
-    django_capture_on_commit_callbacks, timeframe, matched
+@pytest.mark.parametrize("timeframe", ["1m", "1h"])
+def test_a_closed_candle_queues_alerts_and_the_paper_exchange(
+    django_capture_on_commit_callbacks, timeframe
 ):
     with (
         mock.patch("celery.current_app.send_task") as send_task,
@@ -53,6 +53,15 @@ def test_a_closed_candle_queues_alerts_and_matching_on_1m_only(
             close=Decimal("1.5"),
             volume=Decimal(10),
         )
-    names = [call.args[0] for call in send_task.call_args_list]
-    assert "accounts.tasks.evaluate_candle_alerts" in names
-    assert ("trading.tasks.process_price" in names) is matched
+    sent = {call.args[0]: call.kwargs["args"] for call in send_task.call_args_list}
+    assert sent["accounts.tasks.evaluate_candle_alerts"][:2] == ["BTC/USDT", timeframe]
+    assert sent["trading.tasks.process_candle"] == [
+        "BTC/USDT",
+        timeframe,
+        (AT + dt.timedelta(minutes=1)).isoformat(),
+        "1",
+        "2",
+        "0.5",
+        "1.5",
+        "10",
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from uuid import UUID
 
 from django.db import transaction
@@ -179,17 +179,22 @@ def apply_fill(
             return None
         if trade.filled_at is not None and trade.filled_at >= event.at:
             return None
+        fill_price = reference
+        if takes_slippage(trade.order_type):
+            fill_price = slipped_price(trade.side, reference, portfolio.slippage_pct)
+        fill_price = eight(fill_price)
+        if trade.quote_quantity is not None and not trade.filled_quantity:
+            # An order by amount: as many units as the amount buys with the commission on top
+            # (the backtest's position sizing), rounded down to the 8 places quantities keep.
+            trade.quantity = (
+                trade.quote_quantity / (fill_price * (1 + portfolio.commission_pct))
+            ).quantize(EIGHT_PLACES, rounding=ROUND_DOWN)
         remaining = trade.quantity - (trade.filled_quantity or ZERO)
         size = remaining if quantity is None else min(quantity, remaining)
         if event.volume is not None:
             size = min(size, event.volume)
         if size <= 0:
             return None
-
-        fill_price = reference
-        if takes_slippage(trade.order_type):
-            fill_price = slipped_price(trade.side, reference, portfolio.slippage_pct)
-        fill_price = eight(fill_price)
         notional = size * fill_price
         commission = eight(notional * portfolio.commission_pct)
         slippage = eight(size * abs(fill_price - reference))

@@ -271,6 +271,14 @@ class Trade(models.Model):
         null=True, blank=True, help_text="Empty: good till cancelled (GTC)."
     )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    quote_quantity = models.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="MARKET orders by amount: the quote currency to spend, commission included; "
+        "the quantity is set when it fills.",
+    )
 
     filled_quantity = models.DecimalField(
         max_digits=18,
@@ -344,6 +352,11 @@ class Trade(models.Model):
                 name="valid_order_price",
             ),
             models.CheckConstraint(
+                condition=Q(quote_quantity__isnull=True)
+                | Q(quote_quantity__gt=0, order_type=TradeOrderType.MARKET),
+                name="valid_order_quote_quantity",
+            ),
+            models.CheckConstraint(
                 condition=Q(stop_price__isnull=True)
                 | Q(stop_price__gt=0, order_type=TradeOrderType.STOP_LIMIT),
                 name="valid_order_stop_price",
@@ -369,3 +382,22 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol} ({self.status})"
+
+
+class StrategyDeployment(models.Model):
+    """Not in the spec: which portfolio an active strategy trades in (table
+    `strategy_deployments`). One portfolio per strategy; a portfolio may run several."""
+
+    strategy = models.OneToOneField(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="deployment"
+    )
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="strategy_deployments"
+    )
+    created_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "strategy_deployments"
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id} in {self.portfolio_id}"

@@ -85,7 +85,8 @@ def _validated(
     price: Any,
     stop_price: Any,
     expires_at: datetime | None,
-) -> tuple[Decimal, Decimal | None, Decimal | None]:
+    quote_quantity: Any = None,
+) -> tuple[Decimal, Decimal | None, Decimal | None, Decimal | None]:
     errors: dict[str, list[str]] = {}
     try:
         symbol_validator(symbol)
@@ -96,6 +97,9 @@ def _validated(
     if order_type not in Trade.OrderType.values:
         errors["order_type"] = [f"Must be one of {', '.join(Trade.OrderType.values)}."]
     quantity = _decimal(quantity, "quantity", errors)
+    quote_quantity = _decimal(quote_quantity, "quote_quantity", errors)
+    if quote_quantity is not None and order_type != "MARKET":
+        errors["quote_quantity"] = ["Only a MARKET order may be given by amount."]
     if quantity is None and "quantity" not in errors:
         errors["quantity"] = ["This field is required."]
     price = _decimal(price, "price", errors)
@@ -115,14 +119,17 @@ def _validated(
             errors["expires_at"] = ["Must be in the future."]
     if errors:
         raise ValidationError(errors)
-    return quantity, price, stop_price
+    return quantity, price, stop_price, quote_quantity
 
 
 def _check_affordable(
     *, portfolio: Portfolio, trade: Trade, estimate: Decimal | None, position: Position | None
 ) -> None:
     """Refuse at placement what could not fill now (the fill checks again under its lock)."""
-    if trade.side == BUY and estimate is not None:
+    if trade.side == BUY and trade.quote_quantity is not None:
+        if trade.quote_quantity > portfolio.cash_balance:
+            raise ValidationError({"quote_quantity": ["Not enough cash for this amount."]})
+    elif trade.side == BUY and estimate is not None:
         factor = Decimal(1) + portfolio.commission_pct
         if trade.order_type in ("MARKET", "STOP_LOSS"):
             factor *= Decimal(1) + portfolio.slippage_pct
@@ -156,6 +163,7 @@ def place_order(
     price: Decimal | str | None = None,
     stop_price: Decimal | str | None = None,
     expires_at: datetime | None = None,
+    quote_quantity: Decimal | None = None,
     strategy: Strategy | None = None,
     signal_reason: str | None = None,
     idempotency_key: str | None = None,
@@ -167,8 +175,9 @@ def place_order(
     portfolio's slippage and commission) unless `fill_at_next_price` (strategies: signal at a
     close, fill at the next price); a resting order that the current price already crosses fills
     at once too, the rest wait for the matcher. Retrying with the same idempotency key returns
-    the first order. `signal_at` (strategies) is when the signal's price was seen: the order is
-    submitted then and matched by later prices only."""
+    the first order. `quote_quantity` (MARKET only) orders by amount: `quantity` is then an
+    estimate, replaced by what the amount buys at the fill. `signal_at` (strategies) is when the
+    signal's price was seen: the order is submitted then and matched by later prices only."""
     if idempotency_key is not None:
         if not idempotency_key or len(idempotency_key) > 100:
             raise ValidationError({"idempotency_key": ["1 to 100 characters."]})
@@ -176,7 +185,8 @@ def place_order(
             return _existing_order(actor, idempotency_key, portfolio)
         except Trade.DoesNotExist:
             pass
-    quantity, price, stop_price = _validated(
+    quantity, price, stop_price, quote_quantity = _validated(
+        quote_quantity=quote_quantity,
         symbol=symbol,
         side=side,
         order_type=order_type,
@@ -200,6 +210,7 @@ def place_order(
                     "price": price,
                     "stop_price": stop_price,
                     "expires_at": expires_at,
+                    "quote_quantity": quote_quantity,
                     "strategy": strategy,
                     "signal_reason": signal_reason,
                     "idempotency_key": idempotency_key,

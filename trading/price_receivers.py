@@ -1,6 +1,7 @@
-"""Connects the paper exchange to market data's price signals: each arriving price or closed 1m
-candle becomes a `trading.tasks.process_price` task (sent by name after commit; tasks are
-idempotent, so a duplicate announcement is harmless)."""
+"""Connects the paper exchange to market data's price signals: each arriving price becomes a
+`trading.tasks.process_price` task, each closed candle a `trading.tasks.process_candle` task
+(matching on 1m candles, then the strategies on that timeframe); sent by name after commit;
+tasks are idempotent, so a duplicate announcement is harmless)."""
 
 from celery import current_app
 from django.db import transaction
@@ -25,6 +26,7 @@ def price_arrived_to_paper_exchange(*, symbol, price, at, volume=None, **kwargs)
 def candle_closed_to_paper_exchange(
     *, symbol, timeframe, close_at, open, high, low, close, volume, **kwargs
 ) -> None:
-    if timeframe != "1m":  # orders are matched on the finest candles only, once
-        return
-    _send(symbol, close_at.isoformat(), str(open), str(high), str(low), str(close), str(volume))
+    args = [symbol, timeframe, close_at.isoformat(), *(str(v) for v in (open, high, low, close))]
+    transaction.on_commit(
+        lambda: current_app.send_task("trading.tasks.process_candle", args=[*args, str(volume)])
+    )

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from celery import shared_task
 
-from trading import equity, orders, paper_exchange
+from trading import equity, orders, paper_exchange, strategy_runs
 from trading.matching import PriceEvent
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True}
@@ -43,6 +43,31 @@ def process_price(
     mark positions. Returns the number of fills."""
     report = paper_exchange.on_price(_event(symbol, at, open, high, low, close, volume))
     return len(report.fills)
+
+
+@shared_task(name="trading.tasks.process_candle", **MONEY_TASK)
+def process_candle(
+    symbol: str,
+    timeframe: str,
+    close_at: str,
+    open: str,
+    high: str,
+    low: str,
+    close: str,
+    volume: str,
+) -> int:
+    """A candle closed: a 1m candle first fills what it crosses (orders waiting from earlier
+    signals fill at its open), then the strategies on this symbol and timeframe are evaluated at
+    its close. Returns the number of orders the strategies placed."""
+    if timeframe == "1m":
+        paper_exchange.on_price(_event(symbol, close_at, open, high, low, close, volume))
+    placed = strategy_runs.evaluate_strategies(
+        symbol=symbol,
+        timeframe=timeframe,
+        close_at=datetime.fromisoformat(close_at),
+        close=Decimal(close),
+    )
+    return len(placed)
 
 
 @shared_task(name="trading.tasks.match_resting_orders", **MONEY_TASK)
