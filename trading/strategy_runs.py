@@ -12,18 +12,21 @@ timeframe for all the strategies on it, so its cost does not grow with the histo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+import numpy as np
+from django.db import connections, transaction
 
 from accounts.models import User
 from compliance.audit import AuditContext
 from core.errors import StateConflict
 from marketdata.selectors import candle_arrays
 from marketdata.timeframes import Timeframe
+from marketdata.timescale import TIMESERIES_DB
 from strategies.engine import Candles
 from strategies.models import Strategy
 from strategies.rules.evaluate import evaluate_rules, required_warmup
@@ -99,57 +102,124 @@ class Signal:
     reason: str
 
 
-def _decide(
-    strategy: Strategy, candles: Candles, position: Position | None, waiting: bool
-) -> Signal | None:
+def _decide(deployment: Any, candles: Candles, position: Position | None) -> Signal | None:
     """Entry while flat, exit while in the strategy's position, at the last closed bar."""
-    if waiting or len(candles) == 0:
-        return None
-    short = rule_direction(strategy.entry_rules) == "short"
+    short = rule_direction(deployment.entry_rules) == "short"
     if position is None:
-        if evaluate_rules(strategy.entry_rules, candles)[-1]:
-            return Signal(strategy.pk, "SELL" if short else "BUY", "entry_rules")
+        if evaluate_rules(deployment.entry_rules, candles)[-1]:
+            return Signal(deployment.strategy_id, "SELL" if short else "BUY", "entry_rules")
         return None
     if (position.quantity < 0) != short:
         return None  # not this strategy's kind of position
-    if strategy.exit_rules and evaluate_rules(strategy.exit_rules, candles)[-1]:
-        return Signal(strategy.pk, "BUY" if short else "SELL", "exit_rules")
+    if deployment.exit_rules and evaluate_rules(deployment.exit_rules, candles)[-1]:
+        return Signal(deployment.strategy_id, "BUY" if short else "SELL", "exit_rules")
     return None
 
 
-def evaluate_strategies(
-    *, symbol: str, timeframe: str, close_at: datetime, close: Decimal
-) -> list[Trade]:
-    """The candle of `symbol`/`timeframe` closing at `close_at` (its close price `close`) has
-    arrived: evaluate every active paper strategy on it and place the orders its signals call for.
-    Safe to run twice for a candle: a strategy whose order is waiting places no other."""
-    deployments = list(
-        StrategyDeployment.objects.filter(
-            strategy__status=Strategy.Status.ACTIVE,
-            strategy__asset_symbol=symbol,
-            strategy__timeframe=timeframe,
-            portfolio__is_active=True,
-        ).select_related("strategy", "portfolio", "strategy__user")
+@dataclass(frozen=True)
+class _Deployed:
+    """What evaluation needs of a deployed strategy (rows, not model instances: most candles
+    signal nothing, and building a thousand models per candle would cost more than the rules)."""
+
+    strategy_id: Any
+    portfolio_id: Any
+    symbol: str
+    entry_rules: dict
+    exit_rules: dict
+    window: int
+
+
+_WINDOWS: dict[tuple[Any, int], int] = {}
+
+
+def _window_for(strategy_id: Any, version: int, entry: dict, exit_: dict) -> int:
+    key = (strategy_id, version)  # the version moves whenever the rules change
+    if key not in _WINDOWS:
+        _WINDOWS[key] = window_bars(entry, exit_)
+    return _WINDOWS[key]
+
+
+def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
+    rows = StrategyDeployment.objects.filter(
+        strategy__status=Strategy.Status.ACTIVE,
+        strategy__asset_symbol__in=list(symbols),
+        strategy__timeframe=timeframe,
+        portfolio__is_active=True,
+    ).values_list(
+        "strategy_id",
+        "portfolio_id",
+        "strategy__asset_symbol",
+        "strategy__entry_rules",
+        "strategy__exit_rules",
+        "strategy__version",
     )
-    if not deployments:
-        return []
+    return [
+        _Deployed(sid, pid, symbol, entry, exit_, _window_for(sid, version, entry, exit_))
+        for sid, pid, symbol, entry, exit_, version in rows
+    ]
+
+
+def _windows(
+    frame: Timeframe, symbols: Sequence[str], close_at: datetime, bars: int
+) -> dict[str, Candles]:
+    """The last `bars` closed candles of each symbol ending at `close_at`; 1m candles for all
+    symbols in one query, other timeframes through market data's rollups."""
+    start = close_at - frame.width * bars
+    out: dict[str, Candles] = {}
+    if frame.code != "1m":
+        for symbol in symbols:
+            arrays = candle_arrays(symbol=symbol, timeframe=frame.code, start=start, end=close_at)
+            out[symbol] = Candles.from_arrays(**arrays)
+        return out
+    with connections[TIMESERIES_DB].cursor() as cursor:
+        cursor.execute(
+            "SELECT symbol, (extract(epoch FROM time) * 1000000)::bigint, open::float8, "
+            "high::float8, low::float8, close::float8, volume::float8 FROM ohlcv "
+            "WHERE symbol = ANY(%s) AND timeframe = '1m' AND time >= %s AND time < %s "
+            "ORDER BY symbol, time",
+            [list(symbols), start, close_at],
+        )
+        rows = cursor.fetchall()
+    by_symbol: dict[str, list] = defaultdict(list)
+    for row in rows:
+        by_symbol[row[0]].append(row[1:])
+    for symbol, values in by_symbol.items():
+        array = np.array(values, dtype=np.float64)
+        out[symbol] = Candles.from_arrays(
+            time=array[:, 0].astype(np.int64) * 1000,
+            open=array[:, 1],
+            high=array[:, 2],
+            low=array[:, 3],
+            close=array[:, 4],
+            volume=array[:, 5],
+        )
+    return out
+
+
+def evaluate_strategies(
+    *, timeframe: str, close_at: datetime, symbols: Sequence[str]
+) -> list[Trade]:
+    """The candles of `symbols` on `timeframe` closing at `close_at` have arrived: evaluate
+    every active strategy deployed on them and place the orders their signals call for. One
+    query each for the strategies, the candles, the positions and the waiting orders, whatever
+    the number of strategies. Safe to run twice for a candle: a strategy whose order is waiting
+    places no other."""
     frame = Timeframe.parse(timeframe)
     if frame.width is None:
         return []  # monthly strategies are not run (their candles have no fixed width)
-    bars = max(window_bars(d.strategy.entry_rules, d.strategy.exit_rules) for d in deployments)
-    arrays = candle_arrays(
-        symbol=symbol, timeframe=timeframe, start=close_at - frame.width * bars, end=close_at
+    deployments = _deployed(timeframe, symbols)
+    if not deployments:
+        return []
+    windows = _windows(
+        frame, sorted({d.symbol for d in deployments}), close_at, max(d.window for d in deployments)
     )
-    candles = Candles.from_arrays(**arrays)
     last_open_ns = (close_at - frame.width - EPOCH) // timedelta(microseconds=1) * 1000
-    if len(candles) == 0 or int(candles.time[-1]) != last_open_ns:
-        return []  # the candle that closed is not stored (yet): nothing to evaluate on
-
-    portfolio_ids = {d.portfolio_id for d in deployments}
     positions = {
-        p.portfolio_id: p
+        (p.portfolio_id, p.symbol): p
         for p in Position.objects.filter(
-            portfolio_id__in=portfolio_ids, symbol=symbol, is_open=True
+            portfolio_id__in={d.portfolio_id for d in deployments},
+            symbol__in=list(symbols),
+            is_open=True,
         )
     }
     waiting = set(
@@ -157,34 +227,33 @@ def evaluate_strategies(
             strategy_id__in=[d.strategy_id for d in deployments], status__in=OPEN_STATUSES
         ).values_list("strategy_id", flat=True)
     )
-    by_window: dict[int, Candles] = defaultdict(lambda: candles)
     placed = []
     for deployment in deployments:
-        strategy = deployment.strategy
-        need = window_bars(strategy.entry_rules, strategy.exit_rules)
-        window = by_window.setdefault(
-            need, candles.slice(max(0, len(candles) - need), len(candles))
-        )
-        position = positions.get(deployment.portfolio_id)
-        signal = _decide(strategy, window, position, strategy.pk in waiting)
+        candles = windows.get(deployment.symbol)
+        if candles is None or len(candles) == 0 or int(candles.time[-1]) != last_open_ns:
+            continue  # the candle that closed is not stored (yet): nothing to evaluate on
+        if deployment.strategy_id in waiting:
+            continue
+        window = candles.slice(max(0, len(candles) - deployment.window), len(candles))
+        position = positions.get((deployment.portfolio_id, deployment.symbol))
+        signal = _decide(deployment, window, position)
         if signal is None:
             continue
-        placed.append(
-            _place_signal(deployment, strategy, signal, position, close_at=close_at, close=close)
-        )
+        close = Decimal(repr(float(candles.close[-1]))).quantize(EIGHT_PLACES)
+        placed.append(_place_signal(deployment, signal, position, close_at=close_at, close=close))
     return placed
 
 
 def _place_signal(
-    deployment: StrategyDeployment,
-    strategy: Strategy,
+    deployment: _Deployed,
     signal: Signal,
     position: Position | None,
     *,
     close_at: datetime,
     close: Decimal,
 ) -> Trade:
-    portfolio = deployment.portfolio
+    strategy = Strategy.objects.select_related("user").get(pk=deployment.strategy_id)
+    portfolio = Portfolio.objects.get(pk=deployment.portfolio_id)
     fields: dict[str, Any] = {}
     if position is None:
         budget = (

@@ -62,10 +62,7 @@ def process_candle(
     if timeframe == "1m":
         paper_exchange.on_price(_event(symbol, close_at, open, high, low, close, volume))
     placed = strategy_runs.evaluate_strategies(
-        symbol=symbol,
-        timeframe=timeframe,
-        close_at=datetime.fromisoformat(close_at),
-        close=Decimal(close),
+        timeframe=timeframe, close_at=datetime.fromisoformat(close_at), symbols=[symbol]
     )
     return len(placed)
 

@@ -176,9 +176,8 @@ def test_a_candle_evaluated_twice_places_one_order():
         dt.datetime.fromisoformat(expected[0].entry_date.replace("Z", "+00:00")) - START
     )  # the bar whose open filled; the signal was at the bar before's close
     close_at = first_entry
-    close = candles[(close_at - START) // dt.timedelta(minutes=1) - 1].close
-    placed = evaluate_strategies(symbol=SYMBOL, timeframe="1m", close_at=close_at, close=close)
-    again = evaluate_strategies(symbol=SYMBOL, timeframe="1m", close_at=close_at, close=close)
+    placed = evaluate_strategies(timeframe="1m", close_at=close_at, symbols=[SYMBOL])
+    again = evaluate_strategies(timeframe="1m", close_at=close_at, symbols=[SYMBOL])
     assert len(placed) == 1 and again == []
     assert placed[0].status == Trade.Status.SUBMITTED and placed[0].quote_quantity is not None
 
