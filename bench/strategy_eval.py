@@ -10,10 +10,10 @@ Data: 50 symbols (BS.../USDT) x 20,000 one-minute candles of history (a wavy ser
 SQL), 1,000 strategies (20 per symbol) crossing an SMA of 5-24 bars over one of 25-64 bars, each
 deployed in a paper portfolio of its own.
 
-What is timed: `trading.strategy_runs.evaluate_strategies` for the 50 symbols' newest candle (one
-query for the windows of candles, the rules of its 20 strategies, the positions
-and waiting orders, and the orders the signals place), i.e. the work of one new 1m candle on
-every symbol. Each round is rolled back so every round sees the same state.
+What is timed: `trading.strategy_runs.evaluate_strategies` for the 50 symbols' newest candle
+(one query each for the deployed strategies, the windows of candles, the positions and the
+waiting orders; the rules of the 1,000 strategies; the orders the signals place), i.e. the work
+of one new 1m candle on every symbol. Each round is rolled back so every round sees the same state.
 
 Baseline, measured in the same run: evaluating each strategy over its whole history (20,000
 bars), which is what re-running the rules without an incremental window costs; measured on
