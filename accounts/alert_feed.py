@@ -26,6 +26,9 @@ from strategies.rules.schema import INDICATORS
 PREVIOUS_SECONDS = 7 * 86_400
 INDICATOR_BARS = 500  # recent bars an indicator alert is computed over (warm-up included)
 EIGHT = Decimal("0.00000001")
+# Volume alerts compare 1m candles' volumes; an indicator alert's candles are those of the
+# timeframe in its indicator_params ("timeframe", default 1m).
+VOLUME_TIMEFRAME = "1m"
 
 
 def _previous_key(symbol: str, metric: str) -> str:
@@ -93,7 +96,9 @@ def _indicator_values(
 ) -> dict[tuple[str, str], Reading]:
     readings = {}
     for indicator, params_json in keys:
-        operand = {"indicator": indicator, **json.loads(params_json)}
+        params = json.loads(params_json)
+        params.pop("timeframe", None)
+        operand = {"indicator": indicator, **params}
         try:
             values = operand_values(operand, candles)
         except (KeyError, ValueError, TypeError):
@@ -111,8 +116,9 @@ def _indicator_values(
 def on_candle_closed(
     *, symbol: str, timeframe: str, time: datetime, close_at: datetime
 ) -> list[TriggeredAlert]:
-    """A closed candle (opened at `time`): volume alerts on its volume, indicator alerts on the
-    indicator's value at its close (and at the close before, for crossings)."""
+    """A closed candle (opened at `time`): volume alerts on a 1m candle's volume, indicator
+    alerts of this timeframe on the indicator's value at its close (and at the close before, for
+    crossings)."""
     arrays = candle_arrays(
         symbol=symbol,
         timeframe=timeframe,
@@ -122,12 +128,16 @@ def on_candle_closed(
     if len(arrays["close"]) == 0:
         return []
     candles = Candles.from_arrays(**arrays)
-    volume = Reading(
-        current=Decimal(repr(float(candles.volume[-1]))).quantize(EIGHT),
-        previous=(
-            Decimal(repr(float(candles.volume[-2]))).quantize(EIGHT) if len(candles) > 1 else None
-        ),
-    )
+    volume = None
+    if timeframe == VOLUME_TIMEFRAME:
+        volume = Reading(
+            current=Decimal(repr(float(candles.volume[-1]))).quantize(EIGHT),
+            previous=(
+                Decimal(repr(float(candles.volume[-2]))).quantize(EIGHT)
+                if len(candles) > 1
+                else None
+            ),
+        )
     keys = {
         indicator_key(indicator, params)
         for indicator, params in Alert.objects.filter(
@@ -136,6 +146,7 @@ def on_candle_closed(
             is_active=True,
             indicator__in=list(INDICATORS),
         ).values_list("indicator", "indicator_params")
+        if (params or {}).get("timeframe", VOLUME_TIMEFRAME) == timeframe
     }
     update = MarketUpdate(
         symbol=symbol,

@@ -183,6 +183,26 @@ def test_indicator_and_volume_alerts_fire_on_a_closed_candle():
     assert other_period.pk not in values  # sma(10) is 101
 
 
+def test_indicator_alerts_follow_their_own_timeframe():
+    upsert_candles(
+        symbol=SYMBOL,
+        timeframe="1m",
+        candles=_minute_candles(["100"] * 10 + ["110"], [D("1")] * 10 + [D("50")]),
+    )
+    hourly = AlertFactory(
+        alert_type="indicator",
+        indicator="sma",
+        indicator_params={"period": 5, "timeframe": "1h"},
+        condition="above",
+        threshold=D("1"),
+    )
+    start = dt.datetime(2026, 11, 30, 0, 10, tzinfo=dt.UTC)
+    fired = alert_feed.on_candle_closed(
+        symbol=SYMBOL, timeframe="1m", time=start, close_at=start + dt.timedelta(minutes=1)
+    )
+    assert hourly.pk not in {t.id for t in fired}
+
+
 def test_the_previous_price_is_remembered_between_updates_for_crossings():
     alert = AlertFactory(condition="crosses_above", threshold=D("100"))
     assert alert_feed.on_price(symbol=SYMBOL, price=D("99"), at=at(1)) == []
