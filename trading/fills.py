@@ -28,6 +28,7 @@ CENT = Decimal("0.01")
 EIGHT_PLACES = Decimal("0.00000001")
 FOUR_PLACES = Decimal("0.0001")
 ZERO = Decimal("0")
+PERCENT_LIMIT = Decimal("9999.9999")
 OPEN_STATUSES = (Trade.Status.SUBMITTED, Trade.Status.PARTIAL)
 
 
@@ -59,9 +60,11 @@ def mark_position(position: Position, price: Decimal) -> None:
     position.cost_basis = money(abs(position.quantity) * position.average_entry_price)
     gain = position.quantity * (price - position.average_entry_price)
     position.unrealized_pnl = eight(gain)
-    position.unrealized_pnl_pct = (
-        gain / (abs(position.quantity) * position.average_entry_price) * 100
-    ).quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+    percent = (gain / (abs(position.quantity) * position.average_entry_price) * 100).quantize(
+        FOUR_PLACES, rounding=ROUND_HALF_UP
+    )
+    # NUMERIC(8,4) holds ±9999.9999%: a position up more than a hundredfold shows that.
+    position.unrealized_pnl_pct = max(-PERCENT_LIMIT, min(PERCENT_LIMIT, percent))
 
 
 def refresh_portfolio_totals(portfolio: Portfolio) -> None:

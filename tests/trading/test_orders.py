@@ -427,3 +427,14 @@ def test_positions_are_marked_to_market_as_prices_arrive(portfolio, clock):
     assert portfolio.unrealized_pnl == D("99.80")
     assert portfolio.total_value == portfolio.cash_balance + D("300.00")
     assert_books_balance(portfolio)
+
+
+def test_a_position_up_more_than_a_hundredfold_shows_the_largest_percent_the_column_holds(
+    portfolio, clock
+):
+    set_ticker("1")
+    order(portfolio, quantity=D("10"))
+    tick(clock, "500")
+    position = Position.objects.get(portfolio=portfolio, is_open=True)
+    assert position.unrealized_pnl_pct == D("9999.9999")
+    assert position.unrealized_pnl == D("4989.99")  # 10 × (500 − 1.001)
