@@ -32,7 +32,8 @@ from strategies.models import Strategy
 from strategies.rules.evaluate import evaluate_rules, required_warmup
 from strategies.rules.schema import rule_direction
 from strategies.services.strategies import activate_strategy
-from trading.fills import EIGHT_PLACES, OPEN_STATUSES
+from trading.fills import EIGHT_PLACES, OPEN_STATUSES, apply_fill
+from trading.matching import PriceEvent
 from trading.models import Portfolio, Position, StrategyDeployment, Trade
 from trading.orders import place_order
 
@@ -41,12 +42,8 @@ from trading.orders import place_order
 RECURSIVE_INDICATORS = frozenset({"ema", "rsi", "macd", "atr", "obv", "vwap"})
 RECURSIVE_FACTOR = 10
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-UNSUPPORTED_RISK_FIELDS = (
-    "stop_loss_pct",
-    "take_profit_pct",
-    "trailing_stop_pct",
-    "max_drawdown_pct",
-)
+UNSUPPORTED_RISK_FIELDS = ("trailing_stop_pct", "max_drawdown_pct")
+PRICE_PLACES = EIGHT_PLACES
 
 
 def _indicators(tree: Any) -> set[str]:
@@ -76,8 +73,8 @@ def run_strategy(
     context: AuditContext | None = None,
 ) -> Strategy:
     """Deploy the strategy in the portfolio (its own, paper unless the strategy says live) and
-    activate it. Stops, targets, trailing stops and the drawdown limit are not simulated by the
-    live path yet, so a strategy that sets them is refused rather than run without them."""
+    activate it. Trailing stops and the drawdown limit are not simulated by the live path yet,
+    so a strategy that sets them is refused rather than run without them."""
     if portfolio.user_id != strategy.user_id or actor.pk != strategy.user_id:
         raise Portfolio.DoesNotExist("No such portfolio.")
     mode = strategy.trading_mode or Strategy.TradingMode.PAPER
@@ -102,9 +99,13 @@ class Signal:
     reason: str
 
 
+def _short(deployment: Any) -> bool:
+    return rule_direction(deployment.entry_rules) == "short"
+
+
 def _decide(deployment: Any, candles: Candles, position: Position | None) -> Signal | None:
     """Entry while flat, exit while in the strategy's position, at the last closed bar."""
-    short = rule_direction(deployment.entry_rules) == "short"
+    short = _short(deployment)
     if position is None:
         if evaluate_rules(deployment.entry_rules, candles)[-1]:
             return Signal(deployment.strategy_id, "SELL" if short else "BUY", "entry_rules")
@@ -127,6 +128,8 @@ class _Deployed:
     entry_rules: dict
     exit_rules: dict
     window: int
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
 
 
 _WINDOWS: dict[tuple[Any, int], int] = {}
@@ -152,11 +155,48 @@ def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
         "strategy__entry_rules",
         "strategy__exit_rules",
         "strategy__version",
+        "strategy__stop_loss_pct",
+        "strategy__take_profit_pct",
     )
     return [
-        _Deployed(sid, pid, symbol, entry, exit_, _window_for(sid, version, entry, exit_))
-        for sid, pid, symbol, entry, exit_, version in rows
+        _Deployed(
+            sid, pid, symbol, entry, exit_, _window_for(sid, version, entry, exit_), stop, target
+        )
+        for sid, pid, symbol, entry, exit_, version, stop, target in rows
     ]
+
+
+def _price(value: float) -> Decimal:
+    return Decimal(repr(float(value))).quantize(PRICE_PLACES)
+
+
+def _level_exit(
+    deployment: _Deployed, position: Position, candles: Candles
+) -> tuple[Decimal, str] | None:
+    """The stop or target the last candle reached, as the backtest engine takes them: levels
+    from the entry fill (the position's average entry), rounded to 8 places; a candle that opens
+    beyond a level fills at its open; the stop when both lie inside one candle."""
+    if deployment.stop_loss_pct is None and deployment.take_profit_pct is None:
+        return None
+    entry = position.average_entry_price
+    long = position.quantity > 0
+    low, high, open_ = (_price(a[-1]) for a in (candles.low, candles.high, candles.open))
+    hundred = Decimal(100)
+    if deployment.stop_loss_pct is not None:
+        move = deployment.stop_loss_pct / hundred
+        stop = (entry * (1 - move if long else 1 + move)).quantize(PRICE_PLACES)
+        if long and low <= stop:
+            return min(open_, stop), "stop_loss"
+        if not long and high >= stop:
+            return max(open_, stop), "stop_loss"
+    if deployment.take_profit_pct is not None:
+        move = deployment.take_profit_pct / hundred
+        target = (entry * (1 + move if long else 1 - move)).quantize(PRICE_PLACES)
+        if long and high >= target:
+            return max(open_, target), "take_profit"
+        if not long and low <= target:
+            return min(open_, target), "take_profit"
+    return None
 
 
 def _windows(
@@ -236,6 +276,11 @@ def evaluate_strategies(
             continue
         window = candles.slice(max(0, len(candles) - deployment.window), len(candles))
         position = positions.get((deployment.portfolio_id, deployment.symbol))
+        if position is not None and (position.quantity < 0) == _short(deployment):
+            level = _level_exit(deployment, position, candles)
+            if level is not None:
+                placed.append(_exit_at_level(deployment, position, level, candles, close_at))
+                position = None  # flat at this close: an entry signal may open again
         signal = _decide(deployment, window, position)
         if signal is None:
             continue
@@ -277,4 +322,42 @@ def _place_signal(
             **fields,
         )
         Strategy.objects.filter(pk=strategy.pk).update(last_signal_at=close_at)
+    return trade
+
+
+def _exit_at_level(
+    deployment: _Deployed,
+    position: Position,
+    level: tuple[Decimal, str],
+    candles: Candles,
+    close_at: datetime,
+) -> Trade:
+    """Close the position at the stop or target the candle reached: a market order filled at
+    the level (with slippage, as backtests fill stops and targets)."""
+    price, reason = level
+    strategy = Strategy.objects.select_related("user").get(pk=deployment.strategy_id)
+    event = PriceEvent(
+        symbol=deployment.symbol,
+        at=close_at,
+        open=_price(candles.open[-1]),
+        high=_price(candles.high[-1]),
+        low=_price(candles.low[-1]),
+        close=_price(candles.close[-1]),
+    )
+    with transaction.atomic():
+        trade = place_order(
+            portfolio=Portfolio.objects.get(pk=deployment.portfolio_id),
+            actor=strategy.user,
+            symbol=deployment.symbol,
+            side="SELL" if position.quantity > 0 else "BUY",
+            order_type="MARKET",
+            quantity=abs(position.quantity),
+            strategy=strategy,
+            signal_reason=reason,
+            fill_at_next_price=True,
+            signal_at=close_at - timedelta(microseconds=1),
+        )
+        apply_fill(trade_id=trade.pk, event=event, reference=price)
+        Strategy.objects.filter(pk=strategy.pk).update(last_signal_at=close_at)
+    trade.refresh_from_db()
     return trade

@@ -79,7 +79,14 @@ def replay(candles: list[CandleInput]) -> None:
         )
 
 
-def backtest(candles: list[CandleInput], entry: dict, exit_: dict, size: float):
+def backtest(
+    candles: list[CandleInput],
+    entry: dict,
+    exit_: dict,
+    size: float,
+    stop: float | None = None,
+    target: float | None = None,
+):
     arrays = Candles.from_arrays(
         time=[c.time for c in candles],
         open=[float(c.open) for c in candles],
@@ -94,11 +101,13 @@ def backtest(candles: list[CandleInput], entry: dict, exit_: dict, size: float):
         commission_pct=0.001,
         slippage_pct=0.0005,
         max_position_size_pct=size,
+        stop_loss_pct=stop,
+        take_profit_pct=target,
     )
     return run_backtest(arrays, entry_rules=entry, exit_rules=exit_, config=config).trades
 
 
-def deployed(entry: dict, exit_: dict, size: str):
+def deployed(entry: dict, exit_: dict, size: str, stop=None, target=None):
     portfolio = PortfolioFactory(
         commission_pct=D("0.001"), slippage_pct=D("0.0005"), total_value=D("10000.00")
     )
@@ -109,8 +118,8 @@ def deployed(entry: dict, exit_: dict, size: str):
         entry_rules=entry,
         exit_rules=exit_,
         max_position_size_pct=D(size),
-        stop_loss_pct=None,
-        take_profit_pct=None,
+        stop_loss_pct=None if stop is None else D(stop),
+        take_profit_pct=None if target is None else D(target),
     )
     run_strategy(strategy=strategy, portfolio=portfolio, actor=portfolio.user)
     return strategy, portfolio
@@ -127,18 +136,32 @@ def bar_open(trade: Trade) -> str:
     return (trade.filled_at - dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
 
 
-@pytest.mark.parametrize("direction", ["long", "short"])
-def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trades(direction):
+@pytest.mark.parametrize(
+    ("direction", "stop", "target"),
+    [("long", None, None), ("short", None, None), ("long", "1.5", "2.5"), ("short", "2", "3")],
+)
+def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trades(
+    direction, stop, target
+):
     candles = series(300)
     upsert_candles(symbol=SYMBOL, timeframe="1m", candles=candles)
     entry = dict(FAST_SLOW["entry"])
     if direction == "short":
         entry["direction"] = "short"
-    strategy, _ = deployed(entry, FAST_SLOW["exit"], "50")
+    strategy, _ = deployed(entry, FAST_SLOW["exit"], "50", stop=stop, target=target)
 
     replay(candles)
 
-    expected = backtest(candles, entry, FAST_SLOW["exit"], 50.0)
+    expected = backtest(
+        candles,
+        entry,
+        FAST_SLOW["exit"],
+        50.0,
+        stop=None if stop is None else float(stop),
+        target=None if target is None else float(target),
+    )
+    if stop is not None:  # the series reaches the levels: the case tests them
+        assert {"stop_loss", "take_profit"} <= {t.exit_signal for t in expected}
     closed = [t for t in expected if t.exit_signal != "end_of_data"]
     trips = paper_round_trips(strategy)
     assert len(closed) >= 5
@@ -158,7 +181,7 @@ def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trad
             assert len(trip) == 1
             continue
         closing = trip[1]
-        assert closing.signal_reason == "exit_rules"
+        assert closing.signal_reason == bt.exit_signal
         assert bar_open(closing) == bt.exit_date.replace("+00:00", "Z")
         assert abs(float(closing.filled_price) - bt.exit_price) < 1e-8
         net = opened.realized_pnl + closing.realized_pnl
@@ -200,9 +223,9 @@ def test_a_strategy_needs_a_portfolio_of_its_own_user_and_mode():
         run_strategy(strategy=strategy, portfolio=PortfolioFactory(), actor=strategy.user)
 
 
-def test_stops_and_targets_are_refused_until_the_live_path_simulates_them():
-    strategy = StrategyFactory(stop_loss_pct=D("2"), take_profit_pct=None)
-    with pytest.raises(StateConflict, match="stop_loss_pct"):
+def test_trailing_stops_are_refused_until_the_live_path_simulates_them():
+    strategy = StrategyFactory(trailing_stop_pct=D("2"), take_profit_pct=None)
+    with pytest.raises(StateConflict, match="trailing_stop_pct"):
         run_strategy(
             strategy=strategy, portfolio=PortfolioFactory(user=strategy.user), actor=strategy.user
         )
