@@ -42,7 +42,7 @@ from trading.orders import place_order
 RECURSIVE_INDICATORS = frozenset({"ema", "rsi", "macd", "atr", "obv", "vwap"})
 RECURSIVE_FACTOR = 10
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-UNSUPPORTED_RISK_FIELDS = ("trailing_stop_pct", "max_drawdown_pct")
+UNSUPPORTED_RISK_FIELDS = ("max_drawdown_pct",)
 PRICE_PLACES = EIGHT_PLACES
 
 
@@ -73,8 +73,8 @@ def run_strategy(
     context: AuditContext | None = None,
 ) -> Strategy:
     """Deploy the strategy in the portfolio (its own, paper unless the strategy says live) and
-    activate it. Trailing stops and the drawdown limit are not simulated by the live path yet,
-    so a strategy that sets them is refused rather than run without them."""
+    activate it. The drawdown limit is not simulated by the live path yet, so a strategy that
+    sets it is refused rather than run without it."""
     if portfolio.user_id != strategy.user_id or actor.pk != strategy.user_id:
         raise Portfolio.DoesNotExist("No such portfolio.")
     mode = strategy.trading_mode or Strategy.TradingMode.PAPER
@@ -130,6 +130,7 @@ class _Deployed:
     window: int
     stop_loss_pct: Decimal | None = None
     take_profit_pct: Decimal | None = None
+    trailing_stop_pct: Decimal | None = None
 
 
 _WINDOWS: dict[tuple[Any, int], int] = {}
@@ -157,12 +158,21 @@ def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
         "strategy__version",
         "strategy__stop_loss_pct",
         "strategy__take_profit_pct",
+        "strategy__trailing_stop_pct",
     )
     return [
         _Deployed(
-            sid, pid, symbol, entry, exit_, _window_for(sid, version, entry, exit_), stop, target
+            sid,
+            pid,
+            symbol,
+            entry,
+            exit_,
+            _window_for(sid, version, entry, exit_),
+            stop,
+            target,
+            trail,
         )
-        for sid, pid, symbol, entry, exit_, version, stop, target in rows
+        for sid, pid, symbol, entry, exit_, version, stop, target, trail in rows
     ]
 
 
@@ -170,33 +180,75 @@ def _price(value: float) -> Decimal:
     return Decimal(repr(float(value))).quantize(PRICE_PLACES)
 
 
+def _best_since_entry(
+    deployment: _Deployed, position: Position, candles: Candles, frame: Timeframe
+) -> Decimal:
+    """The trailing reference: the entry fill and the best price (high for a long, low for a
+    short) of the candles from the entry candle up to the one before the last."""
+    entry_open = position.opened_at - frame.width
+    entry_ns = (entry_open - EPOCH) // timedelta(microseconds=1) * 1000
+    if len(candles) and int(candles.time[0]) <= entry_ns:
+        before = candles.slice(0, len(candles) - 1)
+        keep = before.time >= entry_ns
+        highs, lows = before.high[keep], before.low[keep]
+    else:  # the window starts after the entry: read the candles since
+        last_open = EPOCH + timedelta(microseconds=int(candles.time[-1]) // 1000)
+        arrays = candle_arrays(
+            symbol=deployment.symbol, timeframe=frame.code, start=entry_open, end=last_open
+        )
+        highs, lows = arrays["high"], arrays["low"]
+    entry = position.average_entry_price
+    if position.quantity > 0:
+        return max([entry, *(_price(h) for h in highs)])
+    return min([entry, *(_price(low) for low in lows)])
+
+
 def _level_exit(
-    deployment: _Deployed, position: Position, candles: Candles
+    deployment: _Deployed, position: Position, candles: Candles, frame: Timeframe
 ) -> tuple[Decimal, str] | None:
-    """The stop or target the last candle reached, as the backtest engine takes them: levels
-    from the entry fill (the position's average entry), rounded to 8 places; a candle that opens
-    beyond a level fills at its open; the stop when both lie inside one candle."""
-    if deployment.stop_loss_pct is None and deployment.take_profit_pct is None:
+    """The stop, trailing stop or target the last candle reached, as the engine's _exit_at_bar
+    takes them: levels from the entry fill rounded to 8 places, the tighter of the fixed and
+    trailing stops (`trailing_stop` only when strictly tighter), a candle opening beyond a
+    level exits at its open, the stop when both lie inside one candle."""
+    if (
+        deployment.stop_loss_pct is None
+        and deployment.take_profit_pct is None
+        and deployment.trailing_stop_pct is None
+    ):
         return None
     entry = position.average_entry_price
     long = position.quantity > 0
+    sign = Decimal(1) if long else Decimal(-1)
     low, high, open_ = (_price(a[-1]) for a in (candles.low, candles.high, candles.open))
     hundred = Decimal(100)
+    stop = target = None
     if deployment.stop_loss_pct is not None:
-        move = deployment.stop_loss_pct / hundred
-        stop = (entry * (1 - move if long else 1 + move)).quantize(PRICE_PLACES)
-        if long and low <= stop:
-            return min(open_, stop), "stop_loss"
-        if not long and high >= stop:
-            return max(open_, stop), "stop_loss"
+        stop = (entry * (1 - sign * deployment.stop_loss_pct / hundred)).quantize(PRICE_PLACES)
     if deployment.take_profit_pct is not None:
-        move = deployment.take_profit_pct / hundred
-        target = (entry * (1 + move if long else 1 - move)).quantize(PRICE_PLACES)
-        if long and high >= target:
-            return max(open_, target), "take_profit"
-        if not long and low <= target:
-            return min(open_, target), "take_profit"
-    return None
+        target = (entry * (1 + sign * deployment.take_profit_pct / hundred)).quantize(PRICE_PLACES)
+    reason = "stop_loss"
+    if deployment.trailing_stop_pct is not None:
+        best = _best_since_entry(deployment, position, candles, frame)
+        trail = (best * (1 - sign * deployment.trailing_stop_pct / hundred)).quantize(PRICE_PLACES)
+        if stop is None or (trail > stop if long else trail < stop):
+            stop, reason = trail, "trailing_stop"
+
+    def beyond_stop(price: Decimal) -> bool:
+        return stop is not None and (price <= stop if long else price >= stop)
+
+    def beyond_target(price: Decimal) -> bool:
+        return target is not None and (price >= target if long else price <= target)
+
+    worst, best_price = (low, high) if long else (high, low)
+    if not (beyond_stop(worst) or beyond_target(best_price)):
+        return None
+    if beyond_stop(open_):
+        return open_, reason
+    if beyond_target(open_):
+        return open_, "take_profit"
+    if beyond_stop(worst):
+        return stop, reason
+    return target, "take_profit"
 
 
 def _windows(
@@ -277,7 +329,7 @@ def evaluate_strategies(
         window = candles.slice(max(0, len(candles) - deployment.window), len(candles))
         position = positions.get((deployment.portfolio_id, deployment.symbol))
         if position is not None and (position.quantity < 0) == _short(deployment):
-            level = _level_exit(deployment, position, candles)
+            level = _level_exit(deployment, position, candles, frame)
             if level is not None:
                 placed.append(_exit_at_level(deployment, position, level, candles, close_at))
                 position = None  # flat at this close: an entry signal may open again

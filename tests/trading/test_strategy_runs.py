@@ -86,6 +86,7 @@ def backtest(
     size: float,
     stop: float | None = None,
     target: float | None = None,
+    trail: float | None = None,
 ):
     arrays = Candles.from_arrays(
         time=[c.time for c in candles],
@@ -103,11 +104,12 @@ def backtest(
         max_position_size_pct=size,
         stop_loss_pct=stop,
         take_profit_pct=target,
+        trailing_stop_pct=trail,
     )
     return run_backtest(arrays, entry_rules=entry, exit_rules=exit_, config=config).trades
 
 
-def deployed(entry: dict, exit_: dict, size: str, stop=None, target=None):
+def deployed(entry: dict, exit_: dict, size: str, stop=None, target=None, trail=None):
     portfolio = PortfolioFactory(
         commission_pct=D("0.001"), slippage_pct=D("0.0005"), total_value=D("10000.00")
     )
@@ -120,6 +122,7 @@ def deployed(entry: dict, exit_: dict, size: str, stop=None, target=None):
         max_position_size_pct=D(size),
         stop_loss_pct=None if stop is None else D(stop),
         take_profit_pct=None if target is None else D(target),
+        trailing_stop_pct=None if trail is None else D(trail),
     )
     run_strategy(strategy=strategy, portfolio=portfolio, actor=portfolio.user)
     return strategy, portfolio
@@ -137,18 +140,25 @@ def bar_open(trade: Trade) -> str:
 
 
 @pytest.mark.parametrize(
-    ("direction", "stop", "target"),
-    [("long", None, None), ("short", None, None), ("long", "1.5", "2.5"), ("short", "2", "3")],
+    ("direction", "stop", "target", "trail"),
+    [
+        ("long", None, None, None),
+        ("short", None, None, None),
+        ("long", "1.5", "2.5", None),
+        ("short", "2", "3", None),
+        ("long", "3", None, "1.5"),
+        ("short", None, "3", "2"),
+    ],
 )
 def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trades(
-    direction, stop, target
+    direction, stop, target, trail
 ):
     candles = series(300)
     upsert_candles(symbol=SYMBOL, timeframe="1m", candles=candles)
     entry = dict(FAST_SLOW["entry"])
     if direction == "short":
         entry["direction"] = "short"
-    strategy, _ = deployed(entry, FAST_SLOW["exit"], "50", stop=stop, target=target)
+    strategy, _ = deployed(entry, FAST_SLOW["exit"], "50", stop=stop, target=target, trail=trail)
 
     replay(candles)
 
@@ -159,9 +169,13 @@ def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trad
         50.0,
         stop=None if stop is None else float(stop),
         target=None if target is None else float(target),
+        trail=None if trail is None else float(trail),
     )
-    if stop is not None:  # the series reaches the levels: the case tests them
-        assert {"stop_loss", "take_profit"} <= {t.exit_signal for t in expected}
+    reasons = {t.exit_signal for t in expected}
+    if stop is not None and target is not None:  # the series reaches the levels
+        assert {"stop_loss", "take_profit"} <= reasons
+    if trail is not None:
+        assert "trailing_stop" in reasons
     closed = [t for t in expected if t.exit_signal != "end_of_data"]
     trips = paper_round_trips(strategy)
     assert len(closed) >= 5
@@ -223,9 +237,9 @@ def test_a_strategy_needs_a_portfolio_of_its_own_user_and_mode():
         run_strategy(strategy=strategy, portfolio=PortfolioFactory(), actor=strategy.user)
 
 
-def test_trailing_stops_are_refused_until_the_live_path_simulates_them():
-    strategy = StrategyFactory(trailing_stop_pct=D("2"), take_profit_pct=None)
-    with pytest.raises(StateConflict, match="trailing_stop_pct"):
+def test_a_drawdown_limit_is_refused_until_the_live_path_simulates_it():
+    strategy = StrategyFactory(max_drawdown_pct=D("20"), take_profit_pct=None)
+    with pytest.raises(StateConflict, match="max_drawdown_pct"):
         run_strategy(
             strategy=strategy, portfolio=PortfolioFactory(user=strategy.user), actor=strategy.user
         )
