@@ -394,6 +394,10 @@ class StrategyDeployment(models.Model):
     portfolio = models.ForeignKey(
         Portfolio, on_delete=models.CASCADE, related_name="strategy_deployments"
     )
+    # The strategy's max_drawdown_pct, watched at every candle close on the portfolio's equity:
+    # its running peak, and when the limit was crossed (no new position from then on).
+    peak_equity = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
+    halted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:

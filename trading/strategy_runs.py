@@ -42,7 +42,6 @@ from trading.orders import place_order
 RECURSIVE_INDICATORS = frozenset({"ema", "rsi", "macd", "atr", "obv", "vwap"})
 RECURSIVE_FACTOR = 10
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-UNSUPPORTED_RISK_FIELDS = ("max_drawdown_pct",)
 PRICE_PLACES = EIGHT_PLACES
 
 
@@ -73,21 +72,16 @@ def run_strategy(
     context: AuditContext | None = None,
 ) -> Strategy:
     """Deploy the strategy in the portfolio (its own, paper unless the strategy says live) and
-    activate it. The drawdown limit is not simulated by the live path yet, so a strategy that
-    sets it is refused rather than run without it."""
+    activate it. A drawdown limit starts watching from the portfolio's equity at this moment."""
     if portfolio.user_id != strategy.user_id or actor.pk != strategy.user_id:
         raise Portfolio.DoesNotExist("No such portfolio.")
     mode = strategy.trading_mode or Strategy.TradingMode.PAPER
     if portfolio.is_paper != (mode == Strategy.TradingMode.PAPER):
         raise StateConflict(f"A {mode} strategy needs a {mode} portfolio.")
-    unsupported = [name for name in UNSUPPORTED_RISK_FIELDS if getattr(strategy, name) is not None]
-    if unsupported:
-        raise StateConflict(
-            "Running a strategy with " + ", ".join(unsupported) + " is not supported yet."
-        )
     with transaction.atomic():
         StrategyDeployment.objects.update_or_create(
-            strategy=strategy, defaults={"portfolio": portfolio}
+            strategy=strategy,
+            defaults={"portfolio": portfolio, "peak_equity": None, "halted_at": None},
         )
         return activate_strategy(strategy=strategy, actor=actor, context=context)
 
@@ -131,6 +125,10 @@ class _Deployed:
     stop_loss_pct: Decimal | None = None
     take_profit_pct: Decimal | None = None
     trailing_stop_pct: Decimal | None = None
+    max_drawdown_pct: Decimal | None = None
+    deployment_id: int | None = None
+    peak_equity: Decimal | None = None
+    halted: bool = False
 
 
 _WINDOWS: dict[tuple[Any, int], int] = {}
@@ -159,6 +157,10 @@ def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
         "strategy__stop_loss_pct",
         "strategy__take_profit_pct",
         "strategy__trailing_stop_pct",
+        "strategy__max_drawdown_pct",
+        "id",
+        "peak_equity",
+        "halted_at",
     )
     return [
         _Deployed(
@@ -171,9 +173,47 @@ def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
             stop,
             target,
             trail,
+            drawdown,
+            deployment_id,
+            peak,
+            halted_at is not None,
         )
-        for sid, pid, symbol, entry, exit_, version, stop, target, trail in rows
+        for (
+            sid,
+            pid,
+            symbol,
+            entry,
+            exit_,
+            version,
+            stop,
+            target,
+            trail,
+            drawdown,
+            deployment_id,
+            peak,
+            halted_at,
+        ) in rows
     ]
+
+
+def _halted_by_drawdown(deployment: _Deployed, close_at: datetime) -> bool:
+    """The drawdown limit, as the engine applies it: the portfolio's equity (marked at this
+    close) against its running peak since the strategy started; once below peak × (1 − limit),
+    no new position for the rest of the run. A position already open ends by its own exits."""
+    if deployment.max_drawdown_pct is None:
+        return False
+    if deployment.halted:
+        return True
+    portfolio = Portfolio.objects.only("total_value", "initial_balance").get(
+        pk=deployment.portfolio_id
+    )
+    equity = portfolio.total_value
+    peak = max(deployment.peak_equity if deployment.peak_equity is not None else equity, equity)
+    halted = equity < peak * (1 - deployment.max_drawdown_pct / 100)
+    StrategyDeployment.objects.filter(pk=deployment.deployment_id).update(
+        peak_equity=peak, halted_at=close_at if halted else None
+    )
+    return halted
 
 
 def _price(value: float) -> Decimal:
@@ -333,6 +373,9 @@ def evaluate_strategies(
             if level is not None:
                 placed.append(_exit_at_level(deployment, position, level, candles, close_at))
                 position = None  # flat at this close: an entry signal may open again
+        halted = _halted_by_drawdown(deployment, close_at)
+        if halted and position is None:
+            continue
         signal = _decide(deployment, window, position)
         if signal is None:
             continue

@@ -11,7 +11,7 @@ from core.errors import StateConflict
 from marketdata.services import CandleInput, upsert_candles
 from strategies.engine import BacktestConfig, Candles, run_backtest
 from tests.factories import PortfolioFactory, StrategyFactory
-from trading.models import Trade
+from trading.models import StrategyDeployment, Trade
 from trading.strategy_runs import evaluate_strategies, run_strategy, window_bars
 from trading.tasks import process_candle
 
@@ -87,6 +87,7 @@ def backtest(
     stop: float | None = None,
     target: float | None = None,
     trail: float | None = None,
+    drawdown: float | None = None,
 ):
     arrays = Candles.from_arrays(
         time=[c.time for c in candles],
@@ -105,11 +106,14 @@ def backtest(
         stop_loss_pct=stop,
         take_profit_pct=target,
         trailing_stop_pct=trail,
+        max_drawdown_pct=drawdown,
     )
     return run_backtest(arrays, entry_rules=entry, exit_rules=exit_, config=config).trades
 
 
-def deployed(entry: dict, exit_: dict, size: str, stop=None, target=None, trail=None):
+def deployed(
+    entry: dict, exit_: dict, size: str, stop=None, target=None, trail=None, drawdown=None
+):
     portfolio = PortfolioFactory(
         commission_pct=D("0.001"), slippage_pct=D("0.0005"), total_value=D("10000.00")
     )
@@ -123,6 +127,7 @@ def deployed(entry: dict, exit_: dict, size: str, stop=None, target=None, trail=
         stop_loss_pct=None if stop is None else D(stop),
         take_profit_pct=None if target is None else D(target),
         trailing_stop_pct=None if trail is None else D(trail),
+        max_drawdown_pct=None if drawdown is None else D(drawdown),
     )
     run_strategy(strategy=strategy, portfolio=portfolio, actor=portfolio.user)
     return strategy, portfolio
@@ -150,15 +155,18 @@ def bar_open(trade: Trade) -> str:
         ("short", None, "3", "2"),
     ],
 )
+@pytest.mark.parametrize("drawdown", [None, "0.5"])
 def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trades(
-    direction, stop, target, trail
+    direction, stop, target, trail, drawdown
 ):
     candles = series(300)
     upsert_candles(symbol=SYMBOL, timeframe="1m", candles=candles)
     entry = dict(FAST_SLOW["entry"])
     if direction == "short":
         entry["direction"] = "short"
-    strategy, _ = deployed(entry, FAST_SLOW["exit"], "50", stop=stop, target=target, trail=trail)
+    strategy, _ = deployed(
+        entry, FAST_SLOW["exit"], "50", stop=stop, target=target, trail=trail, drawdown=drawdown
+    )
 
     replay(candles)
 
@@ -170,15 +178,17 @@ def test_replaying_stored_candles_through_the_live_path_gives_the_backtests_trad
         stop=None if stop is None else float(stop),
         target=None if target is None else float(target),
         trail=None if trail is None else float(trail),
+        drawdown=None if drawdown is None else float(drawdown),
     )
     reasons = {t.exit_signal for t in expected}
-    if stop is not None and target is not None:  # the series reaches the levels
-        assert {"stop_loss", "take_profit"} <= reasons
-    if trail is not None:
-        assert "trailing_stop" in reasons
+    if drawdown is None:  # the series reaches the levels (a drawdown halt may stop it first)
+        if stop is not None and target is not None:
+            assert {"stop_loss", "take_profit"} <= reasons
+        if trail is not None:
+            assert "trailing_stop" in reasons
     closed = [t for t in expected if t.exit_signal != "end_of_data"]
     trips = paper_round_trips(strategy)
-    assert len(closed) >= 5
+    assert len(closed) >= (1 if drawdown else 5)
     assert len(trips) == len(expected)  # the one the backtest ends at end_of_data is still open
     for bt, trip in zip(expected, trips, strict=True):
         opened = trip[0]
@@ -237,9 +247,13 @@ def test_a_strategy_needs_a_portfolio_of_its_own_user_and_mode():
         run_strategy(strategy=strategy, portfolio=PortfolioFactory(), actor=strategy.user)
 
 
-def test_a_drawdown_limit_is_refused_until_the_live_path_simulates_it():
-    strategy = StrategyFactory(max_drawdown_pct=D("20"), take_profit_pct=None)
-    with pytest.raises(StateConflict, match="max_drawdown_pct"):
-        run_strategy(
-            strategy=strategy, portfolio=PortfolioFactory(user=strategy.user), actor=strategy.user
-        )
+def test_a_drawdown_limit_halts_new_entries():
+    candles = series(300)
+    upsert_candles(symbol=SYMBOL, timeframe="1m", candles=candles)
+    strategy, _ = deployed(FAST_SLOW["entry"], FAST_SLOW["exit"], "50", drawdown="0.5")
+    replay(candles)
+    expected = backtest(candles, FAST_SLOW["entry"], FAST_SLOW["exit"], 50.0, drawdown=0.5)
+    unlimited = backtest(candles, FAST_SLOW["entry"], FAST_SLOW["exit"], 50.0)
+    assert len(expected) < len(unlimited)  # the limit matters on this series
+    assert len(paper_round_trips(strategy)) == len(expected)
+    assert StrategyDeployment.objects.get(strategy=strategy).halted_at is not None
