@@ -15,7 +15,6 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
@@ -275,7 +274,3 @@ def apply_fill(
         )
         invalidate_portfolio_cache(portfolio.pk, after_commit=True)
     return FillOutcome(trade=trade, quantity=size)
-
-
-def now() -> datetime:
-    return timezone.now()
