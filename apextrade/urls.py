@@ -11,6 +11,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("strategies.api.urls")),
     path("marketdata/", include("marketdata.api.urls")),
+    path("", include("trading.api.order_urls")),
     # Accounts and signing in, personal access tokens, two-factor (accounts/api/urls.py).
     path("auth/", include("accounts.api.urls")),
 ]
