@@ -47,7 +47,7 @@ def daily_csv(path: Path, days: int) -> Path:
 def test_a_daily_import_is_served_by_the_api_and_the_arrays(tmp_path: Path, symbol: str) -> None:
     path = daily_csv(tmp_path / "daily.csv", 7300)
     call_command("import_ohlcv", str(path), "--symbol", symbol, "--timeframe", "1d",
-                 stdout=StringIO(), stderr=StringIO())  # fmt: skip
+                 "--timezone", "UTC", stdout=StringIO(), stderr=StringIO())  # fmt: skip
     end = DAILY_FROM + dt.timedelta(days=7300)
 
     arrays = candle_arrays(symbol=symbol, timeframe="1d", start=DAILY_FROM, end=end)

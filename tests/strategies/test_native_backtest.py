@@ -29,7 +29,7 @@ def daily_file(path: Path) -> Path:
         close += 1 if (i // 40) % 2 == 0 else -1
         day = FIRST_DAY + dt.timedelta(days=i)
         high, low = max(previous, close) + 0.5, min(previous, close) - 0.5
-        lines.append(f"{day.isoformat()},{previous},{high},{low},{close},{1000 + i % 7}")
+        lines.append(f"{day.isoformat()}T00:00:00Z,{previous},{high},{low},{close},{1000 + i % 7}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
