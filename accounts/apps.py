@@ -7,4 +7,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import compliance
+
+        compliance.declare()
         from accounts import signal_receivers  # noqa: F401  (connects the audit receivers)

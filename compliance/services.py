@@ -11,17 +11,7 @@ from django.db import connections, models, router, transaction
 
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-
-# Never copied into an audit row, whatever model they belong to.
-SECRET_FIELDS = frozenset(
-    {
-        "password",
-        "mfa_secret",
-        "api_key_encrypted",
-        "api_secret_encrypted",
-        "passphrase_encrypted",
-    }
-)
+from compliance.registry import registry
 
 # What an erased value of old_values/new_values becomes; the only new value that audit_logs'
 # append-only trigger accepts (compliance migration 0005).
@@ -43,10 +33,11 @@ def _json_value(value: Any) -> Any:
 def audit_snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
     """The instance's concrete field values as JSON, without secrets."""
     names = fields or [field.attname for field in instance._meta.concrete_fields]
+    secrets = registry.secret_fields()
     return {
         name: _json_value(getattr(instance, name))
         for name in names
-        if name not in SECRET_FIELDS and name.removesuffix("_id") not in SECRET_FIELDS
+        if name not in secrets and name.removesuffix("_id") not in secrets
     }
 
 

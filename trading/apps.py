@@ -5,3 +5,8 @@ class TradingConfig(AppConfig):
     name = "trading"
     verbose_name = "Trading"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from trading import compliance
+
+        compliance.declare()

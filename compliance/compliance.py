@@ -1,0 +1,25 @@
+"""Compliance's own models in the registry it owns (registered from ComplianceConfig.ready())."""
+
+import datetime as dt
+
+from compliance.registry import AuditEvents, Erasure, ModelPolicy, Retention, registry
+
+AUDIT_RETENTION = Retention(dt.timedelta(days=7 * 365), "compliance (spec §7.1)")
+
+
+def declare() -> None:
+    registry.register(
+        "compliance",
+        models=[
+            ModelPolicy(
+                "compliance.AuditLog",
+                Erasure.ANONYMISED,
+                retention=AUDIT_RETENTION,
+                exported=True,
+                section="audit_entries",
+                owner="user",
+                order_by=("id",),
+            ),
+        ],
+        audit_events=[AuditEvents("gdpr_export", ("read",)), AuditEvents("archive", ("delete",))],
+    )
