@@ -18,7 +18,14 @@ def declare() -> None:
                 exported=True,
                 section="audit_entries",
                 owner="user",
-                order_by=("id",),
+                order_by=("chain_seq",),
+            ),
+            # The chain's bookkeeping: hashes and positions, about nobody.
+            ModelPolicy(
+                "compliance.AuditChainHead", Erasure.NO_PERSONAL_DATA, retention=AUDIT_RETENTION
+            ),
+            ModelPolicy(
+                "compliance.AuditChainAnchor", Erasure.NO_PERSONAL_DATA, retention=AUDIT_RETENTION
             ),
         ],
         audit_events=[AuditEvents("gdpr_export", ("read",)), AuditEvents("archive", ("delete",))],

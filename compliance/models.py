@@ -54,6 +54,15 @@ class AuditLog(models.Model):
 
     created_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
+    # The hash chain (compliance migration 0006): set by the database's insert trigger under the
+    # chain head's row lock, whatever the writer sends. row_hash = sha256(prev_hash ||
+    # content_hash); content_hash = sha256 of the row's canonical content, salt included.
+    chain_seq = models.BigIntegerField(null=True, unique=True, editable=False)
+    salt = models.BinaryField(null=True, editable=False)
+    content_hash = models.BinaryField(null=True, editable=False)
+    prev_hash = models.BinaryField(null=True, editable=False)
+    row_hash = models.BinaryField(null=True, editable=False)
+
     class Meta:
         db_table = "audit_logs"
         ordering = ["-created_at", "-id"]
@@ -71,3 +80,48 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type} {self.resource_id or ''}".strip()
+
+
+class AuditChainHead(models.Model):
+    """The chain's last link (one row): the insert trigger locks it, so concurrent writers take
+    their turns and cannot fork the chain."""
+
+    id = models.SmallIntegerField(primary_key=True)
+    seq = models.BigIntegerField()
+    row_hash = models.BinaryField()
+
+    class Meta:
+        db_table = "audit_chain_head"
+
+    def __str__(self) -> str:
+        return f"audit chain at {self.seq}"
+
+
+class AuditChainAnchorKind(models.TextChoices):
+    GDPR_ANONYMISATION = "gdpr_anonymisation"
+    USER_DELETED = "user_deleted"  # ON DELETE SET NULL of user_id
+    RETENTION_PURGE = "retention_purge"
+
+
+class AuditChainAnchor(models.Model):
+    """Where a sanctioned change re-anchored the chain, written by audit_logs' triggers: an
+    anonymised row's new content hash (its link still uses the sealed one), or the first row kept
+    by a retention purge and the hash it links to. Append-only like audit_logs."""
+
+    Kind = AuditChainAnchorKind
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    audit_log_id = models.BigIntegerField(null=True)
+    chain_seq = models.BigIntegerField(null=True)
+    content_hash = models.BinaryField(null=True)
+    prev_hash = models.BinaryField(null=True)
+    rows = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "audit_chain_anchors"
+        indexes = [models.Index(fields=["audit_log_id", "-id"], name="idx_audit_anchor_row")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.chain_seq}"

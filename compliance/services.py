@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import models
 
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
+from compliance.audit_chain import sanctioned_change
+from compliance.models import AuditChainAnchor, AuditLog
 from compliance.registry import registry
 
 # What an erased value of old_values/new_values becomes; the only new value that audit_logs'
@@ -104,37 +105,52 @@ def save_audited_changes(
     return instance
 
 
-# An UPDATE expression for old_values or new_values ({column}): on rows about the person's account,
-# the named keys that hold a value get the marker; anything else stays as it is.
-_ERASE_NAMED_VALUES = """
-    CASE WHEN resource_type = 'user' AND resource_id = %(user)s
-              AND jsonb_typeof({column}) = 'object' THEN
+# An UPDATE expression for a JSON column ({column}) of audit_logs: a value that is the person's
+# id, or on rows about the person's account a value of one of the named (personal) keys, becomes
+# the marker; anything else stays as it is.
+_ERASE_VALUES = """
+    CASE WHEN jsonb_typeof({column}) = 'object' THEN
         {column} || COALESCE(
             (SELECT jsonb_object_agg(entry.key, to_jsonb(%(erased)s::text))
              FROM jsonb_each({column}) AS entry
-             WHERE entry.key = ANY(%(fields)s::text[]) AND entry.value <> 'null'::jsonb),
+             WHERE entry.value = to_jsonb(%(user)s::text)
+                OR (resource_type = 'user' AND resource_id = %(user)s
+                    AND entry.key = ANY(%(fields)s::text[]) AND entry.value <> 'null'::jsonb)),
             '{{}}'::jsonb)
     ELSE {column} END"""
 
+_HOLDS_THE_ID = """
+    EXISTS (SELECT 1 FROM jsonb_each_text(
+        CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{{}}'::jsonb END) AS entry
+        WHERE entry.value = %(user)s::text)"""
 
-def anonymise_audit_rows(*, user_id: uuid.UUID, fields: Collection[str]) -> int:
+
+def anonymise_audit_rows(*, user_id: uuid.UUID, fields: Collection[str] | None = None) -> int:
     """Erase a person from the audit trail but keep what happened (spec §7.3): rows where they
     acted lose user_id, ip_address and user_agent; rows about their account (resource "user")
-    get ERASED for the values of `fields` (e.g. email, first_name, last_name) in old_values and
-    new_values. A row where they acted on something else keeps its values, which describe that
-    thing (an operator's row keeps the client it changed), and a row about them keeps the
-    address of whoever acted. One UPDATE; returns the number of rows it touched. The caller (GDPR
-    erasure) records the erasure itself."""
+    lose resource_id and get ERASED for the values of `fields` (default: every declared personal
+    field: email, first_name, last_name) in old_values and new_values; a value anywhere that is
+    their id becomes ERASED. A row where they acted on something else keeps its values, which
+    describe that thing, and a row about them keeps the address of whoever acted. Touched rows
+    lose their salt, so the hash sealed at insertion cannot confirm a guess of what was erased.
+    One UPDATE, a sanctioned change the trigger anchors row by row; returns the number of rows.
+    The caller (GDPR erasure) records the erasure itself."""
+    fields = registry.personal_fields() if fields is None else fields
+    holds_the_id = " OR ".join(
+        _HOLDS_THE_ID.format(column=column) for column in ("old_values", "new_values", "metadata")
+    )
     sql = f"""
         UPDATE {AuditLog._meta.db_table} SET
             user_id = CASE WHEN user_id = %(user)s THEN NULL ELSE user_id END,
             ip_address = CASE WHEN user_id = %(user)s THEN NULL ELSE ip_address END,
             user_agent = CASE WHEN user_id = %(user)s THEN NULL ELSE user_agent END,
-            old_values = {_ERASE_NAMED_VALUES.format(column="old_values")},
-            new_values = {_ERASE_NAMED_VALUES.format(column="new_values")}
-        WHERE user_id = %(user)s OR (resource_type = 'user' AND resource_id = %(user)s)
+            resource_id = CASE WHEN resource_id = %(user)s THEN NULL ELSE resource_id END,
+            old_values = {_ERASE_VALUES.format(column="old_values")},
+            new_values = {_ERASE_VALUES.format(column="new_values")},
+            metadata = {_ERASE_VALUES.format(column="metadata")},
+            salt = NULL
+        WHERE user_id = %(user)s OR resource_id = %(user)s OR {holds_the_id}
     """
-    using = router.db_for_write(AuditLog)
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(sql, {"user": user_id, "fields": list(fields), "erased": ERASED})
+    with sanctioned_change(AuditChainAnchor.Kind.GDPR_ANONYMISATION) as cursor:
+        cursor.execute(sql, {"user": user_id, "fields": sorted(fields), "erased": ERASED})
         return cursor.rowcount
