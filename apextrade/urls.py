@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from compliance.api.views import MeExportView
+
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("strategies.api.urls")),
     path("marketdata/", include("marketdata.api.urls")),
+    path("me/export", MeExportView.as_view(), name="me-export"),
     # Session sign-in for clients (the browsable API and the docs page) until API keys arrive.
     path("auth/", include("rest_framework.urls")),
 ]

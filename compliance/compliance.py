@@ -17,7 +17,8 @@ def declare() -> None:
                 retention=AUDIT_RETENTION,
                 exported=True,
                 section="audit_entries",
-                owner="user",
+                # Rows where they acted, and rows about their account.
+                owner=("user", "resource_id"),
                 order_by=("chain_seq",),
             ),
             # The chain's bookkeeping: hashes and positions, about nobody.

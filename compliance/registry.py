@@ -37,7 +37,8 @@ FOREVER = Retention(None, "account data or user content, kept while the account 
 class ModelPolicy:
     """One model's compliance story.
 
-    `owner`: the ORM path from the model to its user (`"user"`, `"portfolio__user"`), or `via`:
+    `owner`: the ORM path from the model to its user (`"user"`, `"portfolio__user"`; several
+    paths: rows matching any of them), or `via`:
     a column holding ids of another declared model's rows (`("portfolio_id", "trading.Portfolio")`,
     for a table in the other database). `section`: the key of the model's rows in a GDPR export.
     `personal_fields`: values that identify the person (erased from audit rows about them).
@@ -50,7 +51,7 @@ class ModelPolicy:
     retention: Retention = FOREVER
     exported: bool = False
     section: str | None = None
-    owner: str | None = None
+    owner: str | tuple[str, ...] | None = None
     via: tuple[str, str] | None = None
     secret_fields: frozenset[str] = frozenset()
     personal_fields: frozenset[str] = frozenset()
