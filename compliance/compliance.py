@@ -20,6 +20,7 @@ def declare() -> None:
                 # Rows where they acted, and rows about their account.
                 owner=("user", "resource_id"),
                 order_by=("chain_seq",),
+                time_field="created_at",
             ),
             # The chain's bookkeeping: hashes and positions, about nobody.
             ModelPolicy(
@@ -28,6 +29,9 @@ def declare() -> None:
             ModelPolicy(
                 "compliance.AuditChainAnchor", Erasure.NO_PERSONAL_DATA, retention=AUDIT_RETENTION
             ),
+            # Archival bookkeeping: row ids of archived rows and file names, about nobody.
+            ModelPolicy("compliance.ArchiveBatch", Erasure.NO_PERSONAL_DATA),
+            ModelPolicy("compliance.RetentionJobRun", Erasure.NO_PERSONAL_DATA),
         ],
         audit_events=[AuditEvents("gdpr_export", ("read",)), AuditEvents("archive", ("delete",))],
     )

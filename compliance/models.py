@@ -125,3 +125,49 @@ class AuditChainAnchor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.chain_seq}"
+
+
+class ArchiveBatchStatus(models.TextChoices):
+    PENDING = "pending"  # chosen; the archive may be missing or partial
+    VERIFIED = "verified"  # written, read back and checked against its manifest
+    DELETED = "deleted"  # its rows are gone from the database
+
+
+class ArchiveBatch(models.Model):
+    """One batch of an archival job: the rows it took (their ids), where their archive is, and
+    how far it got, so that a run that died anywhere is finished by the next one."""
+
+    Status = ArchiveBatchStatus
+
+    id = models.UUIDField(primary_key=True)
+    job = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    row_ids = models.JSONField()
+    archive_name = models.CharField(max_length=255)
+    manifest_name = models.CharField(max_length=255)
+    row_counts = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_default=TransactionNow())
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "archive_batches"
+        verbose_name_plural = "archive batches"
+        indexes = [models.Index(fields=["job", "status"], name="idx_archive_batches_open")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.id} ({self.status})"
+
+
+class RetentionJobRun(models.Model):
+    """The last run of each retention job, for retention_report and the console."""
+
+    job = models.CharField(max_length=100, primary_key=True)
+    last_run_at = models.DateTimeField()
+    last_status = models.CharField(max_length=20)
+    last_result = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "retention_job_runs"
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.last_status} at {self.last_run_at}"

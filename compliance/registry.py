@@ -57,6 +57,23 @@ class ModelPolicy:
     personal_fields: frozenset[str] = frozenset()
     detach: Callable[[Any, Any], int] | None = None
     order_by: tuple[str, ...] = ("pk",)
+    # The column (or path) whose age the retention counts from, for retention_report.
+    time_field: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchivalJob:
+    """A retention job over one model: rows of `label` whose `time_field` is older than the
+    retention period (and that match `conditions`) are archived to cold storage with their
+    `children` (`(label, column naming the parent)`, deleted with it by ON DELETE CASCADE),
+    verified, then deleted, batch by batch."""
+
+    name: str
+    label: str
+    retention: Retention
+    time_field: str = "created_at"
+    conditions: tuple[tuple[str, Any], ...] = ()
+    children: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class AppDeclaration:
     audit_events: dict[str, AuditEvents] = field(default_factory=dict)
     # Each returns the Redis keys (as the cache names them) holding the user's data.
     redis_keys: list[Callable[[Any], Iterable[str]]] = field(default_factory=list)
+    archival_jobs: list[ArchivalJob] = field(default_factory=list)
 
 
 class ComplianceRegistry:
@@ -90,10 +108,17 @@ class ComplianceRegistry:
         models: Iterable[ModelPolicy],
         audit_events: Iterable[AuditEvents] = (),
         redis_keys: Iterable[Callable[[Any], Iterable[str]]] = (),
+        archival_jobs: Iterable[ArchivalJob] = (),
     ) -> None:
         if app_label in self._apps:
             raise ImproperlyConfigured(f"{app_label} has already declared its compliance.")
-        declaration = AppDeclaration(app_label, redis_keys=list(redis_keys))
+        declaration = AppDeclaration(
+            app_label, redis_keys=list(redis_keys), archival_jobs=list(archival_jobs)
+        )
+        known_jobs = {job.name for job in self.archival_jobs()}
+        for job in declaration.archival_jobs:
+            if job.name in known_jobs:
+                raise ImproperlyConfigured(f"Archival job {job.name} is declared twice.")
         for policy in models:
             if policy.label in self._models:
                 raise ImproperlyConfigured(f"{policy.label} is declared twice.")
@@ -142,6 +167,15 @@ class ComplianceRegistry:
 
     def redis_key_finders(self) -> list[Callable[[Any], Iterable[str]]]:
         return [finder for app in self._apps.values() for finder in app.redis_keys]
+
+    def archival_jobs(self) -> list[ArchivalJob]:
+        return [job for app in self._apps.values() for job in app.archival_jobs]
+
+    def archival_job(self, name: str) -> ArchivalJob:
+        for job in self.archival_jobs():
+            if job.name == name:
+                return job
+        raise KeyError(f"No archival job {name!r}.")
 
     def app_labels(self) -> list[str]:
         return list(self._apps)

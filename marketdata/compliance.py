@@ -16,13 +16,16 @@ def declare() -> None:
     registry.register(
         "marketdata",
         models=[
-            ModelPolicy("marketdata.Ohlcv", NO_PERSONAL_DATA, retention=OHLCV_RETENTION),
+            ModelPolicy(
+                "marketdata.Ohlcv", NO_PERSONAL_DATA, retention=OHLCV_RETENTION, time_field="time"
+            ),
             ModelPolicy("marketdata.OhlcvHourly", NO_PERSONAL_DATA, retention=OHLCV_RETENTION),
             ModelPolicy("marketdata.OhlcvDaily", NO_PERSONAL_DATA, retention=OHLCV_RETENTION),
             ModelPolicy(
                 "marketdata.TickData",
                 NO_PERSONAL_DATA,
                 retention=Retention(dt.timedelta(days=7), "only for live trading (spec §7.1)"),
+                time_field="time",
             ),
             # The issue asks erasure to delete it (the spec's 10 years are for performance
             # tracking, not a legal duty).
@@ -34,6 +37,7 @@ def declare() -> None:
                 section="equity_history",
                 via=("portfolio_id", "trading.Portfolio"),
                 order_by=("portfolio_id", "time"),
+                time_field="time",
             ),
             ModelPolicy("marketdata.RollupInvalidation", NO_PERSONAL_DATA, retention=BOOKKEEPING),
             ModelPolicy("marketdata.RollupWatermark", NO_PERSONAL_DATA, retention=BOOKKEEPING),

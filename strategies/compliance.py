@@ -3,7 +3,14 @@
 
 import datetime as dt
 
-from compliance.registry import AuditEvents, Erasure, ModelPolicy, Retention, registry
+from compliance.registry import (
+    ArchivalJob,
+    AuditEvents,
+    Erasure,
+    ModelPolicy,
+    Retention,
+    registry,
+)
 
 # Spec §7.1: backtests and their trades can be re-run; completed ones are archived after a year.
 BACKTEST_RETENTION = Retention(dt.timedelta(days=365), "can be re-run (spec §7.1)")
@@ -27,6 +34,7 @@ def declare() -> None:
                 exported=True,
                 section="backtests",
                 owner="user",
+                time_field="created_at",
             ),
             ModelPolicy(
                 "strategies.BacktestTrade",
@@ -35,6 +43,7 @@ def declare() -> None:
                 exported=True,
                 section="backtest_trades",
                 owner="backtest__user",
+                time_field="backtest__created_at",
             ),
         ],
         audit_events=[
@@ -44,5 +53,14 @@ def declare() -> None:
                 model="strategies.Strategy",
             ),
             AuditEvents("backtest", ("create", "update", "delete"), model="strategies.Backtest"),
+        ],
+        archival_jobs=[
+            ArchivalJob(
+                "strategies.archive_backtests",
+                "strategies.Backtest",
+                BACKTEST_RETENTION,
+                conditions=(("status", "completed"),),
+                children=(("strategies.BacktestTrade", "backtest_id"),),
+            )
         ],
     )

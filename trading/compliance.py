@@ -11,7 +11,14 @@ from typing import Any
 
 from django.db.models.functions import Now
 
-from compliance.registry import AuditEvents, Erasure, ModelPolicy, Retention, registry
+from compliance.registry import (
+    ArchivalJob,
+    AuditEvents,
+    Erasure,
+    ModelPolicy,
+    Retention,
+    registry,
+)
 from core.cache_keys import portfolio_key
 
 TRADE_RETENTION = Retention(dt.timedelta(days=3653), "MiFID II record keeping (spec §7.1)")
@@ -67,6 +74,7 @@ def declare() -> None:
                 section="trades",
                 owner="user",
                 detach=detach_trades,
+                time_field="created_at",
             ),
         ],
         audit_events=[
@@ -81,4 +89,5 @@ def declare() -> None:
             ),
         ],
         redis_keys=[_redis_keys],
+        archival_jobs=[ArchivalJob("trading.archive_trades", "trading.Trade", TRADE_RETENTION)],
     )

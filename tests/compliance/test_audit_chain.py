@@ -15,7 +15,7 @@ from compliance.models import AuditChainAnchor, AuditLog
 from compliance.services import anonymise_audit_rows, record_audit_event
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
 
 def write_rows(count: int, user=None) -> list[AuditLog]:
@@ -167,7 +167,7 @@ def test_rows_inserted_with_an_old_date_are_chained_in_insertion_order():
     assert verify_audit_chain().intact
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "timeseries"])
 def test_concurrent_writers_do_not_fork_the_chain():
     errors: list[BaseException] = []
 
