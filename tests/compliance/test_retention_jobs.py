@@ -1,6 +1,6 @@
 """Retention jobs: archive to cold storage, verify, then delete, in bounded batches; a crash
 anywhere loses nothing and the next run finishes; two workers do not both archive; an archive
-comes back with restore_archive; audit rows past seven years are purged and the chain re-anchored."""
+comes back with restore_archive; audit rows past seven years are purged, the chain re-anchored."""
 
 import datetime as dt
 import json
