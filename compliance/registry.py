@@ -158,6 +158,13 @@ class ComplianceRegistry:
     def audit_events(self) -> list[AuditEvents]:
         return list(self._resources.values())
 
+    def resource_type_for(self, label: str) -> str:
+        """The audit resource type the model's app declared for it (default: its model name)."""
+        for events in self._resources.values():
+            if events.model == label:
+                return events.resource_type
+        return label.split(".")[-1].lower()
+
     def secret_fields(self) -> frozenset[str]:
         """Every declared secret field name: never exported, never in an audit value."""
         return frozenset().union(*(policy.secret_fields for policy in self._models.values()))

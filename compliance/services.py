@@ -1,16 +1,17 @@
-"""Writes of the compliance domain. Every business service calls `record_audit_event` inside its
-own transaction, so an action and its audit row commit or roll back together."""
+"""Writes of the compliance domain. Every business service writes its audit row inside its own
+transaction, so an action and its audit row commit or roll back together: through the audited
+write helpers (`audited_create`, `audited_update`, `audited_delete`) for plain writes of a model,
+or `record_audit_event` for an event with a shape of its own."""
 
-import datetime
-import decimal
 import uuid
 from collections.abc import Collection
 from typing import Any
 
-from django.db import models
+from django.db import models, router, transaction
 
 from compliance.audit import AuditContext
 from compliance.audit_chain import sanctioned_change
+from compliance.encoding import json_value
 from compliance.models import AuditChainAnchor, AuditLog
 from compliance.registry import registry
 
@@ -19,24 +20,13 @@ from compliance.registry import registry
 ERASED = "[erased]"
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | memoryview):
-        return None
-    return value
-
-
 def audit_snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
-    """The instance's concrete field values as JSON, without secrets."""
+    """The instance's concrete field values as JSON (compliance.encoding), without the secret
+    fields the apps declare."""
     names = fields or [field.attname for field in instance._meta.concrete_fields]
     secrets = registry.secret_fields()
     return {
-        name: _json_value(getattr(instance, name))
+        name: json_value(getattr(instance, name))
         for name in names
         if name not in secrets and name.removesuffix("_id") not in secrets
     }
@@ -103,6 +93,90 @@ def save_audited_changes(
         context=context,
     )
     return instance
+
+
+def _resource(instance: models.Model, resource_type: str | None) -> tuple[str, Any, dict]:
+    """The audit row's resource type (declared by the model's app) and id; a pk that is not a
+    UUID goes to metadata."""
+    resource_type = resource_type or registry.resource_type_for(instance._meta.label)
+    if isinstance(instance.pk, uuid.UUID):
+        return resource_type, instance.pk, {}
+    return resource_type, None, {"pk": str(instance.pk)}
+
+
+def audited_create(
+    *,
+    instance: models.Model,
+    actor: Any,
+    context: AuditContext | None = None,
+    action: str = AuditLog.Action.CREATE,
+    fields: list[str] | None = None,
+    resource_type: str | None = None,
+) -> models.Model:
+    """Validate and insert `instance`, and audit its values (`fields`, or all; secrets never),
+    in one transaction."""
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        instance.full_clean()
+        instance.save(force_insert=True)
+        resource_type, resource_id, metadata = _resource(instance, resource_type)
+        record_audit_event(
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            new_values=audit_snapshot(instance, fields),
+            metadata=metadata,
+            context=context,
+        )
+    return instance
+
+
+def audited_update(
+    *,
+    instance: models.Model,
+    changes: dict[str, Any],
+    actor: Any,
+    context: AuditContext | None = None,
+    action: str = AuditLog.Action.UPDATE,
+    resource_type: str | None = None,
+) -> models.Model:
+    """Apply `changes` to a (locked) instance, validate, save those columns, and audit what
+    really changed, old and new, in one transaction."""
+    resource_type = resource_type or registry.resource_type_for(instance._meta.label)
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        return save_audited_changes(
+            instance=instance,
+            changes=changes,
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            context=context,
+        )
+
+
+def audited_delete(
+    *,
+    instance: models.Model,
+    actor: Any,
+    context: AuditContext | None = None,
+    action: str = AuditLog.Action.DELETE,
+    fields: list[str] | None = None,
+    resource_type: str | None = None,
+) -> None:
+    """Audit `instance`'s values (`fields`, or all; secrets never), then delete it, in one
+    transaction."""
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        resource_type, resource_id, metadata = _resource(instance, resource_type)
+        record_audit_event(
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            old_values=audit_snapshot(instance, fields),
+            metadata=metadata,
+            context=context,
+        )
+        instance.delete()
 
 
 # An UPDATE expression for a JSON column ({column}) of audit_logs: a value that is the person's
