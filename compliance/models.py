@@ -54,8 +54,8 @@ class AuditLog(models.Model):
 
     created_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
-    # The hash chain (compliance migration 0006): set by the database's insert trigger under the
-    # chain head's row lock, whatever the writer sends. row_hash = sha256(prev_hash ||
+    # The hash chain (compliance migration 0006): set by the database's insert trigger under an
+    # advisory lock held to commit, whatever the writer sends. row_hash = sha256(prev_hash ||
     # content_hash); content_hash = sha256 of the row's canonical content, salt included.
     chain_seq = models.BigIntegerField(null=True, unique=True, editable=False)
     salt = models.BinaryField(null=True, editable=False)
@@ -83,8 +83,8 @@ class AuditLog(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The chain's last link (one row): the insert trigger locks it, so concurrent writers take
-    their turns and cannot fork the chain."""
+    """The chain's last link (one row), moved by audit_logs' statement trigger: verification
+    compares the newest row with it, so rows cut from the end of the chain are noticed."""
 
     id = models.SmallIntegerField(primary_key=True)
     seq = models.BigIntegerField()

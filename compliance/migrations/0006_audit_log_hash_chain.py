@@ -1,8 +1,10 @@
 """audit_logs becomes a hash chain (issue 12). Each row's content_hash is the SHA-256 of its
 canonical content (audit_log_content(), a random salt included); its row_hash is
 sha256(prev_hash || content_hash), prev_hash being the row_hash of the row before it in chain_seq
-order. The insert trigger computes all of it under the row lock of audit_chain_head, so writers
-take turns and cannot fork the chain; what the writer sends for these columns is ignored.
+order. The insert trigger computes all of it under a transaction-level advisory lock, so writers
+take turns until they commit and cannot fork the chain (chain_seq is unique besides); what the
+writer sends for these columns is ignored. audit_chain_head keeps the last link, moved once per
+statement, so that rows cut from the end are noticed.
 
 The append-only trigger now accepts only the sanctioned changes, each identifying itself in the
 transaction setting `apextrade.audit_change`: 'gdpr_anonymisation' (the erasing of migration 0005,
@@ -35,22 +37,44 @@ $$ LANGUAGE sql STABLE;
 CREATE OR REPLACE FUNCTION audit_logs_chain()
 RETURNS TRIGGER AS $$
 DECLARE
-    head audit_chain_head%ROWTYPE;
+    last_seq bigint;
+    last_hash bytea;
 BEGIN
-    SELECT * INTO head FROM audit_chain_head WHERE id = 1 FOR UPDATE;
+    -- Writers take turns until they commit, so each reads the link the previous one committed
+    -- (a stale read would repeat a chain_seq, which its unique index refuses).
+    PERFORM pg_advisory_xact_lock(hashtext('apextrade.audit_logs_chain'));
+    -- The last link: the newest row (its index; a row-level trigger sees the rows its own
+    -- statement inserted before), or the head when the table is empty (everything purged).
+    SELECT chain_seq, row_hash INTO last_seq, last_hash
+        FROM audit_logs WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1;
     IF NOT FOUND THEN
-        -- An emptied table (TRUNCATE, as test teardown does) starts a new chain.
-        INSERT INTO audit_chain_head (id, seq, row_hash)
-            VALUES (1, 0, decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING;
-        SELECT * INTO head FROM audit_chain_head WHERE id = 1 FOR UPDATE;
+        SELECT seq, row_hash INTO last_seq, last_hash FROM audit_chain_head WHERE id = 1;
+        IF NOT FOUND THEN
+            -- An emptied head (TRUNCATE, as test teardown does) starts a new chain.
+            last_seq := 0;
+            last_hash := decode(repeat('00', 32), 'hex');
+        END IF;
     END IF;
-    NEW.chain_seq := head.seq + 1;
+    NEW.chain_seq := last_seq + 1;
     NEW.salt := uuid_send(gen_random_uuid());
-    NEW.prev_hash := head.row_hash;
+    NEW.prev_hash := last_hash;
     NEW.content_hash := sha256(audit_log_content(NEW));
     NEW.row_hash := sha256(NEW.prev_hash || NEW.content_hash);
-    UPDATE audit_chain_head SET seq = NEW.chain_seq, row_hash = NEW.row_hash WHERE id = 1;
     RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+
+-- The head (the last link, for verify_audit_log to notice rows cut from the end) moves once per
+-- statement: updating one row for each inserted row would pile up row versions that every later
+-- insert of the same transaction walks through.
+CREATE OR REPLACE FUNCTION audit_logs_move_head()
+RETURNS TRIGGER AS $$
+BEGIN
+    INSERT INTO audit_chain_head (id, seq, row_hash)
+        SELECT 1, chain_seq, row_hash FROM inserted ORDER BY chain_seq DESC LIMIT 1
+    ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, row_hash = EXCLUDED.row_hash
+        WHERE audit_chain_head.seq < EXCLUDED.seq;
+    RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
 
@@ -78,6 +102,12 @@ CREATE TRIGGER audit_logs_chain
     BEFORE INSERT ON audit_logs
     FOR EACH ROW
     EXECUTE FUNCTION audit_logs_chain();
+
+CREATE TRIGGER audit_logs_move_head
+    AFTER INSERT ON audit_logs
+    REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION audit_logs_move_head();
 
 CREATE OR REPLACE FUNCTION audit_logs_append_only()
 RETURNS TRIGGER AS $$
@@ -170,6 +200,8 @@ DROP TRIGGER IF EXISTS audit_chain_head_guarded ON audit_chain_head;
 DROP FUNCTION IF EXISTS audit_chain_head_guarded();
 DROP TRIGGER IF EXISTS audit_chain_anchors_append_only ON audit_chain_anchors;
 DROP FUNCTION IF EXISTS audit_chain_anchors_append_only();
+DROP TRIGGER IF EXISTS audit_logs_move_head ON audit_logs;
+DROP FUNCTION IF EXISTS audit_logs_move_head();
 DROP TRIGGER IF EXISTS audit_logs_chain ON audit_logs;
 DROP FUNCTION IF EXISTS audit_logs_chain();
 DROP FUNCTION IF EXISTS audit_log_content(audit_logs);
