@@ -13,6 +13,9 @@ can no longer confirm a guess of what was erased) and 'retention_purge' (deletin
 years). ON DELETE SET NULL of user_id stays possible without it. Every UPDATE writes an anchor row
 (audit_chain_anchors) with the row's new content hash; the chain columns never change.
 
+audit_log_content() is the canonical content: every column but the chain's own, each as a quoted
+literal or NULL, comma-separated, in UTF-8.
+
 The SQL is a frozen copy (later migrations replace functions; they do not edit this one).
 """
 
@@ -25,13 +28,17 @@ from django.db import migrations, models
 FORWARD = r"""
 INSERT INTO audit_chain_head (id, seq, row_hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
 
+-- Each value as a quoted literal or NULL, comma-separated: unambiguous, and cheap enough to check
+-- a million rows in a few seconds (building a jsonb array of them cost three times as much).
 CREATE OR REPLACE FUNCTION audit_log_content(r audit_logs)
 RETURNS bytea AS $$
-    SELECT convert_to(jsonb_build_array(
-        r.id, r.user_id, r.action, r.resource_type, r.resource_id, r.ip_address::text,
-        r.user_agent, r.old_values, r.new_values, r.metadata,
-        extract(epoch FROM r.created_at), encode(r.salt, 'hex')
-    )::text, 'UTF8');
+    SELECT convert_to(concat_ws(',',
+        quote_nullable(r.id), quote_nullable(r.user_id), quote_nullable(r.action),
+        quote_nullable(r.resource_type), quote_nullable(r.resource_id),
+        quote_nullable(r.ip_address), quote_nullable(r.user_agent),
+        quote_nullable(r.old_values), quote_nullable(r.new_values), quote_nullable(r.metadata),
+        quote_nullable(extract(epoch FROM r.created_at)), quote_nullable(encode(r.salt, 'hex'))
+    ), 'UTF8');
 $$ LANGUAGE sql STABLE;
 
 CREATE OR REPLACE FUNCTION audit_logs_chain()
