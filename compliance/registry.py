@@ -149,6 +149,12 @@ class ComplianceRegistry:
     def policy(self, label: str) -> ModelPolicy | None:
         return self._models.get(label)
 
+    def declaring_app(self, label: str) -> str | None:
+        for app_label, declaration in self._apps.items():
+            if label in declaration.models:
+                return app_label
+        return None
+
     def policies(self) -> list[ModelPolicy]:
         return list(self._models.values())
 
