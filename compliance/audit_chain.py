@@ -47,72 +47,104 @@ class ChainReport:
         return self.first_break is None
 
 
-# One pass over audit_logs in chain order: each row's link to the row before it (or, for the first
-# row, to the genesis hash or to where the last retention purge re-anchored the chain), its
-# row_hash, and its content against the sealed hash or the latest anchor of a sanctioned change.
-_VERIFY = """
-WITH anchored AS (
-    SELECT DISTINCT ON (audit_log_id) audit_log_id, content_hash
-    FROM audit_chain_anchors
-    WHERE kind <> 'retention_purge'
-    ORDER BY audit_log_id, id DESC
-),
-purge AS (
+# Rows the insert trigger never saw (written with triggers off): they have no place in the chain.
+_OUTSIDE = """
+SELECT id FROM audit_logs
+WHERE chain_seq IS NULL OR row_hash IS NULL OR prev_hash IS NULL OR content_hash IS NULL
+ORDER BY id LIMIT 1
+"""
+
+# The links, in chain order along chain_seq's index (narrow columns, no sort): each row's
+# prev_hash is the row_hash of the row before it, with no position skipped; the first row links
+# to the start of the chain or to where the last retention purge re-anchored it.
+_LINKS = """
+WITH purge AS (
     SELECT chain_seq, prev_hash FROM audit_chain_anchors
     WHERE kind = 'retention_purge' ORDER BY id DESC LIMIT 1
-),
-chain AS (
-    SELECT a.id, a.chain_seq, a.prev_hash, a.row_hash, a.content_hash,
-           sha256(audit_log_content(a)) AS actual,
-           lag(a.row_hash) OVER w AS before_hash,
-           lag(a.chain_seq) OVER w AS before_seq,
-           row_number() OVER w AS n
-    FROM audit_logs a
-    WINDOW w AS (ORDER BY a.chain_seq NULLS FIRST, a.id)
-),
-checked AS (
-    SELECT c.id, c.chain_seq, c.n,
-        CASE
-            WHEN c.chain_seq IS NULL OR c.row_hash IS NULL OR c.prev_hash IS NULL
-                 OR c.content_hash IS NULL
-                THEN 'a row outside the chain (inserted around its trigger)'
-            WHEN c.n = 1 AND NOT (
-                    (c.chain_seq = 1 AND c.prev_hash = %(genesis)s)
-                    OR (c.chain_seq, c.prev_hash) = (p.chain_seq, p.prev_hash))
-                THEN 'the first row links neither to the start nor to the last retention purge'
-            WHEN c.n > 1 AND c.chain_seq <> c.before_seq + 1
-                THEN 'rows missing before this one'
-            WHEN c.n > 1 AND c.prev_hash <> c.before_hash
-                THEN 'its link to the row before does not match'
-            WHEN c.row_hash <> sha256(c.prev_hash || c.content_hash)
-                THEN 'its row hash does not match its link and content hash'
-            WHEN c.actual <> c.content_hash AND c.actual IS DISTINCT FROM an.content_hash
-                THEN 'its content was changed'
-        END AS problem
-    FROM chain c
-    LEFT JOIN anchored an ON an.audit_log_id = c.id
-    LEFT JOIN purge p ON true
 )
-SELECT id, chain_seq, problem FROM checked WHERE problem IS NOT NULL ORDER BY n LIMIT 1
+SELECT s.id, s.chain_seq,
+    CASE
+        WHEN s.before_seq IS NULL THEN
+            'the first row links neither to the start nor to the last retention purge'
+        WHEN s.chain_seq <> s.before_seq + 1 THEN 'rows missing before this one'
+        ELSE 'its link to the row before does not match'
+    END
+FROM (
+    SELECT id, chain_seq, prev_hash,
+           lag(row_hash) OVER w AS before_hash, lag(chain_seq) OVER w AS before_seq
+    FROM audit_logs WHERE chain_seq IS NOT NULL
+    WINDOW w AS (ORDER BY chain_seq)
+) s
+LEFT JOIN purge p ON true
+WHERE CASE
+    WHEN s.before_seq IS NULL THEN NOT (
+        (s.chain_seq = 1 AND s.prev_hash = %(genesis)s)
+        OR (s.chain_seq, s.prev_hash) = (p.chain_seq, p.prev_hash))
+    ELSE s.chain_seq <> s.before_seq + 1 OR s.prev_hash <> s.before_hash
+END
+ORDER BY s.chain_seq LIMIT 1
+"""
+
+# Each row on its own (one scan, no order needed): its row_hash against its link and sealed
+# content hash, and its content against the sealed hash or, for a row changed by a sanctioned
+# change, the content hash its latest anchor recorded (looked up only for such rows).
+_ROWS = """
+SELECT x.id, x.chain_seq,
+    CASE WHEN x.row_hash <> sha256(x.prev_hash || x.content_hash)
+         THEN 'its row hash does not match its link and content hash'
+         ELSE 'its content was changed' END
+FROM (
+    SELECT a.id, a.chain_seq, a.prev_hash, a.row_hash, a.content_hash,
+           sha256(audit_log_content(a)) AS actual
+    FROM audit_logs a WHERE a.chain_seq IS NOT NULL
+    OFFSET 0
+) x
+WHERE x.row_hash <> sha256(x.prev_hash || x.content_hash)
+   OR (x.actual <> x.content_hash
+       AND x.actual IS DISTINCT FROM (
+           SELECT an.content_hash FROM audit_chain_anchors an
+           WHERE an.audit_log_id = x.id AND an.kind <> 'retention_purge'
+           ORDER BY an.id DESC LIMIT 1))
+ORDER BY x.chain_seq LIMIT 1
 """
 
 
 def verify_audit_chain() -> ChainReport:
     """Check the whole chain; report the first broken link (in chain order), if any."""
-    with connections[audit_database()].cursor() as cursor:
-        cursor.execute(_VERIFY, {"genesis": GENESIS})
-        first_break = cursor.fetchone()
+    using = audit_database()
+    own_transaction = not connections[using].in_atomic_block
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        if own_transaction:  # one snapshot for the passes below
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # JIT compiling these expressions costs more than it saves.
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute("SELECT count(*) FROM audit_logs")
         (total,) = cursor.fetchone()
+        cursor.execute(_OUTSIDE)
+        outside = cursor.fetchone()
+        if outside is not None:
+            return ChainReport(
+                total,
+                ChainBreak(
+                    outside[0], None, "a row outside the chain (inserted around its trigger)"
+                ),
+            )
+        breaks = []
+        for sql in (_LINKS, _ROWS):
+            cursor.execute(sql, {"genesis": GENESIS})
+            found = cursor.fetchone()
+            if found is not None:
+                breaks.append(ChainBreak(*found))
+        if breaks:
+            return ChainReport(total, min(breaks, key=lambda broken: broken.chain_seq))
         cursor.execute("SELECT seq, row_hash FROM audit_chain_head WHERE id = 1")
-        head_seq, head_hash = cursor.fetchone()
+        head = cursor.fetchone()
         cursor.execute(
             "SELECT chain_seq, row_hash FROM audit_logs "
             "WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
         )
         last = cursor.fetchone()
-    if first_break is not None:
-        return ChainReport(total, ChainBreak(*first_break))
+    head_seq, head_hash = head if head else (0, GENESIS)
     if (last and (last[0], bytes(last[1])) != (head_seq, bytes(head_hash))) or (
         not last and head_seq and not _purged_to(head_seq)
     ):
