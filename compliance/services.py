@@ -163,20 +163,22 @@ def audited_delete(
     fields: list[str] | None = None,
     resource_type: str | None = None,
 ) -> None:
-    """Audit `instance`'s values (`fields`, or all; secrets never), then delete it, in one
+    """Delete `instance` and audit its values (`fields`, or all; secrets never), in one
     transaction."""
     with transaction.atomic(using=router.db_for_write(type(instance))):
         resource_type, resource_id, metadata = _resource(instance, resource_type)
+        old_values = audit_snapshot(instance, fields)
+        instance.delete()
+        # The row last: audited transactions take turns from their first audit row to commit.
         record_audit_event(
             actor=actor,
             action=action,
             resource_type=resource_type,
             resource_id=resource_id,
-            old_values=audit_snapshot(instance, fields),
+            old_values=old_values,
             metadata=metadata,
             context=context,
         )
-        instance.delete()
 
 
 # An UPDATE expression for a JSON column ({column}) of audit_logs: a value that is the person's
