@@ -11,3 +11,4 @@ class AccountsConfig(AppConfig):
 
         compliance.declare()
         from accounts import signal_receivers  # noqa: F401  (connects the audit receivers)
+        from accounts.api import openapi  # noqa: F401  (the Bearer token's OpenAPI scheme)

@@ -52,6 +52,21 @@ def declare() -> None:
             ModelPolicy(
                 "accounts.Alert", Erasure.ERASED, exported=True, section="alerts", owner="user"
             ),
+            # Credentials (digests only): deleted with the user (ON DELETE CASCADE); the
+            # tokens' names, prefixes and dates are exported, never their digests.
+            ModelPolicy(
+                "accounts.AccessToken",
+                Erasure.ERASED,
+                exported=True,
+                section="access_tokens",
+                owner="user",
+                secret_fields=frozenset({"token_hash"}),
+            ),
+            ModelPolicy(
+                "accounts.MfaRecoveryCode",
+                Erasure.ERASED,
+                secret_fields=frozenset({"code_hash"}),
+            ),
         ],
         audit_events=[
             AuditEvents("user", USER_ACTIONS, model="accounts.User"),
@@ -61,6 +76,10 @@ def declare() -> None:
                 model="accounts.ApiKey",
             ),
             AuditEvents("alert", ("create", "update", "delete"), model="accounts.Alert"),
+            AuditEvents(
+                "access_token", ("create", "delete", "update"), model="accounts.AccessToken"
+            ),
+            AuditEvents("encryption_keys", ("update", "settings_changed")),
         ],
         redis_keys=[_redis_keys],
     )

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import Alert, ApiKey, User
+from accounts.models import AccessToken, Alert, ApiKey, User
 
 
 def api_keys_for(user: User) -> QuerySet[ApiKey]:
@@ -13,3 +13,8 @@ def api_keys_for(user: User) -> QuerySet[ApiKey]:
 
 def alerts_for(user: User) -> QuerySet[Alert]:
     return Alert.objects.filter(user=user).order_by("-created_at")
+
+
+def access_tokens_for(user: User) -> QuerySet[AccessToken]:
+    """The user's personal access tokens, newest first."""
+    return AccessToken.objects.filter(user=user).order_by("-created_at", "-id")

@@ -182,14 +182,17 @@ def audited_delete(
 
 
 # An UPDATE expression for a JSON column ({column}) of audit_logs: a value that is the person's
-# id, or on rows about the person's account a value of one of the named (personal) keys, becomes
-# the marker; anything else stays as it is.
+# id, on rows about the person's account a value of one of the named (personal) keys, and in
+# old_values/new_values ({values_column}) of rows about what they owned any value, becomes the
+# marker; anything else stays as it is.
 _ERASE_VALUES = """
     CASE WHEN jsonb_typeof({column}) = 'object' THEN
         {column} || COALESCE(
             (SELECT jsonb_object_agg(entry.key, to_jsonb(%(erased)s::text))
              FROM jsonb_each({column}) AS entry
              WHERE entry.value = to_jsonb(%(user)s::text)
+                OR ({values_column} AND resource_id = ANY(%(resources)s::uuid[])
+                    AND entry.value <> 'null'::jsonb)
                 OR (resource_type = 'user' AND resource_id = %(user)s
                     AND entry.key = ANY(%(fields)s::text[]) AND entry.value <> 'null'::jsonb)),
             '{{}}'::jsonb)
@@ -201,13 +204,20 @@ _HOLDS_THE_ID = """
         WHERE entry.value = %(user)s::text)"""
 
 
-def anonymise_audit_rows(*, user_id: uuid.UUID, fields: Collection[str] | None = None) -> int:
+def anonymise_audit_rows(
+    *,
+    user_id: uuid.UUID,
+    fields: Collection[str] | None = None,
+    resource_ids: Collection[uuid.UUID] = (),
+) -> int:
     """Erase a person from the audit trail but keep what happened (spec §7.3): rows where they
     acted lose user_id, ip_address and user_agent; rows about their account (resource "user")
     lose resource_id and get ERASED for the values of `fields` (default: every declared personal
     field: email, first_name, last_name) in old_values and new_values; a value anywhere that is
-    their id becomes ERASED. A row where they acted on something else keeps its values, which
-    describe that thing, and a row about them keeps the address of whoever acted. Touched rows
+    their id becomes ERASED; rows about `resource_ids` (what they owned and erasure deletes: their
+    strategy names, token names...) get ERASED for every value. A row where they acted on
+    something else keeps its values, which describe that thing, and a row about them keeps the
+    address of whoever acted. Touched rows
     lose their salt, so the hash sealed at insertion cannot confirm a guess of what was erased.
     One UPDATE, a sanctioned change the trigger anchors row by row; returns the number of rows.
     The caller (GDPR erasure) records the erasure itself."""
@@ -221,12 +231,21 @@ def anonymise_audit_rows(*, user_id: uuid.UUID, fields: Collection[str] | None =
             ip_address = CASE WHEN user_id = %(user)s THEN NULL ELSE ip_address END,
             user_agent = CASE WHEN user_id = %(user)s THEN NULL ELSE user_agent END,
             resource_id = CASE WHEN resource_id = %(user)s THEN NULL ELSE resource_id END,
-            old_values = {_ERASE_VALUES.format(column="old_values")},
-            new_values = {_ERASE_VALUES.format(column="new_values")},
-            metadata = {_ERASE_VALUES.format(column="metadata")},
+            old_values = {_ERASE_VALUES.format(column="old_values", values_column="true")},
+            new_values = {_ERASE_VALUES.format(column="new_values", values_column="true")},
+            metadata = {_ERASE_VALUES.format(column="metadata", values_column="false")},
             salt = NULL
-        WHERE user_id = %(user)s OR resource_id = %(user)s OR {holds_the_id}
+        WHERE user_id = %(user)s OR resource_id = %(user)s
+           OR resource_id = ANY(%(resources)s::uuid[]) OR {holds_the_id}
     """
     with sanctioned_change(AuditChainAnchor.Kind.GDPR_ANONYMISATION) as cursor:
-        cursor.execute(sql, {"user": user_id, "fields": sorted(fields), "erased": ERASED})
+        cursor.execute(
+            sql,
+            {
+                "user": user_id,
+                "fields": sorted(fields),
+                "erased": ERASED,
+                "resources": list(resource_ids),
+            },
+        )
         return cursor.rowcount

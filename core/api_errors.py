@@ -7,13 +7,19 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
-from core.errors import LimitExceeded, StateConflict
+from core.errors import LimitExceeded, ServiceUnavailable, StateConflict
 
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the object's current state."
     default_code = "conflict"
+
+
+class Unavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service the API needs is unavailable; try again shortly."
+    default_code = "service_unavailable"
 
 
 def as_drf_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
@@ -31,6 +37,8 @@ def api_exception_handler(exc: Exception, context: dict):
         exc = Conflict(str(exc))
     elif isinstance(exc, LimitExceeded):
         exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
+    elif isinstance(exc, ServiceUnavailable):
+        exc = Unavailable(f"{exc} Try again shortly.")
     elif isinstance(exc, ObjectDoesNotExist):
         exc = Http404(str(exc))
     return exception_handler(exc, context)

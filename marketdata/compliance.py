@@ -42,5 +42,6 @@ def declare() -> None:
             ModelPolicy("marketdata.RollupInvalidation", NO_PERSONAL_DATA, retention=BOOKKEEPING),
             ModelPolicy("marketdata.RollupWatermark", NO_PERSONAL_DATA, retention=BOOKKEEPING),
             ModelPolicy("marketdata.MaintenanceJobRun", NO_PERSONAL_DATA, retention=BOOKKEEPING),
+            ModelPolicy("marketdata.OhlcvDataVersion", NO_PERSONAL_DATA, retention=BOOKKEEPING),
         ],
     )

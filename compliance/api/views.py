@@ -26,7 +26,8 @@ class MeExportView(APIView):
         summary="Everything ApexTrade holds about you (GDPR Art. 15), as one JSON document",
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="schema_version 1"),
-            403: OpenApiResponse(description="not signed in"),
+            401: OpenApiResponse(description="not signed in"),
+            403: OpenApiResponse(description="not allowed"),
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:

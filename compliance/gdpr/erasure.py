@@ -96,6 +96,20 @@ def _make_placeholder() -> Any:
     )
 
 
+def _owned_resource_ids(user: Any) -> list[uuid.UUID]:
+    """The ids of what the person owns that erasure deletes or detaches (not what the law keeps
+    as it is): audit rows about them lose their values."""
+    ids: list[uuid.UUID] = []
+    for policy in _personal_policies():
+        if policy.erasure is Erasure.ERASED and policy.label != type(user)._meta.label:
+            ids += [
+                pk
+                for pk in rows_of(policy, user).values_list("pk", flat=True)
+                if isinstance(pk, uuid.UUID)
+            ]
+    return ids
+
+
 def _delete_elsewhere(user: Any) -> None:
     """Erased rows in a database other than the user's (no foreign key cascades there)."""
     home = router.db_for_write(type(user))
@@ -131,6 +145,7 @@ def erase_user(*, user: Any, actor: Any, context: AuditContext | None = None) ->
     plan = plan_erasure(user)
     user_id = user.pk  # Model.delete() forgets it
     redis_keys = declared_redis_keys(user)
+    owned_ids = _owned_resource_ids(user)
     _delete_elsewhere(user)
     with transaction.atomic(using=router.db_for_write(type(user))):
         placeholder = _make_placeholder()
@@ -153,7 +168,7 @@ def erase_user(*, user: Any, actor: Any, context: AuditContext | None = None) ->
         for policy in registry.policies():
             if policy.detach is not None:
                 policy.detach(user, placeholder)
-        anonymise_audit_rows(user_id=user.pk)
+        anonymise_audit_rows(user_id=user.pk, resource_ids=owned_ids)
         LogEntry.objects.filter(object_id=str(user.pk)).delete()
         user.delete()
     if redis_keys:

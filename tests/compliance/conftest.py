@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts.security.access_tokens import create_access_token
 from accounts.services import register_user
 from accounts.session_store import SessionStore
 from compliance.audit import AuditContext
@@ -67,6 +68,7 @@ def make_person() -> Person:
         created_at=timezone.now() - dt.timedelta(days=3700)
     )
     ApiKeyFactory(user=user)
+    create_access_token(user=user, name=f"{FIRST_NAME}'s script", scopes=["read"], context=context)
     AlertFactory(user=user, message=f"call {FIRST_NAME}")
     for day in range(3):
         EquityHistory.objects.create(

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from marketdata.ingest.files import FileFormatError, column_positions
 from marketdata.ingest.ohlcv import parse_time
 from marketdata.models import Ohlcv
+from marketdata.selectors import candles
 from tests.marketdata.helpers import write_csv
 
 # Both databases: settings.test gives the test databases a TEST dict without DEPENDENCIES, so
@@ -231,7 +232,7 @@ def test_columns_in_any_order_and_case_and_the_time_column_aliases(
 Volume,CLOSE,Low,High,Open,Timestamp
 10,100.5,99,101,100,2024-01-01 00:00:00
 """
-    run_import(write_csv(tmp_path / "any-order.csv", text), symbol)
+    run_import(write_csv(tmp_path / "any-order.csv", text), symbol, "--timezone", "UTC")
 
     assert stored(symbol)[0][:6] == (
         dt.datetime(2024, 1, 1, tzinfo=UTC), Decimal("100"), Decimal("101"), Decimal("99"),
@@ -304,7 +305,7 @@ def test_a_parquet_file_loads_like_its_csv(tmp_path: Path, symbol: str) -> None:
     path = tmp_path / "candles.parquet"
     parquet.write_table(table, path)
 
-    run_import(path, symbol)
+    run_import(path, symbol, "--timezone", "UTC")
 
     csv_symbol = symbol.replace("/TEST", "/CSV")
     run_import(write_csv(tmp_path / "good.csv", GOOD), csv_symbol)
@@ -331,14 +332,16 @@ def test_a_missing_column_is_a_clear_error(tmp_path: Path, symbol: str) -> None:
         run_import(path, symbol)
 
 
-def test_candles_of_another_timeframe_are_stored_with_a_note_that_nothing_reads_them(
-    tmp_path: Path, symbol: str
-) -> None:
+def test_candles_of_another_timeframe_are_stored_and_served(tmp_path: Path, symbol: str) -> None:
     text = "time,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,3\n"
     out, err = StringIO(), StringIO()
     call_command("import_ohlcv", str(write_csv(tmp_path / "daily.csv", text)),
-                 "--symbol", symbol, "--timeframe", "1d", stdout=out, stderr=err)  # fmt: skip
+                 "--symbol", symbol, "--timeframe", "1d", "--timezone", "UTC",
+                 stdout=out, stderr=err)  # fmt: skip
 
     assert Ohlcv.objects.filter(symbol=symbol, timeframe="1d").count() == 1
     assert "1 written" in out.getvalue()
-    assert "derive every timeframe from 1m candles" in err.getvalue()
+    assert err.getvalue() == ""  # no note that nothing reads them: the 1d candles are served
+    day = candles(symbol=symbol, timeframe="1d", start=dt.datetime(2024, 1, 1, tzinfo=UTC),
+                  end=dt.datetime(2024, 1, 2, tzinfo=UTC), limit=10).candles  # fmt: skip
+    assert [c.close for c in day] == [Decimal("1.5")]

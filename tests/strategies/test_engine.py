@@ -18,10 +18,9 @@ from strategies.engine import (
     BacktestConfig,
     Candles,
     equity_series,
-    result_columns,
     run_backtest,
-    trade_columns,
 )
+from strategies.result_columns import result_columns, trade_columns
 from strategies.rules import RuleValidationError, evaluate_rules
 
 HOUR = 3_600_000_000_000
@@ -140,6 +139,35 @@ def test_a_target_exactly_at_the_bar_high_is_hit_despite_float_rounding():
     config = dataclasses.replace(FLAT, take_profit_pct=10.0)
     [trade] = run(candles, config).trades
     assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 110.0, "take_profit")
+
+
+@pytest.mark.parametrize("trailing_stop_pct", [None, 50.0], ids=["fixed", "with-a-wide-trail"])
+@pytest.mark.parametrize(
+    ("entry", "touching_bar", "level", "reason"),
+    [
+        (ENTRY, (99, 100, 98, 99, N), 98.0, "stop_loss"),  # long stop 98 = the bar's low
+        (ENTRY, (101, 104, 100.5, 103, N), 104.0, "take_profit"),  # long target 104 = high
+        (SHORT_ENTRY, (101, 102, 100.5, 101, N), 102.0, "stop_loss"),  # short stop 102 = high
+        (SHORT_ENTRY, (99, 99.5, 96, 97, N), 96.0, "take_profit"),  # short target 96 = low
+    ],
+    ids=["long-stop-at-low", "long-target-at-high", "short-stop-at-high", "short-target-at-low"],
+)
+def test_a_level_touched_exactly_by_the_bar_fills_at_the_level(
+    entry, touching_bar, level, reason, trailing_stop_pct
+):
+    """Touching is enough (docs/execution-semantics.md): a bar whose low or high equals the stop
+    or target fills there, on the bar-scanning path with and without a trailing stop."""
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 101, 99, 100, N),  # inside both levels: 98..104 long, 96..102 short
+        touching_bar,
+        (100, 100, 100, 100, N),
+    )
+    config = dataclasses.replace(
+        FLAT, stop_loss_pct=2.0, take_profit_pct=4.0, trailing_stop_pct=trailing_stop_pct
+    )
+    [trade] = run(candles, config, entry=entry).trades
+    assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, level, reason)
 
 
 def test_gap_through_the_stop_fills_at_the_open():
@@ -464,8 +492,47 @@ def test_progress_and_cancellation_are_called_at_most_about_100_times():
     assert len(result.trades) > 500
     assert 2 <= len(calls) <= 102 and len(checks) <= 102
     assert calls == sorted(calls) and calls[-1] == 100
+    seen = len(checks)
     with pytest.raises(BacktestCancelled):
-        run(candles, should_cancel=lambda: len(checks) > 150 or checks.append(1) or False)
+        run(candles, should_cancel=lambda: len(checks) > seen + 30 or checks.append(1) or False)
+
+
+def test_progress_moves_through_indicators_simulation_and_results():
+    rng = np.random.default_rng(6)
+    closes = 100 + np.cumsum(rng.normal(0, 0.5, 5_000))
+    candles = bars(*[(c, c + 0.5, c - 0.5, c, N) for c in closes])
+    sma_cross = {
+        "left": {"indicator": "sma", "period": 5},
+        "op": "crosses_above",
+        "right": {"indicator": "ema", "period": 30},
+    }
+    calls = []
+
+    run(candles, entry=sma_cross, exit_rules={"left": {"indicator": "rsi", "period": 14}, "op": ">",
+        "right": 70}, progress=calls.append)  # fmt: skip
+
+    # Three distinct indicators: 0, 10, 20 before each, 30 when done; then the bars; then 90, 100.
+    assert calls[:4] == [0, 10, 20, 30]
+    assert any(30 < pct < 90 for pct in calls)
+    assert calls[-2:] == [90, 100] and calls == sorted(calls)
+
+
+def test_cancel_is_checked_inside_the_indicator_phase():
+    candles = bars(*[(100.0 + i % 7, 101.0 + i % 7, 99.0 + i % 7, 100.0 + i % 7, N)
+                     for i in range(2_000)])  # fmt: skip
+    two_indicators = {
+        "left": {"indicator": "sma", "period": 5},
+        "op": ">",
+        "right": {"indicator": "wma", "period": 30},
+    }
+    asked = []
+    calls = []
+
+    with pytest.raises(BacktestCancelled):
+        run(candles, entry=two_indicators, progress=calls.append,
+            should_cancel=lambda: asked.append(1) or len(asked) >= 3)  # fmt: skip
+
+    assert max(calls) < 30  # stopped before the simulation started
 
 
 def test_invalid_rules_are_rejected_before_running():
@@ -638,3 +705,18 @@ def test_candle_times_accept_datetime64_and_aware_datetimes():
         [1, 1],
     )
     assert from_datetimes.time.tolist() == from_numpy.time.tolist() == [START, START + HOUR]
+
+
+def test_a_float_price_level_is_rounded_exactly_as_numpy_rounds_it():
+    from strategies.engine.simulate import _price_level
+
+    rng = np.random.default_rng(11)
+    levels = np.concatenate(
+        [
+            rng.uniform(0, 1, 20_000),
+            rng.uniform(1, 100_000, 20_000),
+            np.round(rng.uniform(1, 1000, 20_000), 8) + 5e-9,  # near ties
+            10.0 ** rng.uniform(-8, 9, 20_000),
+        ]
+    )
+    assert [_price_level(float(x)) for x in levels] == np.round(levels, 8).tolist()
