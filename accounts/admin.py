@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from accounts.forms import AdminSignInForm
 from accounts.models import AccessToken, Alert, ApiKey, User
+from compliance.admin_actions import export_personal_data
 from compliance.models import AuditLog
 from core.admin_console import AuditedModelAdmin, change_link, related_rows
 
@@ -59,6 +60,7 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     exclude = ("password", "mfa_secret")
+    actions = [export_personal_data]
 
     # Only a superuser hands out operator access: anyone else with change_user would otherwise
     # make themselves (or an accomplice) staff, superuser, or give any permission or group.

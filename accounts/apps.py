@@ -7,6 +7,9 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import compliance
+
+        compliance.declare()
         from accounts import (
             price_receivers,  # noqa: F401  (alerts follow prices)
             signal_receivers,  # noqa: F401  (connects the audit receivers)

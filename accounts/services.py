@@ -11,8 +11,15 @@ from accounts.credential_encryption import encrypt_credential
 from accounts.models import ApiKey, User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import audit_snapshot, record_audit_event, save_audited_changes
+from compliance.services import (
+    audit_snapshot,
+    audited_create,
+    audited_delete,
+    record_audit_event,
+    save_audited_changes,
+)
 
+API_KEY_AUDIT_FIELDS = ["name", "exchange", "is_testnet", "permissions"]
 PROFILE_FIELDS = (
     "first_name",
     "last_name",
@@ -136,32 +143,24 @@ def create_api_key(
             passphrase_encrypted=encrypt_credential(passphrase) if passphrase else None,
             permissions=permissions if permissions is not None else ["read"],
         )
-        key.full_clean()
-        key.save()
-        record_audit_event(
+        audited_create(
+            instance=key,
             actor=user,
             action=AuditLog.Action.API_KEY_CREATED,
-            resource_type="api_key",
-            resource_id=key.pk,
-            new_values=audit_snapshot(key, ["name", "exchange", "is_testnet", "permissions"]),
+            fields=API_KEY_AUDIT_FIELDS,
             context=context,
         )
     return key
 
 
 def delete_api_key(*, api_key: ApiKey, actor: User, context: AuditContext | None = None) -> None:
-    with transaction.atomic():
-        snapshot = audit_snapshot(api_key, ["name", "exchange", "is_testnet", "permissions"])
-        key_id = api_key.pk
-        api_key.delete()
-        record_audit_event(
-            actor=actor,
-            action=AuditLog.Action.API_KEY_DELETED,
-            resource_type="api_key",
-            resource_id=key_id,
-            old_values=snapshot,
-            context=context,
-        )
+    audited_delete(
+        instance=api_key,
+        actor=actor,
+        action=AuditLog.Action.API_KEY_DELETED,
+        fields=API_KEY_AUDIT_FIELDS,
+        context=context,
+    )
 
 
 def record_sign_in(*, user: User, context: AuditContext | None = None) -> None:

@@ -6,3 +6,8 @@ class ApexTradeConfig(AppConfig):
 
     name = "apextrade"
     verbose_name = "ApexTrade"
+
+    def ready(self) -> None:
+        from apextrade import compliance
+
+        compliance.declare()

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apextrade.api_root import ApiRootView
+from compliance.api.views import MeExportView
 
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
@@ -12,6 +13,7 @@ api_v1 = [
     path("", include("strategies.api.urls")),
     path("marketdata/", include("marketdata.api.urls")),
     path("", include("trading.api.order_urls")),
+    path("me/export", MeExportView.as_view(), name="me-export"),
     # Accounts and signing in, personal access tokens, two-factor (accounts/api/urls.py).
     path("auth/", include("accounts.api.urls")),
 ]

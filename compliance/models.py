@@ -54,6 +54,15 @@ class AuditLog(models.Model):
 
     created_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
+    # The hash chain (compliance migration 0006): set by the database's insert trigger under an
+    # advisory lock held to commit, whatever the writer sends. row_hash = sha256(prev_hash ||
+    # content_hash); content_hash = sha256 of the row's canonical content, salt included.
+    chain_seq = models.BigIntegerField(null=True, unique=True, editable=False)
+    salt = models.BinaryField(null=True, editable=False)
+    content_hash = models.BinaryField(null=True, editable=False)
+    prev_hash = models.BinaryField(null=True, editable=False)
+    row_hash = models.BinaryField(null=True, editable=False)
+
     class Meta:
         db_table = "audit_logs"
         ordering = ["-created_at", "-id"]
@@ -71,3 +80,94 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type} {self.resource_id or ''}".strip()
+
+
+class AuditChainHead(models.Model):
+    """The chain's last link (one row), moved by audit_logs' statement trigger: verification
+    compares the newest row with it, so rows cut from the end of the chain are noticed."""
+
+    id = models.SmallIntegerField(primary_key=True)
+    seq = models.BigIntegerField()
+    row_hash = models.BinaryField()
+
+    class Meta:
+        db_table = "audit_chain_head"
+
+    def __str__(self) -> str:
+        return f"audit chain at {self.seq}"
+
+
+class AuditChainAnchorKind(models.TextChoices):
+    GDPR_ANONYMISATION = "gdpr_anonymisation"
+    USER_DELETED = "user_deleted"  # ON DELETE SET NULL of user_id
+    RETENTION_PURGE = "retention_purge"
+
+
+class AuditChainAnchor(models.Model):
+    """Where a sanctioned change re-anchored the chain, written by audit_logs' triggers: an
+    anonymised row's new content hash (its link still uses the sealed one), or the first row kept
+    by a retention purge and the hash it links to. Append-only like audit_logs."""
+
+    Kind = AuditChainAnchorKind
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    audit_log_id = models.BigIntegerField(null=True)
+    chain_seq = models.BigIntegerField(null=True)
+    content_hash = models.BinaryField(null=True)
+    prev_hash = models.BinaryField(null=True)
+    rows = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "audit_chain_anchors"
+        indexes = [models.Index(fields=["audit_log_id", "-id"], name="idx_audit_anchor_row")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.chain_seq}"
+
+
+class ArchiveBatchStatus(models.TextChoices):
+    PENDING = "pending"  # chosen; the archive may be missing or partial
+    VERIFIED = "verified"  # written, read back and checked against its manifest
+    DELETED = "deleted"  # its rows are gone from the database
+
+
+class ArchiveBatch(models.Model):
+    """One batch of an archival job: the rows it took (their ids), where their archive is, and
+    how far it got, so that a run that died anywhere is finished by the next one."""
+
+    Status = ArchiveBatchStatus
+
+    id = models.UUIDField(primary_key=True)
+    job = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    row_ids = models.JSONField()
+    archive_name = models.CharField(max_length=255)
+    manifest_name = models.CharField(max_length=255)
+    row_counts = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_default=TransactionNow())
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "archive_batches"
+        verbose_name_plural = "archive batches"
+        indexes = [models.Index(fields=["job", "status"], name="idx_archive_batches_open")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.id} ({self.status})"
+
+
+class RetentionJobRun(models.Model):
+    """The last run of each retention job, for retention_report and the console."""
+
+    job = models.CharField(max_length=100, primary_key=True)
+    last_run_at = models.DateTimeField()
+    last_status = models.CharField(max_length=20)
+    last_result = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "retention_job_runs"
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.last_status} at {self.last_run_at}"

@@ -1,52 +1,34 @@
-"""Writes of the compliance domain. Every business service calls `record_audit_event` inside its
-own transaction, so an action and its audit row commit or roll back together."""
+"""Writes of the compliance domain. Every business service writes its audit row inside its own
+transaction, so an action and its audit row commit or roll back together: through the audited
+write helpers (`audited_create`, `audited_update`, `audited_delete`) for plain writes of a model,
+or `record_audit_event` for an event with a shape of its own."""
 
-import datetime
-import decimal
 import uuid
 from collections.abc import Collection
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import models, router, transaction
 
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-
-# Never copied into an audit row, whatever model they belong to.
-SECRET_FIELDS = frozenset(
-    {
-        "password",
-        "mfa_secret",
-        "api_key_encrypted",
-        "api_secret_encrypted",
-        "passphrase_encrypted",
-    }
-)
+from compliance.audit_chain import sanctioned_change
+from compliance.encoding import json_value
+from compliance.models import AuditChainAnchor, AuditLog
+from compliance.registry import registry
 
 # What an erased value of old_values/new_values becomes; the only new value that audit_logs'
 # append-only trigger accepts (compliance migration 0005).
 ERASED = "[erased]"
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | memoryview):
-        return None
-    return value
-
-
 def audit_snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
-    """The instance's concrete field values as JSON, without secrets."""
+    """The instance's concrete field values as JSON (compliance.encoding), without the secret
+    fields the apps declare."""
     names = fields or [field.attname for field in instance._meta.concrete_fields]
+    secrets = registry.secret_fields()
     return {
-        name: _json_value(getattr(instance, name))
+        name: json_value(getattr(instance, name))
         for name in names
-        if name not in SECRET_FIELDS and name.removesuffix("_id") not in SECRET_FIELDS
+        if name not in secrets and name.removesuffix("_id") not in secrets
     }
 
 
@@ -113,37 +95,157 @@ def save_audited_changes(
     return instance
 
 
-# An UPDATE expression for old_values or new_values ({column}): on rows about the person's account,
-# the named keys that hold a value get the marker; anything else stays as it is.
-_ERASE_NAMED_VALUES = """
-    CASE WHEN resource_type = 'user' AND resource_id = %(user)s
-              AND jsonb_typeof({column}) = 'object' THEN
+def _resource(instance: models.Model, resource_type: str | None) -> tuple[str, Any, dict]:
+    """The audit row's resource type (declared by the model's app) and id; a pk that is not a
+    UUID goes to metadata."""
+    resource_type = resource_type or registry.resource_type_for(instance._meta.label)
+    if isinstance(instance.pk, uuid.UUID):
+        return resource_type, instance.pk, {}
+    return resource_type, None, {"pk": str(instance.pk)}
+
+
+def audited_create(
+    *,
+    instance: models.Model,
+    actor: Any,
+    context: AuditContext | None = None,
+    action: str = AuditLog.Action.CREATE,
+    fields: list[str] | None = None,
+    resource_type: str | None = None,
+) -> models.Model:
+    """Validate and insert `instance`, and audit its values (`fields`, or all; secrets never),
+    in one transaction."""
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        instance.full_clean()
+        instance.save(force_insert=True)
+        resource_type, resource_id, metadata = _resource(instance, resource_type)
+        record_audit_event(
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            new_values=audit_snapshot(instance, fields),
+            metadata=metadata,
+            context=context,
+        )
+    return instance
+
+
+def audited_update(
+    *,
+    instance: models.Model,
+    changes: dict[str, Any],
+    actor: Any,
+    context: AuditContext | None = None,
+    action: str = AuditLog.Action.UPDATE,
+    resource_type: str | None = None,
+) -> models.Model:
+    """Apply `changes` to a (locked) instance, validate, save those columns, and audit what
+    really changed, old and new, in one transaction."""
+    resource_type = resource_type or registry.resource_type_for(instance._meta.label)
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        return save_audited_changes(
+            instance=instance,
+            changes=changes,
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            context=context,
+        )
+
+
+def audited_delete(
+    *,
+    instance: models.Model,
+    actor: Any,
+    context: AuditContext | None = None,
+    action: str = AuditLog.Action.DELETE,
+    fields: list[str] | None = None,
+    resource_type: str | None = None,
+) -> None:
+    """Delete `instance` and audit its values (`fields`, or all; secrets never), in one
+    transaction."""
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        resource_type, resource_id, metadata = _resource(instance, resource_type)
+        old_values = audit_snapshot(instance, fields)
+        instance.delete()
+        # The row last: audited transactions take turns from their first audit row to commit.
+        record_audit_event(
+            actor=actor,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            old_values=old_values,
+            metadata=metadata,
+            context=context,
+        )
+
+
+# An UPDATE expression for a JSON column ({column}) of audit_logs: a value that is the person's
+# id, on rows about the person's account a value of one of the named (personal) keys, and in
+# old_values/new_values ({values_column}) of rows about what they owned any value, becomes the
+# marker; anything else stays as it is.
+_ERASE_VALUES = """
+    CASE WHEN jsonb_typeof({column}) = 'object' THEN
         {column} || COALESCE(
             (SELECT jsonb_object_agg(entry.key, to_jsonb(%(erased)s::text))
              FROM jsonb_each({column}) AS entry
-             WHERE entry.key = ANY(%(fields)s::text[]) AND entry.value <> 'null'::jsonb),
+             WHERE entry.value = to_jsonb(%(user)s::text)
+                OR ({values_column} AND resource_id = ANY(%(resources)s::uuid[])
+                    AND entry.value <> 'null'::jsonb)
+                OR (resource_type = 'user' AND resource_id = %(user)s
+                    AND entry.key = ANY(%(fields)s::text[]) AND entry.value <> 'null'::jsonb)),
             '{{}}'::jsonb)
     ELSE {column} END"""
 
+_HOLDS_THE_ID = """
+    EXISTS (SELECT 1 FROM jsonb_each_text(
+        CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{{}}'::jsonb END) AS entry
+        WHERE entry.value = %(user)s::text)"""
 
-def anonymise_audit_rows(*, user_id: uuid.UUID, fields: Collection[str]) -> int:
+
+def anonymise_audit_rows(
+    *,
+    user_id: uuid.UUID,
+    fields: Collection[str] | None = None,
+    resource_ids: Collection[uuid.UUID] = (),
+) -> int:
     """Erase a person from the audit trail but keep what happened (spec §7.3): rows where they
     acted lose user_id, ip_address and user_agent; rows about their account (resource "user")
-    get ERASED for the values of `fields` (e.g. email, first_name, last_name) in old_values and
-    new_values. A row where they acted on something else keeps its values, which describe that
-    thing (an operator's row keeps the client it changed), and a row about them keeps the
-    address of whoever acted. One UPDATE; returns the number of rows it touched. The caller (GDPR
-    erasure) records the erasure itself."""
+    lose resource_id and get ERASED for the values of `fields` (default: every declared personal
+    field: email, first_name, last_name) in old_values and new_values; a value anywhere that is
+    their id becomes ERASED; rows about `resource_ids` (what they owned and erasure deletes: their
+    strategy names, token names...) get ERASED for every value. A row where they acted on
+    something else keeps its values, which describe that thing, and a row about them keeps the
+    address of whoever acted. Touched rows
+    lose their salt, so the hash sealed at insertion cannot confirm a guess of what was erased.
+    One UPDATE, a sanctioned change the trigger anchors row by row; returns the number of rows.
+    The caller (GDPR erasure) records the erasure itself."""
+    fields = registry.personal_fields() if fields is None else fields
+    holds_the_id = " OR ".join(
+        _HOLDS_THE_ID.format(column=column) for column in ("old_values", "new_values", "metadata")
+    )
     sql = f"""
         UPDATE {AuditLog._meta.db_table} SET
             user_id = CASE WHEN user_id = %(user)s THEN NULL ELSE user_id END,
             ip_address = CASE WHEN user_id = %(user)s THEN NULL ELSE ip_address END,
             user_agent = CASE WHEN user_id = %(user)s THEN NULL ELSE user_agent END,
-            old_values = {_ERASE_NAMED_VALUES.format(column="old_values")},
-            new_values = {_ERASE_NAMED_VALUES.format(column="new_values")}
-        WHERE user_id = %(user)s OR (resource_type = 'user' AND resource_id = %(user)s)
+            resource_id = CASE WHEN resource_id = %(user)s THEN NULL ELSE resource_id END,
+            old_values = {_ERASE_VALUES.format(column="old_values", values_column="true")},
+            new_values = {_ERASE_VALUES.format(column="new_values", values_column="true")},
+            metadata = {_ERASE_VALUES.format(column="metadata", values_column="false")},
+            salt = NULL
+        WHERE user_id = %(user)s OR resource_id = %(user)s
+           OR resource_id = ANY(%(resources)s::uuid[]) OR {holds_the_id}
     """
-    using = router.db_for_write(AuditLog)
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(sql, {"user": user_id, "fields": list(fields), "erased": ERASED})
+    with sanctioned_change(AuditChainAnchor.Kind.GDPR_ANONYMISATION) as cursor:
+        cursor.execute(
+            sql,
+            {
+                "user": user_id,
+                "fields": sorted(fields),
+                "erased": ERASED,
+                "resources": list(resource_ids),
+            },
+        )
         return cursor.rowcount

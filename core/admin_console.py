@@ -15,12 +15,8 @@ from django.utils.safestring import SafeString
 
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import (
-    SECRET_FIELDS,
-    audit_snapshot,
-    changed_values,
-    record_audit_event,
-)
+from compliance.registry import registry
+from compliance.services import audit_snapshot, changed_values, record_audit_event
 
 RELATED_ROWS_SHOWN = 10
 
@@ -60,7 +56,8 @@ class SecretLookupsRefused:
     would read a secret one character at a time. Django answers such a lookup with 400."""
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
-        if any(part in SECRET_FIELDS for part in lookup.split(LOOKUP_SEP)):
+        secrets = registry.secret_fields()
+        if any(part in secrets for part in lookup.split(LOOKUP_SEP)):
             return False
         return super().lookup_allowed(lookup, value, request)
 

@@ -7,4 +7,7 @@ class TradingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from trading import compliance
+
+        compliance.declare()
         from trading import price_receivers  # noqa: F401  (the paper exchange follows prices)

@@ -8,8 +8,7 @@ from django.db import transaction
 
 from accounts.models import User
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-from compliance.services import audit_snapshot, record_audit_event
+from compliance.services import audited_create
 from trading.models import Portfolio
 
 PORTFOLIO_AUDIT_FIELDS = ["name", "base_currency", "is_paper", "broker", "initial_balance"]
@@ -44,14 +43,7 @@ def create_portfolio(
             cash_balance=initial_balance,
             total_value=initial_balance,
         )
-        portfolio.full_clean()
-        portfolio.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.CREATE,
-            resource_type="portfolio",
-            resource_id=portfolio.pk,
-            new_values=audit_snapshot(portfolio, PORTFOLIO_AUDIT_FIELDS),
-            context=context,
+        audited_create(
+            instance=portfolio, actor=user, fields=PORTFOLIO_AUDIT_FIELDS, context=context
         )
     return portfolio

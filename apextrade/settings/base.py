@@ -234,6 +234,34 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
+# --- Cold storage of the retention jobs' archives (compliance.retention): the local filesystem
+# by default; an S3-compatible store (MinIO, spec §7.2) through django-storages when
+# ARCHIVE_S3_BUCKET is set.
+ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", default="")
+if ARCHIVE_S3_BUCKET:
+    _archives = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARCHIVE_S3_BUCKET,
+            "endpoint_url": env("ARCHIVE_S3_ENDPOINT_URL", default=None),
+            "access_key": env("ARCHIVE_S3_ACCESS_KEY", default=None),
+            "secret_key": env("ARCHIVE_S3_SECRET_KEY", default=None),
+            "region_name": env("ARCHIVE_S3_REGION", default=None),
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+else:
+    _archives = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env("ARCHIVE_ROOT", default=str(BASE_DIR / "var" / "archives"))},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "archives": _archives,
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,12 @@ from django.utils import timezone
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import audit_snapshot, record_audit_event, save_audited_changes
+from compliance.services import (
+    audited_create,
+    audited_delete,
+    record_audit_event,
+    save_audited_changes,
+)
 from core.errors import StateConflict
 from strategies.models import Strategy
 
@@ -64,16 +69,7 @@ def create_strategy(
             trailing_stop_pct=trailing_stop_pct,
             trading_mode=trading_mode,
         )
-        strategy.full_clean()
-        strategy.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.CREATE,
-            resource_type="strategy",
-            resource_id=strategy.pk,
-            new_values=audit_snapshot(strategy, list(EDITABLE_FIELDS)),
-            context=context,
-        )
+        audited_create(instance=strategy, actor=user, fields=list(EDITABLE_FIELDS), context=context)
     return strategy
 
 
@@ -183,13 +179,9 @@ def delete_strategy(
     """Delete a strategy and, by ON DELETE CASCADE, its backtests. A backtest still running
     notices that its row is gone and stops without saving."""
     with transaction.atomic():
-        strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
-        record_audit_event(
+        audited_delete(
+            instance=Strategy.objects.select_for_update().get(pk=strategy.pk),
             actor=actor,
-            action=AuditLog.Action.DELETE,
-            resource_type="strategy",
-            resource_id=strategy.pk,
-            old_values=audit_snapshot(strategy, ["name", "version", *EDITABLE_FIELDS[2:]]),
+            fields=["name", "version", *EDITABLE_FIELDS[2:]],
             context=context,
         )
-        strategy.delete()

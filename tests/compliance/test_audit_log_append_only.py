@@ -7,7 +7,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
+from compliance.audit_chain import sanctioned_change
+from compliance.models import AuditChainAnchor, AuditLog
 from compliance.services import record_audit_event
 from tests.factories import UserFactory
 
@@ -47,11 +48,24 @@ def test_an_audit_row_cannot_be_edited_or_deleted_with_raw_sql():
     assert AuditLog.objects.filter(pk=row.pk).exists()
 
 
-def test_anonymising_a_row_is_allowed():
-    row = make_row()
-    AuditLog.objects.filter(pk=row.pk).update(user=None, ip_address=None)
+def test_anonymising_a_row_is_allowed_when_the_change_says_it_is_one():
+    row = make_row(context=AuditContext(ip_address="192.0.2.1"))
+    with pytest.raises(IntegrityError, match="only anonymised"), transaction.atomic():
+        AuditLog.objects.filter(pk=row.pk).update(user=None, ip_address=None)
+    with sanctioned_change("gdpr_anonymisation"):
+        AuditLog.objects.filter(pk=row.pk).update(user=None, ip_address=None)
     row.refresh_from_db()
-    assert row.user_id is None
+    assert (row.user_id, row.ip_address) == (None, None)
+    anchor = AuditChainAnchor.objects.get(audit_log_id=row.pk)
+    assert anchor.kind == "gdpr_anonymisation"
+
+
+def test_a_sanctioned_change_is_sanctioned_only_inside_its_transaction():
+    row = make_row(context=AuditContext(ip_address="192.0.2.1"))
+    with sanctioned_change("gdpr_anonymisation"):
+        pass
+    with pytest.raises(IntegrityError, match="only anonymised"), transaction.atomic():
+        AuditLog.objects.filter(pk=row.pk).update(ip_address=None, user=None)
 
 
 def test_erasing_a_user_nulls_their_audit_rows_through_on_delete_set_null():
@@ -64,15 +78,19 @@ def test_erasing_a_user_nulls_their_audit_rows_through_on_delete_set_null():
     assert row.action == "login"
 
 
-def test_rows_past_seven_years_of_retention_can_be_deleted():
-    with connection.cursor() as cursor:
+def test_rows_past_seven_years_of_retention_leave_only_through_the_retention_purge():
+    with sanctioned_change("retention_purge") as cursor:
         cursor.execute(
             "INSERT INTO audit_logs (action, resource_type, created_at) "
             "VALUES ('login', 'user', %s), ('login', 'user', %s) RETURNING id",
             [timezone.now() - dt.timedelta(days=7 * 366), timezone.now()],
         )
         old_id, recent_id = (row[0] for row in cursor.fetchall())
+        with pytest.raises(IntegrityError, match="seven years"), transaction.atomic():
+            cursor.execute("DELETE FROM audit_logs WHERE id = %s", [recent_id])
         cursor.execute("DELETE FROM audit_logs WHERE id = %s", [old_id])
+    with pytest.raises(IntegrityError, match="retention purge"), transaction.atomic():
+        AuditLog.objects.filter(pk=recent_id).delete()
     assert not AuditLog.objects.filter(pk=old_id).exists()
     assert AuditLog.objects.filter(pk=recent_id).exists()
 
@@ -94,14 +112,15 @@ def test_the_seven_year_retention_boundary_decides_whether_a_row_can_be_deleted(
             f"VALUES ('login', 'user', NOW() - ({age})) RETURNING id"
         )
         [(row_id,)] = cursor.fetchall()
+    # The retention purge is the only path that deletes (compliance migration 0006).
     if deletable:
-        with connection.cursor() as cursor:
+        with sanctioned_change("retention_purge") as cursor:
             cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row_id])
     else:
         with (
             pytest.raises(IntegrityError, match="seven years"),
             transaction.atomic(),
-            connection.cursor() as cursor,
+            sanctioned_change("retention_purge") as cursor,
         ):
             cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row_id])
     assert AuditLog.objects.filter(pk=row_id).exists() is not deletable
@@ -120,7 +139,7 @@ def personal_row() -> AuditLog:
 
 
 def update_with_sql(row: AuditLog, assignments: str) -> None:
-    with connection.cursor() as cursor:
+    with sanctioned_change("gdpr_anonymisation") as cursor:
         cursor.execute(f"UPDATE audit_logs SET {assignments} WHERE id = %s", [row.pk])
 
 
@@ -179,7 +198,11 @@ def test_anything_but_erasure_is_still_refused_with_raw_sql(assignments):
 def test_values_that_were_empty_cannot_be_filled_in():
     row = make_row()  # no old or new values
 
-    with pytest.raises(IntegrityError, match="only anonymised"), transaction.atomic():
+    with (
+        pytest.raises(IntegrityError, match="only anonymised"),
+        transaction.atomic(),
+        sanctioned_change("gdpr_anonymisation"),
+    ):
         AuditLog.objects.filter(pk=row.pk).update(new_values={})
 
 
@@ -194,16 +217,21 @@ def test_values_that_were_empty_cannot_be_filled_in():
 )
 def test_anything_but_erasure_is_still_refused_through_the_orm(change):
     row = personal_row()
-    with pytest.raises(IntegrityError, match="only anonymised"), transaction.atomic():
+    with (
+        pytest.raises(IntegrityError, match="only anonymised"),
+        transaction.atomic(),
+        sanctioned_change("gdpr_anonymisation"),
+    ):
         AuditLog.objects.filter(pk=row.pk).update(**change)
 
 
 def test_erasing_through_the_orm_is_allowed():
     row = personal_row()
 
-    AuditLog.objects.filter(pk=row.pk).update(
-        user_agent=None, new_values={"email": "[erased]"}, old_values=None
-    )
+    with sanctioned_change("gdpr_anonymisation"):
+        AuditLog.objects.filter(pk=row.pk).update(
+            user_agent=None, new_values={"email": "[erased]"}, old_values=None
+        )
 
     row.refresh_from_db()
     assert (row.user_agent, row.old_values, row.new_values) == (None, None, {"email": "[erased]"})

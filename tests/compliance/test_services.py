@@ -89,7 +89,8 @@ def test_anonymise_audit_rows_erases_a_registered_users_email_and_names():
     assert touched == 1
     assert row.new_values == {"email": ERASED, "first_name": ERASED, "last_name": None}
     assert (row.user_id, row.ip_address, row.user_agent) == (None, None, None)
-    assert (row.resource_type, row.resource_id) == ("user", user.pk)
+    # Which account it was is gone too; what happened stays.
+    assert (row.resource_type, row.resource_id) == ("user", None)
     assert row.metadata == {"channel": "api"}
 
 

@@ -1,0 +1,92 @@
+"""A person with data in every table that can hold theirs, in both databases and Redis."""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.security.access_tokens import create_access_token
+from accounts.services import register_user
+from accounts.session_store import SessionStore
+from compliance.audit import AuditContext
+from compliance.services import record_audit_event
+from core.cache_keys import portfolio_key, rate_limit_key
+from marketdata.models import EquityHistory
+from tests.factories import (
+    AlertFactory,
+    ApiKeyFactory,
+    BacktestTradeFactory,
+    PortfolioFactory,
+    PositionFactory,
+    TradeFactory,
+)
+
+EMAIL = "erin.erasable@example.com"
+FIRST_NAME = "Erinaceous"
+LAST_NAME = "Hedgehogsworth"
+IP = "198.51.100.77"
+
+
+@dataclass
+class Person:
+    user: Any
+    portfolio: Any
+    old_portfolio: Any
+    session_key: str
+
+
+def make_person() -> Person:
+    context = AuditContext(ip_address=IP, user_agent="Erin's browser", channel="api")
+    user = register_user(
+        email=EMAIL, password="a long passphrase 42", first_name=FIRST_NAME, context=context
+    )
+    user.last_name = LAST_NAME
+    user.save(update_fields=["last_name"])
+    record_audit_event(
+        actor=user, action="login", resource_type="user", resource_id=user.pk, context=context
+    )
+    trade = BacktestTradeFactory(backtest__strategy__user=user)
+    record_audit_event(
+        actor=user,
+        action="create",
+        resource_type="strategy",
+        resource_id=trade.backtest.strategy.pk,
+        new_values={"user_id": str(user.pk), "name": trade.backtest.strategy.name},
+        context=context,
+    )
+    portfolio = PortfolioFactory(user=user, description=f"{FIRST_NAME}'s savings")
+    PositionFactory(portfolio=portfolio)
+    TradeFactory(portfolio=portfolio)
+    # A portfolio whose only trade is past its ten years: nothing of it is kept.
+    old_portfolio = PortfolioFactory(user=user, name=f"{LAST_NAME} 2010")
+    old_trade = TradeFactory(portfolio=old_portfolio)
+    type(old_trade).objects.filter(pk=old_trade.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=3700)
+    )
+    ApiKeyFactory(user=user)
+    create_access_token(user=user, name=f"{FIRST_NAME}'s script", scopes=["read"], context=context)
+    AlertFactory(user=user, message=f"call {FIRST_NAME}")
+    for day in range(3):
+        EquityHistory.objects.create(
+            time=dt.datetime(2026, 1, 1 + day, tzinfo=dt.UTC),
+            portfolio_id=portfolio.pk,
+            equity_value=Decimal("10000.00"),
+            cash_balance=Decimal("9000.00"),
+            positions_value=Decimal("1000.00"),
+        )
+    store = SessionStore()
+    store["_auth_user_id"] = str(user.pk)
+    store["email"] = EMAIL
+    store.create()
+    cache.set(rate_limit_key(user.pk), 42)
+    cache.set(portfolio_key(portfolio.pk), {"owner": EMAIL})
+    return Person(user, portfolio, old_portfolio, store.session_key)
+
+
+@pytest.fixture
+def person() -> Person:
+    return make_person()
