@@ -24,6 +24,7 @@ from tests.factories import (
     PositionFactory,
     TradeFactory,
 )
+from trading.models import StrategyDeployment
 
 EMAIL = "erin.erasable@example.com"
 FIRST_NAME = "Erinaceous"
@@ -61,6 +62,7 @@ def make_person() -> Person:
     portfolio = PortfolioFactory(user=user, description=f"{FIRST_NAME}'s savings")
     PositionFactory(portfolio=portfolio)
     TradeFactory(portfolio=portfolio)
+    StrategyDeployment.objects.create(strategy=trade.backtest.strategy, portfolio=portfolio)
     # A portfolio whose only trade is past its ten years: nothing of it is kept.
     old_portfolio = PortfolioFactory(user=user, name=f"{LAST_NAME} 2010")
     old_trade = TradeFactory(portfolio=old_portfolio)

@@ -42,6 +42,7 @@ def test_a_person_with_data_in_every_table_appears_in_every_section(person, tmp_
         "equity_history",
         "audit_entries",
         "access_tokens",
+        "strategy_deployments",
     }
     empty = [section for section in sections if not document[section]]
     assert empty == []
