@@ -7,6 +7,7 @@ from the message and ccxt's exception dropped from the chain (its text holds URL
 frames the credentials).
 """
 
+import decimal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -373,7 +374,11 @@ class ExchangeClient:
 
     def _call(self, method: Callable[..., Any], *args: Any, placing: bool = False) -> Any:
         try:
-            return method(*args)
+            # ccxt's precision helpers set the thread's decimal context (ROUND_HALF_UP, Underflow
+            # trapped) and leave it so: every later quantize() in the process, our money
+            # included, would round differently. A local context keeps the change inside.
+            with decimal.localcontext():
+                return method(*args)
         except ccxt.BaseError as error:
             failure = errors.from_ccxt(
                 error,

@@ -368,3 +368,19 @@ def test_an_unknown_timeframe_or_market_is_a_rejected_request(fake_binance) -> N
             client.fetch_candles(symbol="BTC/USDT", timeframe="7m", since=minutes_ago(5))
         with pytest.raises(errors.RequestRejected):
             client.fetch_candles(symbol="XRP/EUR", timeframe="1m", since=minutes_ago(5))
+
+
+def test_the_process_decimal_context_is_left_as_it_was_after_an_order(trading_client) -> None:
+    """ccxt's precision helpers set the thread's decimal context to ROUND_HALF_UP with Underflow
+    trapped; the adapter keeps that inside its calls, so our own quantize() keeps rounding half to
+    even in a worker that has traded (it once moved a paper fill by a unit of the 8th decimal)."""
+    import decimal
+
+    before = decimal.getcontext().copy()
+
+    trading_client.place_order(market_buy("0.01"))
+
+    after = decimal.getcontext()
+    assert after.rounding == before.rounding == decimal.ROUND_HALF_EVEN
+    assert after.traps == before.traps
+    assert Decimal("0.125").quantize(Decimal("0.01")) == Decimal("0.12")
