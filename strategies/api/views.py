@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from compliance.audit import AuditContext
 from core.api_pagination import CheckedCursorPagination
 from core.api_parsers import DepthLimitedJSONParser
+from core.api_serializers import refuse_body_fields
 from strategies.api.serializers import (
     BacktestDetailSerializer,
     BacktestInputSerializer,
@@ -211,8 +212,12 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
+        backtest = self.get_object()  # another user's backtest is a 404 whatever the body
+        refuse_body_fields(
+            request.data, read_only_names=tuple(BacktestDetailSerializer.Meta.fields)
+        )
         backtest = backtest_services.cancel_backtest(
-            backtest=self.get_object(),
+            backtest=backtest,
             actor=request.user,
             context=AuditContext.from_request(request),
         )
