@@ -1,5 +1,5 @@
-"""Writes of the accounts domain: users and broker API keys. Each runs in one transaction with
-its audit row."""
+"""Writes of the accounts domain: users, their profile and broker API keys (alerts:
+accounts/alert_services.py). Each runs in one transaction with its audit row."""
 
 from typing import Any
 
@@ -8,10 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.credential_encryption import encrypt_credential
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, User, default_notification_preferences
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import audit_snapshot, record_audit_event, save_audited_changes
+from core.currencies import validate_iso_4217
 
 PROFILE_FIELDS = (
     "first_name",
@@ -92,16 +93,64 @@ def create_operator(*, email: str, password: str, context: AuditContext | None =
     return user
 
 
+NOTIFICATION_KEYS = tuple(default_notification_preferences())
+
+
+def _profile_errors(changes: dict[str, Any]) -> dict[str, list[str]]:
+    """What the columns' own checks do not cover: a real ISO 4217 currency, and notification
+    preferences holding known keys with boolean values."""
+    errors: dict[str, list[str]] = {}
+    currency = changes.get("preferred_currency")
+    if currency is not None:
+        try:
+            validate_iso_4217(currency)
+        except ValidationError as error:
+            errors["preferred_currency"] = error.messages
+    if "notification_preferences" in changes:
+        preferences = changes["notification_preferences"]
+        problems = []
+        if not isinstance(preferences, dict):
+            problems.append("Must be an object of preference name to true or false.")
+        else:
+            known = ", ".join(NOTIFICATION_KEYS)
+            problems += [
+                f"{key}: unknown preference; the preferences are {known}."
+                for key in preferences
+                if key not in NOTIFICATION_KEYS
+            ]
+            problems += [
+                f"{key}: must be true or false."
+                for key, value in preferences.items()
+                if key in NOTIFICATION_KEYS and not isinstance(value, bool)
+            ]
+        if problems:
+            errors["notification_preferences"] = problems
+    return errors
+
+
 def update_profile(
     *, user: User, actor: User, changes: dict[str, Any], context: AuditContext | None = None
 ) -> User:
-    """Change profile fields (see PROFILE_FIELDS); other keys are refused."""
+    """Change profile fields (see PROFILE_FIELDS); other keys are refused. Notification
+    preferences merge: the keys given replace theirs, the others keep their values."""
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ValueError(f"Not profile fields: {', '.join(sorted(unknown))}")
+    if errors := _profile_errors(changes):
+        raise ValidationError(errors)
     with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if "notification_preferences" in changes:
+            merged = {
+                **default_notification_preferences(),
+                **(locked.notification_preferences or {}),
+            }
+            changes = {
+                **changes,
+                "notification_preferences": {**merged, **changes["notification_preferences"]},
+            }
         save_audited_changes(
-            instance=User.objects.select_for_update().get(pk=user.pk),
+            instance=locked,
             changes=changes,
             actor=actor,
             action=AuditLog.Action.SETTINGS_CHANGED,

@@ -1,7 +1,7 @@
 """The project-wide DRF exception handler: service errors become 400/404/409/429 here, once, so
 views call services without wrapping each call (HackSoft's api/exception_handlers.py)."""
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -18,9 +18,15 @@ class Conflict(exceptions.APIException):
 
 def as_drf_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
     """A Django ValidationError keyed by field as the service keyed it (rule errors keep their
-    paths); one without fields goes under non_field_errors."""
+    paths); one without fields, or a model's errors about no one field (a unique constraint over
+    several), goes under non_field_errors."""
     if hasattr(error, "error_dict"):
-        return exceptions.ValidationError(error.message_dict)
+        return exceptions.ValidationError(
+            {
+                "non_field_errors" if field == NON_FIELD_ERRORS else field: messages
+                for field, messages in error.message_dict.items()
+            }
+        )
     return exceptions.ValidationError({"non_field_errors": error.messages})
 
 

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.audit import AuditContext
-from core.api_pagination import CheckedCursorPagination
+from core.api_pagination import CheckedCursorPagination, NewestFirst
 from core.api_parsers import DepthLimitedJSONParser
 from core.api_serializers import refuse_body_fields
 from strategies.api.serializers import (
@@ -35,13 +35,6 @@ from strategies.services import backtests as backtest_services
 from strategies.services import strategies as strategy_services
 
 UUID_PATTERN = r"[0-9a-fA-F-]{36}"
-
-
-class NewestFirst(CheckedCursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class TradesInOrder(CheckedCursorPagination):
