@@ -17,3 +17,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]
+
+# Answers in the API's error shape under /api/, Django's pages elsewhere (core/api_failures.py).
+handler400 = "core.api_failures.bad_request"
+handler403 = "core.api_failures.permission_denied"
+handler404 = "core.api_failures.not_found"
+handler500 = "core.api_failures.server_error"

@@ -1,12 +1,14 @@
 """The project-wide DRF exception handler: service errors become 400/404/409/429 here, once, so
-views call services without wrapping each call (HackSoft's api/exception_handlers.py)."""
+views call services without wrapping each call (HackSoft's api/exception_handlers.py); a body over
+the size limit is a 413 and Redis or PostgreSQL out of reach a 503, in the same error shape."""
 
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
+from core.api_failures import RETRY_AFTER_UNAVAILABLE, unavailable_message, unavailable_service
 from core.errors import LimitExceeded, StateConflict
 
 
@@ -14,6 +16,17 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the object's current state."
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class ServiceUnavailableError(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
 
 
 def as_drf_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
@@ -39,4 +52,10 @@ def api_exception_handler(exc: Exception, context: dict):
         exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
     elif isinstance(exc, ObjectDoesNotExist):
         exc = Http404(str(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif service := unavailable_service(exc):
+        response = exception_handler(ServiceUnavailableError(unavailable_message(service)), context)
+        response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+        return response
     return exception_handler(exc, context)

@@ -13,3 +13,12 @@ class LimitExceeded(Exception):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(Exception):
+    """A service ApexTrade cannot work without (Redis, PostgreSQL) cannot be reached: a 503 in
+    the API and an error page in the console (core.api_failures), never a sign-out or a 500."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} cannot be reached.")
+        self.service = service
