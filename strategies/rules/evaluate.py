@@ -166,6 +166,23 @@ def evaluate_rules(
     return np.asarray(values & valid, dtype=bool)
 
 
+def indicator_series(rules: Any) -> set[tuple]:
+    """The distinct indicator outputs a validated rule tree computes (what the evaluation cache
+    holds): a measure of a backtest's cost."""
+    found: set[tuple] = set()
+    stack = [rules]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if "indicator" in node and node["indicator"] in INDICATORS:
+                found.add(_indicator_key(node))
+            else:
+                stack.extend(value for value in node.values() if isinstance(value, dict | list))
+    return found
+
+
 def operand_warmup(operand: Any) -> int:
     """Leading bars on which the operand is undefined on gap-free data."""
     if isinstance(operand, str | int | float):
@@ -205,6 +222,7 @@ __all__ = [
     "CandleSeries",
     "IndicatorCache",
     "evaluate_rules",
+    "indicator_series",
     "operand_values",
     "operand_warmup",
     "required_warmup",

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
@@ -34,6 +36,7 @@ from marketdata.selectors import candle_arrays
 from marketdata.timescale import TIMESERIES_DB
 from strategies import engine
 from strategies.models import Backtest, BacktestTrade, Strategy
+from strategies.services.backtest_limits import check_backtest_cost, reserve_backtest_start
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +111,12 @@ def start_backtest(
     slippage_pct: Decimal | None = None,
     context: AuditContext | None = None,
     enqueue: bool = True,
+    limits: bool = True,
 ) -> Backtest:
     """A `pending` backtest of the strategy as it is now; the Celery task is enqueued once the
     transaction commits (`enqueue=False` leaves running it to the caller, as `manage.py backtest`
-    does). Raises ValidationError keyed by field."""
+    does). Raises ValidationError keyed by field, also for a backtest too costly to run, and
+    LimitExceeded past the user's limits (backtest_limits; `limits=False` is for operators)."""
     if strategy.user_id != user.pk:
         raise ValidationError({"strategy": "Strategy not found."})
     if errors := date_range_errors(start_date, end_date):
@@ -119,6 +124,15 @@ def start_backtest(
     with transaction.atomic():
         # Freeze the row as stored now, not the caller's possibly older copy of it.
         strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        check_backtest_cost(
+            timeframe=strategy.timeframe,
+            entry_rules=strategy.entry_rules,
+            exit_rules=strategy.exit_rules,
+            start_date=start_date,
+            end_date=end_date,
+        )
+        if limits:
+            reserve_backtest_start(user=user)
         backtest = Backtest(
             strategy=strategy,
             user=user,
@@ -449,9 +463,32 @@ def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
         cache.delete(heartbeat_key(backtest_id))
     except NoCandlesError as error:
         fail_backtest(backtest_id, str(error))
+    except SoftTimeLimitExceeded:
+        logger.warning("backtest %s stopped at the soft time limit", backtest_id)
+        fail_backtest(backtest_id, time_limit_message())
+    except MemoryError:
+        logger.warning("backtest %s stopped at the memory ceiling", backtest_id)
+        fail_backtest(backtest_id, memory_limit_message())
     except Exception as error:
         logger.exception("backtest %s failed", backtest_id)
         fail_backtest(backtest_id, _error_message(error))
+
+
+SHRINK_ADVICE = "Shorten the date range, use a longer timeframe or fewer indicators."
+
+
+def time_limit_message() -> str:
+    return (
+        f"The backtest ran past the workers' time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
+        f" and was stopped. {SHRINK_ADVICE}"
+    )
+
+
+def memory_limit_message() -> str:
+    return (
+        "The backtest needed more memory than a worker may use "
+        f"({settings.CELERY_WORKER_MEMORY_LIMIT_MB} MB) and was stopped. {SHRINK_ADVICE}"
+    )
 
 
 def _error_message(error: Exception) -> str:
