@@ -7,6 +7,9 @@ answer unless a view says more.
 - 403 `Error`: every operation but the two open documents (the OpenAPI schema and the rules'
   JSON Schema) needs a signed-in client (session auth answers 403, not 401).
 - 404 `Error`: an id or symbol in the path that is not the client's, or a malformed `cursor`.
+- 429 `Error` (with Retry-After): past the client's request limit, on every operation that needs
+  a signed-in client (docs/api.md, "Limits").
+- 503 `Error` (with Retry-After): Redis or PostgreSQL cannot be reached, on every operation.
 A view's own description of one of these codes is kept.
 """
 
@@ -46,16 +49,23 @@ def add_error_responses(result: dict, generator: Any, request: Any, public: bool
     schemas.setdefault("Error", ERROR)
     schemas.setdefault("ValidationErrors", VALIDATION_ERRORS)
     for path, operations in result.get("paths", {}).items():
-        if path in PUBLIC_PATHS:
-            continue
         for method, operation in operations.items():
             if method not in OPERATIONS:
+                continue
+            operation.setdefault("responses", {}).setdefault(
+                "503",
+                _response("Redis or PostgreSQL cannot be reached; see Retry-After.", "Error"),
+            )
+            if path in PUBLIC_PATHS:
                 continue
             responses = operation.setdefault("responses", {})
             parameters = operation.get("parameters", [])
             if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
                 responses.setdefault("400", _response("Invalid input.", "ValidationErrors"))
             responses.setdefault("403", _response("Not signed in, or not allowed.", "Error"))
+            responses.setdefault(
+                "429", _response("Past a limit of yours; see the Retry-After header.", "Error")
+            )
             if "{" in path or any(p["name"] == "cursor" for p in parameters):
                 responses.setdefault(
                     "404", _response("No such object of yours, or an invalid cursor.", "Error")

@@ -4,9 +4,11 @@ another user's object is a 404; every write goes through a service."""
 import django_filters
 from django.db.models import QuerySet
 from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -68,6 +70,9 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     queryset = Strategy.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = StrategySerializer
     pagination_class = NewestFirst
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_fields = ["status", "asset_symbol", "timeframe", "trading_mode"]
+    ordering_fields = ["created_at", "updated_at", "name"]
     parser_classes = [DepthLimitedJSONParser]  # rules are JSON trees: a form cannot carry them
     lookup_value_regex = UUID_PATTERN
 
@@ -151,7 +156,9 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     pagination_class = NewestFirst
     parser_classes = [DepthLimitedJSONParser]  # rules are JSON trees: a form cannot carry them
     lookup_value_regex = UUID_PATTERN
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = BacktestFilter
+    ordering_fields = ["created_at", "start_date"]
 
     def get_queryset(self) -> QuerySet[Backtest]:
         if self.action == "list":
@@ -189,7 +196,12 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         filters=False,
         responses=BacktestTradeSerializer(many=True),  # paged: the schema gets the cursor wrapper
     )
-    @action(detail=True, methods=["get"], pagination_class=TradesInOrder, filterset_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=TradesInOrder,
+        filter_backends=[],  # in trade_number order: the backtests' ordering fields are not its
+    )
     def trades(self, request: Request, pk: str) -> Response:
         backtest: Backtest = self.get_object()
         page = self.paginate_queryset(backtest_trades_for(backtest))

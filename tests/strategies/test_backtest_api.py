@@ -318,3 +318,14 @@ def test_a_cancel_body_setting_anything_is_refused(api, user):
     assert list(response.json()) == ["status"]
     backtest.refresh_from_db()
     assert backtest.status == Backtest.Status.PENDING
+
+
+def test_a_backtests_trades_ignore_the_backtest_lists_ordering(api, user):
+    backtest = BacktestFactory(strategy=StrategyFactory(user=user), completed=True)
+    BacktestTradeFactory(backtest=backtest, trade_number=2)
+    BacktestTradeFactory(backtest=backtest, trade_number=1)
+
+    response = api.get(f"{LIST_URL}/{backtest.pk}/trades", {"ordering": "-start_date"})
+
+    assert response.status_code == 200
+    assert [t["trade_number"] for t in response.json()["results"]] == [1, 2]

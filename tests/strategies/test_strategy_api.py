@@ -299,3 +299,13 @@ def test_a_refused_field_is_reported_with_the_other_fields_errors(api):
 
     assert response.status_code == 400
     assert set(response.json()) == {"status", "name"}
+
+
+def test_strategies_filter_by_status_and_order_by_name(api, user):
+    StrategyFactory(user=user, name="Zeta", active=True)
+    StrategyFactory(user=user, name="Alpha")
+    StrategyFactory(user=user, name="Beta")
+
+    drafts = api.get(LIST_URL, {"status": "draft", "ordering": "name"}).json()["results"]
+
+    assert [s["name"] for s in drafts] == ["Alpha", "Beta"]

@@ -124,3 +124,16 @@ def test_trades_are_read_only_and_filter_by_status_and_side(api, user):
     assert api.patch(detail, {"status": "cancelled"}, format="json").status_code == 405
     assert Trade.objects.get(pk=filled.pk).status == "filled"
     assert api.get(detail).json()["quantity"] == str(Decimal("0.10000000"))
+
+
+@pytest.mark.parametrize(
+    ("moment", "status"),
+    [
+        ("2192-09-06T16:49:50+22:33", 200),  # an offset PostgreSQL would refuse: taken as UTC
+        ("0001-01-01T00:00:00+05:00", 400),  # before year 1 in UTC
+        ("yesterday", 400),
+    ],
+)
+def test_a_trade_time_filter_takes_any_offset_and_refuses_what_is_no_moment(api, moment, status):
+    response = api.get("/api/v1/trades", {"created_after": moment})
+    assert response.status_code == status

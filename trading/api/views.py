@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.audit import AuditContext
+from core.api_filters import UtcIsoDateTimeFilter
 from core.api_pagination import CheckedCursorPagination, NewestFirst
 from trading import services
 from trading.api.serializers import (
@@ -109,8 +110,8 @@ class PositionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
 class TradeFilter(django_filters.FilterSet):
     portfolio = django_filters.ModelChoiceFilter(queryset=_own_portfolios)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Trade
