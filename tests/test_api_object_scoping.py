@@ -1,6 +1,7 @@
-"""Walks every API route in the URLconf with two users: another user's object is a 404 on every
+"""Walks every API route in the URLconf: with two users, another user's object is a 404 on every
 object URL, whatever the method and body, and never appears in a list. Routes added later are
-walked too: an object route whose model has no maker below fails the test until one is added."""
+walked too: an object route whose model has no maker below fails the test until one is added.
+And every write route refuses a body field it does not know."""
 
 import itertools
 import re
@@ -140,3 +141,25 @@ def test_an_unknown_id_is_the_same_404_as_another_users():
     _, api = signed_in_user()
     response = api.get(f"/api/v1/portfolios/{uuid.uuid4()}")
     assert response.status_code == 404
+
+
+UNKNOWN = "no_such_field"
+
+
+def test_every_write_route_refuses_an_unknown_field_by_name():
+    """Every POST, PUT and PATCH of the API (on the user's own object where the route names one)
+    answers a body with a field it does not know with a 400 naming the field: nothing a client
+    sends is silently dropped (core.api_serializers.StrictFieldsMixin)."""
+    user, api = signed_in_user()
+    checked = []
+    for path, method, view, _action in _endpoints():
+        if method not in ("POST", "PUT", "PATCH"):
+            continue
+        url = path
+        if "{pk}" in path or "{id}" in path:
+            url = _object_urls(path, MAKERS[_model(view)](user))
+        response = getattr(api, method.lower())(url, {UNKNOWN: 1}, format="json")
+        assert response.status_code == 400, (method, path, response.status_code)
+        assert UNKNOWN in response.json(), (method, path, response.json())
+        checked.append((method, path))
+    assert len(checked) >= 10
