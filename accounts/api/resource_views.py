@@ -4,10 +4,8 @@ user (another user's object is a 404 and never listed); writes go through accoun
 import django_filters
 from django.db.models import QuerySet
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
-from rest_framework.filters import OrderingFilter
+from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,9 +22,7 @@ from accounts.api.resource_serializers import (
 from accounts.models import Alert, ApiKey
 from accounts.selectors import alerts_for, api_key_listing_for
 from compliance.audit import AuditContext
-from core.api_pagination import NewestFirst
-
-UUID_PATTERN = r"[0-9a-fA-F-]{36}"
+from core.api_viewsets import UserResourceViewSet
 
 
 class ApiKeyFilter(django_filters.FilterSet):
@@ -44,13 +40,10 @@ class ApiKeyViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    UserResourceViewSet,
 ):
     queryset = ApiKey.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = ApiKeySerializer
-    pagination_class = NewestFirst
-    lookup_value_regex = UUID_PATTERN
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = ApiKeyFilter
     ordering_fields = ["created_at", "name"]
 
@@ -112,13 +105,10 @@ class AlertViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    UserResourceViewSet,
 ):
     queryset = Alert.objects.none()
     serializer_class = AlertSerializer
-    pagination_class = NewestFirst
-    lookup_value_regex = UUID_PATTERN
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = AlertFilter
     ordering_fields = ["created_at", "symbol"]
 

@@ -17,6 +17,7 @@ from compliance.audit import AuditContext
 from core.api_pagination import CheckedCursorPagination, NewestFirst
 from core.api_parsers import DepthLimitedJSONParser
 from core.api_serializers import refuse_body_fields
+from core.api_viewsets import UUID_PATTERN
 from strategies.api.serializers import (
     BacktestDetailSerializer,
     BacktestInputSerializer,
@@ -35,8 +36,6 @@ from strategies.selectors import (
 )
 from strategies.services import backtests as backtest_services
 from strategies.services import strategies as strategy_services
-
-UUID_PATTERN = r"[0-9a-fA-F-]{36}"
 
 
 class TradesInOrder(CheckedCursorPagination):

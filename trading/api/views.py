@@ -5,16 +5,15 @@ through trading.services. Orders arrive with paper trading, on top of these view
 import django_filters
 from django.db.models import QuerySet
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
-from rest_framework.filters import OrderingFilter
+from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.audit import AuditContext
 from core.api_filters import UtcIsoDateTimeFilter
-from core.api_pagination import CheckedCursorPagination, NewestFirst
+from core.api_pagination import NewestFirst
+from core.api_viewsets import UserResourceViewSet
 from trading import services
 from trading.api.serializers import (
     PortfolioInputSerializer,
@@ -24,8 +23,6 @@ from trading.api.serializers import (
 )
 from trading.models import Portfolio, Position, Trade
 from trading.selectors import portfolios_for, positions_for, trades_for
-
-UUID_PATTERN = r"[0-9a-fA-F-]{36}"
 
 
 def _own_portfolios(request: Request | None) -> QuerySet[Portfolio]:
@@ -43,12 +40,9 @@ class PortfolioFilter(django_filters.FilterSet):
     list=extend_schema(summary="Your portfolios, newest first"),
     retrieve=extend_schema(summary="One of your portfolios"),
 )
-class PortfolioViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PortfolioViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UserResourceViewSet):
     queryset = Portfolio.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = PortfolioSerializer
-    pagination_class = NewestFirst
-    lookup_value_regex = UUID_PATTERN
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = PortfolioFilter
     ordering_fields = ["created_at", "name"]
 
@@ -76,11 +70,8 @@ class PortfolioViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         )
 
 
-class PositionsNewestFirst(CheckedCursorPagination):
-    ordering = ("-opened_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
+class PositionsNewestFirst(NewestFirst):
+    ordering = ("-opened_at", "-id")  # positions have no created_at
 
 
 class PositionFilter(django_filters.FilterSet):
@@ -95,12 +86,10 @@ class PositionFilter(django_filters.FilterSet):
     list=extend_schema(summary="Your positions, open and closed, newest first"),
     retrieve=extend_schema(summary="One of your positions"),
 )
-class PositionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PositionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UserResourceViewSet):
     queryset = Position.objects.none()
     serializer_class = PositionSerializer
     pagination_class = PositionsNewestFirst
-    lookup_value_regex = UUID_PATTERN
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = PositionFilter
     ordering_fields = ["opened_at", "symbol"]
 
@@ -122,12 +111,9 @@ class TradeFilter(django_filters.FilterSet):
     list=extend_schema(summary="Your trades (orders and fills), newest first"),
     retrieve=extend_schema(summary="One of your trades"),
 )
-class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UserResourceViewSet):
     queryset = Trade.objects.none()
     serializer_class = TradeSerializer
-    pagination_class = NewestFirst
-    lookup_value_regex = UUID_PATTERN
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = TradeFilter
     ordering_fields = ["created_at", "symbol"]
 
