@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.models import Alert, ApiKey, User
+from accounts.selectors import api_key_last_four
 from compliance.models import AuditLog
 from core.admin_console import AuditedModelAdmin, change_link, related_rows
 
@@ -245,6 +246,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
         "exchange",
         "is_testnet",
         "permissions",
+        "key_ends_with",
         "is_valid",
         "last_used_at",
         "request_count",
@@ -260,6 +262,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
         "exchange",
         "is_testnet",
         "permissions",
+        "key_ends_with",
         "credentials",
         "is_valid",
         "validation_error",
@@ -274,6 +277,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
         "exchange",
         "is_testnet",
         "permissions",
+        "key_ends_with",
         "credentials",
         "validation_error",
         "last_validated_at",
@@ -289,6 +293,12 @@ class ApiKeyAdmin(AuditedModelAdmin):
     @admin.display(description="user")
     def user_link(self, api_key: ApiKey) -> SafeString | str:
         return change_link(api_key.user)
+
+    @admin.display(description="API key ends with")
+    def key_ends_with(self, api_key: ApiKey) -> str:
+        """The last four characters of the key (not the secret), as the API shows them."""
+        last_four = api_key_last_four(api_key)
+        return f"…{last_four}" if last_four is not None else "(cannot be decrypted)"
 
     @admin.display(description="credentials")
     def credentials(self, api_key: ApiKey) -> str:
