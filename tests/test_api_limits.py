@@ -124,3 +124,24 @@ def test_finished_backtests_do_not_count_against_the_active_limit():
     Backtest.objects.filter(pk=first.json()["id"]).update(status="cancelled")
     with mock.patch("strategies.tasks.run_backtest_task.delay"):
         assert _start(strategy)(client).status_code == 202
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"])
+@override_settings(BACKTEST_STARTS_PER_HOUR=1)
+def test_a_refused_start_does_not_use_up_the_hourly_starts():
+    strategy = StrategyFactory()
+    client = Client()
+    client.force_login(strategy.user)
+    start = _start(strategy)
+    bad = {"strategy": str(strategy.pk), "start_date": "2025-01-01", "end_date": "2025-01-02"}
+
+    with mock.patch("strategies.tasks.run_backtest_task.delay"):
+        no_capital = client.post("/api/v1/backtests", bad, content_type="application/json")
+        zero_capital = client.post(
+            "/api/v1/backtests", bad | {"initial_capital": "0"}, content_type="application/json"
+        )
+        started = start(client)
+        second = start(client)
+
+    assert (no_capital.status_code, zero_capital.status_code) == (400, 400)
+    assert (started.status_code, second.status_code) == (202, 429)

@@ -131,8 +131,6 @@ def start_backtest(
             start_date=start_date,
             end_date=end_date,
         )
-        if limits:
-            reserve_backtest_start(user=user)
         backtest = Backtest(
             strategy=strategy,
             user=user,
@@ -146,6 +144,8 @@ def start_backtest(
             progress_pct=0,
         )
         backtest.full_clean()
+        if limits:  # after every input check: only a start that would happen counts
+            reserve_backtest_start(user=user)
         backtest.save()
         record_audit_event(
             actor=user,
