@@ -166,7 +166,7 @@ def main() -> None:
     print(f"psql \\copy into a table with ohlcv's indexes:  {rate(best_indexed)}")
     print(f"psql \\copy into ohlcv's columns + key only:   {rate(best_key_only)}")
     print(f"psql \\copy, then key + 2 indexes by sorting:  {rate(best_sorted_build)}")
-    print(f"import_ohlcv, load (parse, check, COPY, upsert): {rate(load_seconds)}")
+    print(f"import_ohlcv, load (parse, check, COPY, upsert, commit): {rate(load_seconds)}")
     print(f"import_ohlcv, whole command incl. rollups:      {rate(best_import)}")
     print(f"import_ohlcv re-import (all rows unchanged):    {rate(reimport_seconds)}")
     print(

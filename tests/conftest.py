@@ -17,17 +17,20 @@ def _empty_cache():
     _forget_this_runs_keys()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_timescaledb_jobs_behind_the_tests_back(django_db_setup, django_db_blocker) -> None:
-    """With TimescaleDB, its scheduler would run the policies (compression, retention, aggregate
-    refreshes; each is first due right after the test database is created) at moments of its own
-    choosing while tests write and read. Tests that need a policy's work do it explicitly."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> None:
+    """pytest-django's database setup, then no TimescaleDB jobs behind the tests' back: its
+    scheduler would run the policies (compression, retention, aggregate refreshes; each is first
+    due right after the test database is created) at moments of its own choosing while tests
+    write and read. Tests that need a policy's work do it explicitly. (An extension of the setup
+    fixture, not an autouse one, so a run of tests that need no database never connects.)"""
     from django.db import connections
 
     from marketdata.timescale import timescaledb_enabled
 
-    if not connections["timeseries"].settings_dict["NAME"].startswith("test_"):
-        return  # no collected test uses the timeseries database: pytest-django made none
+    timeseries = connections["timeseries"].settings_dict
+    if timeseries["NAME"] != timeseries["TEST"]["NAME"]:
+        return  # no test of this run uses the timeseries database: it was not set up
     with django_db_blocker.unblock():
         if timescaledb_enabled():
             with connections["timeseries"].cursor() as cursor:

@@ -46,9 +46,11 @@ def test_a_client_signs_in_with_their_address_in_another_case():
 
 def test_a_wrong_password_is_refused():
     user = UserFactory()
-    response = Client().post("/api/v1/auth/login/", {"username": user.email, "password": "wrong"})
+    browser = Client()
+    response = browser.post("/api/v1/auth/login/", {"username": user.email, "password": "wrong"})
     assert response.status_code == 200
-    assert Client().get("/api/v1/strategies").status_code == 403
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/api/v1/strategies").status_code == 403
 
 
 def test_signing_in_and_out_is_audited_with_the_clients_address():

@@ -77,6 +77,36 @@ def test_rows_past_seven_years_of_retention_can_be_deleted():
     assert AuditLog.objects.filter(pk=recent_id).exists()
 
 
+@pytest.mark.parametrize(
+    ("age", "deletable"),
+    [
+        ("INTERVAL '7 years' - INTERVAL '1 minute'", False),  # a minute inside retention
+        ("INTERVAL '7 years' + INTERVAL '1 minute'", True),  # a minute past it
+    ],
+    ids=["just-inside-seven-years", "just-past-seven-years"],
+)
+def test_the_seven_year_retention_boundary_decides_whether_a_row_can_be_deleted(age, deletable):
+    """Ages are computed by the database from the same NOW() as the trigger's, so the boundary is
+    exact: a shorter or longer retention interval in the trigger fails one of the two cases."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_logs (action, resource_type, created_at) "
+            f"VALUES ('login', 'user', NOW() - ({age})) RETURNING id"
+        )
+        [(row_id,)] = cursor.fetchall()
+    if deletable:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row_id])
+    else:
+        with (
+            pytest.raises(IntegrityError, match="seven years"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("DELETE FROM audit_logs WHERE id = %s", [row_id])
+    assert AuditLog.objects.filter(pk=row_id).exists() is not deletable
+
+
 # --- Erasing personal values (compliance migration 0005)
 
 

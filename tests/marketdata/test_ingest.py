@@ -231,7 +231,7 @@ def test_columns_in_any_order_and_case_and_the_time_column_aliases(
 Volume,CLOSE,Low,High,Open,Timestamp
 10,100.5,99,101,100,2024-01-01 00:00:00
 """
-    run_import(write_csv(tmp_path / "any-order.csv", text), symbol)
+    run_import(write_csv(tmp_path / "any-order.csv", text), symbol, "--timezone", "UTC")
 
     assert stored(symbol)[0][:6] == (
         dt.datetime(2024, 1, 1, tzinfo=UTC), Decimal("100"), Decimal("101"), Decimal("99"),
@@ -304,7 +304,7 @@ def test_a_parquet_file_loads_like_its_csv(tmp_path: Path, symbol: str) -> None:
     path = tmp_path / "candles.parquet"
     parquet.write_table(table, path)
 
-    run_import(path, symbol)
+    run_import(path, symbol, "--timezone", "UTC")
 
     csv_symbol = symbol.replace("/TEST", "/CSV")
     run_import(write_csv(tmp_path / "good.csv", GOOD), csv_symbol)
@@ -337,7 +337,8 @@ def test_candles_of_another_timeframe_are_stored_with_a_note_that_nothing_reads_
     text = "time,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,3\n"
     out, err = StringIO(), StringIO()
     call_command("import_ohlcv", str(write_csv(tmp_path / "daily.csv", text)),
-                 "--symbol", symbol, "--timeframe", "1d", stdout=out, stderr=err)  # fmt: skip
+                 "--symbol", symbol, "--timeframe", "1d", "--timezone", "UTC",
+                 stdout=out, stderr=err)  # fmt: skip
 
     assert Ohlcv.objects.filter(symbol=symbol, timeframe="1d").count() == 1
     assert "1 written" in out.getvalue()

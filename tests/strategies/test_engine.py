@@ -142,6 +142,35 @@ def test_a_target_exactly_at_the_bar_high_is_hit_despite_float_rounding():
     assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, 110.0, "take_profit")
 
 
+@pytest.mark.parametrize("trailing_stop_pct", [None, 50.0], ids=["fixed", "with-a-wide-trail"])
+@pytest.mark.parametrize(
+    ("entry", "touching_bar", "level", "reason"),
+    [
+        (ENTRY, (99, 100, 98, 99, N), 98.0, "stop_loss"),  # long stop 98 = the bar's low
+        (ENTRY, (101, 104, 100.5, 103, N), 104.0, "take_profit"),  # long target 104 = high
+        (SHORT_ENTRY, (101, 102, 100.5, 101, N), 102.0, "stop_loss"),  # short stop 102 = high
+        (SHORT_ENTRY, (99, 99.5, 96, 97, N), 96.0, "take_profit"),  # short target 96 = low
+    ],
+    ids=["long-stop-at-low", "long-target-at-high", "short-stop-at-high", "short-target-at-low"],
+)
+def test_a_level_touched_exactly_by_the_bar_fills_at_the_level(
+    entry, touching_bar, level, reason, trailing_stop_pct
+):
+    """Touching is enough (docs/execution-semantics.md): a bar whose low or high equals the stop
+    or target fills there, on the bar-scanning path with and without a trailing stop."""
+    candles = bars(
+        (100, 100, 100, 100, E),
+        (100, 101, 99, 100, N),  # inside both levels: 98..104 long, 96..102 short
+        touching_bar,
+        (100, 100, 100, 100, N),
+    )
+    config = dataclasses.replace(
+        FLAT, stop_loss_pct=2.0, take_profit_pct=4.0, trailing_stop_pct=trailing_stop_pct
+    )
+    [trade] = run(candles, config, entry=entry).trades
+    assert (trade.exit_bar, trade.exit_price, trade.exit_signal) == (2, level, reason)
+
+
 def test_gap_through_the_stop_fills_at_the_open():
     candles = bars(
         (100, 100, 100, 100, E),
