@@ -1,28 +1,54 @@
-"""Sessions in Redis under `session:{session_key}`, the spec's session key space."""
+"""Sessions in Redis under `session:{session_key}`, the spec's session key space.
 
+Django's cache session store reads a session it cannot reach as an empty one: with Redis down, a
+signed-in client would be told it is signed out (403) and might drop its session. This store
+raises core.errors.ServiceUnavailable instead (a 503 in the API), so the client knows to retry."""
+
+import redis
 from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
 from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.cache_keys import SESSION_KEY_PREFIX
 from core.errors import ServiceUnavailable
+
+# What django-redis and redis-py raise when Redis is out of reach (sessions, sign-in attempts,
+# used TOTP codes all turn it into ServiceUnavailable).
+REDIS_UNREACHABLE = (
+    ConnectionInterrupted,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 class SessionStore(CacheSessionStore):
     cache_key_prefix = SESSION_KEY_PREFIX
 
     def load(self) -> dict:
-        """Django's cache sessions read an unreachable cache as "no session", which signs the
-        client out (a 403 for a signed-in API client). Here Redis out of reach is an error
-        (a 503); only an unreadable key still starts an empty session."""
+        if self.session_key is None:
+            return {}
         try:
             session_data = self._cache.get(self.cache_key)
-        except (ConnectionInterrupted, RedisConnectionError, RedisTimeoutError) as error:
-            raise ServiceUnavailable("Redis") from error
-        except Exception:
-            session_data = None
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
         if session_data is not None:
             return session_data
         self._session_key = None
         return {}
+
+    def exists(self, session_key: str) -> bool:
+        try:
+            return super().exists(session_key)
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
+
+    def save(self, must_create: bool = False) -> None:
+        try:
+            super().save(must_create=must_create)
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
+
+    def delete(self, session_key: str | None = None) -> None:
+        try:
+            super().delete(session_key)
+        except REDIS_UNREACHABLE as exc:
+            raise ServiceUnavailable("Redis") from exc
