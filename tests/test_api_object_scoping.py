@@ -47,6 +47,13 @@ MAKERS: dict[type[models.Model], Callable[[User], models.Model]] = {
     ApiKey: lambda user: ApiKeyFactory(user=user, **next(_KEY_SLOTS)),
     Alert: lambda user: AlertFactory(user=user),
 }
+try:  # personal access tokens (branch i10-auth): walked once merged
+    from tests.factories import AccessTokenFactory
+except ImportError:
+    pass
+else:
+    MAKERS[AccessTokenFactory._meta.model] = lambda user: AccessTokenFactory(user=user)
+
 # Path parameters that name public things, not a user's objects.
 PUBLIC_PARAMETERS = {("/api/v1/marketdata/ticker/{symbol}", "symbol")}
 
