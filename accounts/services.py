@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.credential_encryption import encrypt_credential
 from accounts.models import ApiKey, User, default_notification_preferences
@@ -186,7 +186,14 @@ def create_api_key(
             permissions=permissions if permissions is not None else ["read"],
         )
         key.full_clean()
-        key.save()
+        try:
+            with transaction.atomic():
+                key.save()
+        except IntegrityError as error:
+            # Another request stored the same exchange and network between the check and here.
+            raise ValidationError(
+                "You already have a key for this exchange and network (testnet or live)."
+            ) from error
         record_audit_event(
             actor=user,
             action=AuditLog.Action.API_KEY_CREATED,

@@ -260,3 +260,29 @@ def test_bad_or_forbidden_profile_changes_are_refused_by_name(api, user, change,
     assert list(response.json()) == [field]
     user.refresh_from_db()
     assert (user.timezone, user.preferred_currency, user.is_staff) == ("Europe/Paris", "EUR", False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_of_the_same_key_store_one_and_refuse_the_other():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    user = UserFactory()
+    barrier = threading.Barrier(4)
+
+    def create(_):
+        client = APIClient()
+        client.force_login(user)
+        barrier.wait()
+        try:
+            return client.post("/api/v1/api_keys", KEY, format="json").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        codes = sorted(pool.map(create, range(4)))
+
+    assert codes == [201, 400, 400, 400]
+    assert ApiKey.objects.filter(user=user).count() == 1
