@@ -4,6 +4,7 @@ set (and refuse the rest), output serializers shape answers; the services save."
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.alert_services import ALERT_FIELDS
 from accounts.models import Alert, ApiKey, User, default_notification_preferences
 from accounts.selectors import api_key_last_four
 from core.api_serializers import StrictFieldsMixin
@@ -69,24 +70,7 @@ class ApiKeyInputSerializer(StrictFieldsMixin, serializers.Serializer):
 class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
-        fields = [
-            "id",
-            "symbol",
-            "alert_type",
-            "condition",
-            "threshold",
-            "indicator",
-            "indicator_params",
-            "notify_email",
-            "notify_push",
-            "message",
-            "is_active",
-            "is_triggered",
-            "is_recurring",
-            "created_at",
-            "triggered_at",
-            "expires_at",
-        ]
+        fields = ["id", *ALERT_FIELDS, "is_triggered", "created_at", "triggered_at"]
         read_only_fields = fields
 
 

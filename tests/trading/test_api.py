@@ -64,13 +64,20 @@ def test_bad_portfolio_input_is_reported_on_its_field(api):
         format="json",
     )
     assert response.status_code == 400
-    assert set(response.json()) == {"initial_balance"}
+    assert set(response.json()) == {"initial_balance", "base_currency"}
 
     response = api.post(
         "/api/v1/portfolios", {"name": "x", "initial_balance": "1", "base_currency": "eur"}
     )
     assert response.status_code == 400
     assert set(response.json()) == {"base_currency"}
+
+    response = api.post(
+        "/api/v1/portfolios", {"name": "x", "initial_balance": "1", "base_currency": "XYZ"}
+    )
+    assert response.status_code == 400
+    assert "ISO 4217" in response.json()["base_currency"][0]
+    assert not Portfolio.objects.exists()
 
 
 def test_portfolios_are_listed_filtered_and_ordered_for_their_owner_only(api, user):

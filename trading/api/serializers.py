@@ -3,9 +3,11 @@ shape; the views pass validated data to trading.services. Money is a string (Dec
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from core.api_serializers import StrictFieldsMixin
+from core.currencies import validate_iso_4217
 from trading.models import Portfolio, Position, Trade
 
 
@@ -43,6 +45,14 @@ class PortfolioInputSerializer(StrictFieldsMixin, serializers.Serializer):
     base_currency = serializers.CharField(
         max_length=3, required=False, help_text="ISO 4217, upper case; EUR when left out."
     )
+
+    def validate_base_currency(self, value: str) -> str:
+        try:
+            validate_iso_4217(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return value
+
     initial_balance = serializers.DecimalField(
         max_digits=15, decimal_places=2, min_value=Decimal("0")
     )
