@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from accounts.models import Alert, ApiKey, User
+from accounts.forms import AdminSignInForm
+from accounts.models import AccessToken, Alert, ApiKey, User
 from accounts.selectors import api_key_last_four
 from compliance.models import AuditLog
 from core.admin_console import AuditedModelAdmin, change_link, related_rows
@@ -330,3 +331,26 @@ class AlertAdmin(AuditedModelAdmin):
     autocomplete_fields = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "triggered_at")
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(AuditedModelAdmin):
+    """Personal access tokens: made by their owners only (the secret is never stored); an
+    operator sees them and may revoke one by deleting it."""
+
+    audit_resource_type = "access_token"
+    list_display = ("name", "user", "prefix", "scopes", "expires_at", "last_used_at", "created_at")
+    search_fields = ("name", "prefix", "user__email")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = ("user", "name", "prefix", "scopes", "expires_at", "last_used_at", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+# The console's login page signs in through accounts.security.sign_in (throttled, audited, with
+# the two-factor code when the operator has it on).
+admin.site.login_form = AdminSignInForm
+admin.site.login_template = "admin/accounts/sign_in.html"

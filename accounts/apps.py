@@ -8,3 +8,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import signal_receivers  # noqa: F401  (connects the audit receivers)
+        from accounts.api import openapi  # noqa: F401  (the Bearer token's OpenAPI scheme)

@@ -1,4 +1,5 @@
-"""Encryption of broker credentials at rest (api_keys.*_encrypted, BYTEA).
+"""Encryption of secrets at rest: broker credentials (api_keys.*_encrypted, BYTEA) and the TOTP
+secret (users.mfa_secret, VARCHAR holding the token's ASCII).
 
 Fernet (AES-128-CBC + HMAC-SHA256) from `cryptography`, behind MultiFernet so keys rotate: the
 first key of settings.FIELD_ENCRYPTION_KEYS encrypts, every listed key decrypts.
@@ -36,4 +37,25 @@ def decrypt_credential(token: bytes | memoryview) -> str:
 
 def rotate_credential(token: bytes | memoryview) -> bytes:
     """Re-encrypt under the current first key."""
-    return _cipher().rotate(bytes(token))
+    try:
+        return _cipher().rotate(bytes(token))
+    except InvalidToken as exc:
+        raise CredentialDecryptionError("The credential cannot be decrypted.") from exc
+
+
+def is_under_first_key(token: bytes | memoryview) -> bool:
+    """Whether the token decrypts with the first (encrypting) key, i.e. needs no rotation."""
+    try:
+        Fernet(settings.FIELD_ENCRYPTION_KEYS[0]).decrypt(bytes(token))
+    except InvalidToken:
+        return False
+    return True
+
+
+def encrypt_text_secret(clear_text: str) -> str:
+    """A secret kept in a text column (users.mfa_secret): the Fernet token as ASCII."""
+    return encrypt_credential(clear_text).decode("ascii")
+
+
+def decrypt_text_secret(token: str) -> str:
+    return decrypt_credential(token.encode("ascii"))

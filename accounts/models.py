@@ -40,7 +40,7 @@ def validate_timezone_name(value: str) -> None:
 
 class IsIanaTimezone(models.Func):
     """`is_iana_timezone(name)`, the database function behind users.valid_timezone (accounts
-    migration 0006): true for the IANA zone names, NULL for NULL."""
+    migration 0008): true for the IANA zone names, NULL for NULL."""
 
     function = "is_iana_timezone"
     output_field = models.BooleanField()
@@ -349,3 +349,80 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.condition} {self.threshold}"
+
+
+class AccessTokenScope(models.TextChoices):
+    """What a personal access token may do: `read` the API (safe methods), or `trade`, which
+    also writes (and includes reading)."""
+
+    READ = "read"
+    TRADE = "trade"
+
+
+def default_access_token_scopes() -> list[str]:
+    return [AccessTokenScope.READ]
+
+
+class AccessToken(models.Model):
+    """A personal access token for programs (`Authorization: Bearer <token>`), added to the
+    spec's tables. Only the SHA-256 of the secret is stored: the secret is shown once, when the
+    token is made; `prefix` (its first characters) lets its owner tell tokens apart. A token has
+    256 random bits, so a fast hash is enough: no guess or table can reach it."""
+
+    Scope = AccessTokenScope
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="access_tokens", db_index=False
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(
+        models.CharField(max_length=10, choices=AccessTokenScope.choices),
+        default=default_access_token_scopes,
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "access_tokens"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scopes__contained_by=AccessTokenScope.values) & Q(scopes__len__gte=1),
+                name="valid_access_token_scopes",
+            ),
+            models.CheckConstraint(
+                condition=Q(token_hash__regex=r"^[0-9a-f]{64}$"), name="access_token_hash_sha256"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "created_at"], name="idx_access_tokens_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class MfaRecoveryCode(models.Model):
+    """One of a user's single-use two-factor recovery codes, added to the spec's tables. Only the
+    SHA-256 of the code is stored (a code has 80 random bits); `used_at` is set once, by a
+    conditional UPDATE, so a code signs in at most once."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="mfa_recovery_codes", db_index=False
+    )
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, db_default=TransactionNow())
+
+    class Meta:
+        db_table = "mfa_recovery_codes"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "code_hash"], name="mfa_recovery_codes_user_code_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"

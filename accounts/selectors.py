@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from accounts.credential_encryption import CredentialDecryptionError, decrypt_credential
-from accounts.models import Alert, ApiKey, User
+from accounts.models import AccessToken, Alert, ApiKey, User
 
 
 def api_keys_for(user: User) -> QuerySet[ApiKey]:
@@ -33,3 +33,8 @@ def api_key_last_four(key: ApiKey) -> str | None:
         return decrypt_credential(key.api_key_encrypted)[-4:]
     except CredentialDecryptionError:
         return None
+
+
+def access_tokens_for(user: User) -> QuerySet[AccessToken]:
+    """The user's personal access tokens, newest first."""
+    return AccessToken.objects.filter(user=user).order_by("-created_at", "-id")

@@ -1,19 +1,24 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apextrade.api_root import ApiRootView
+
 api_v1 = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("strategies.api.urls")),
     path("", include("trading.api.urls")),
     path("", include("accounts.api.resource_urls")),
     path("marketdata/", include("marketdata.api.urls")),
-    # Session sign-in for clients (the browsable API and the docs page) until API keys arrive.
-    path("auth/", include("rest_framework.urls")),
+    # Accounts and signing in, personal access tokens, two-factor (accounts/api/urls.py).
+    path("auth/", include("accounts.api.urls")),
 ]
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="api-root"), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

@@ -26,6 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from backtest_db import add_db_arguments, run_with_db
+
 from strategies.engine import BacktestConfig, Candles, run_backtest
 from strategies.rules.indicators import linear_recurrence, rsi, sma
 
@@ -245,7 +247,7 @@ def main() -> int:
     add_db_arguments(parser)
     args = parser.parse_args()
     if args.with_db:
-        return run_with_db(args)
+        return run_with_db(args, generate_candles, time_engine, run_reference)
 
     started = time.perf_counter()
     candles = load_candles(args)
@@ -289,168 +291,6 @@ def main() -> int:
             check_money=True,
         )
     return 0 if agree else 1
-
-
-# --- With the database (--with-db) ----------------------------------------------------------------
-# Loads the same synthetic candles from the timeseries database through the selector the backtest
-# service uses (marketdata.selectors.candle_arrays) and times the load and the engine separately.
-# The candles are stored once under their own symbol (BENCH/USDT, source "bench") and kept for the
-# next run unless --drop-db-data is given. Needs the migrated databases of the settings in
-# DJANGO_SETTINGS_MODULE (default apextrade.settings.dev), as `scripts/run` makes them.
-
-DB_SYMBOL = "BENCH/USDT"
-DB_SOURCE = "bench"
-
-
-def add_db_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("loading from the database")
-    group.add_argument(
-        "--with-db",
-        action="store_true",
-        help="time loading the candles from the timeseries database (marketdata selector) and "
-        "the engine on what was loaded, instead of the backtesting.py comparison",
-    )
-    group.add_argument("--db-symbol", default=DB_SYMBOL, help=f"default {DB_SYMBOL}")
-    group.add_argument("--db-repeats", type=int, default=3, help="timed loads (default 3)")
-    group.add_argument(
-        "--drop-db-data", action="store_true", help="delete the bench candles afterwards"
-    )
-
-
-def _setup_django() -> None:
-    import os
-
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apextrade.settings.dev")
-    django.setup()
-
-
-def _window(candles: Candles):
-    """[first bar, last bar + 1 minute) as aware datetimes."""
-    from datetime import UTC, datetime, timedelta
-
-    first = datetime.fromtimestamp(int(candles.time[0]) / 1e9, tz=UTC)
-    last = datetime.fromtimestamp(int(candles.time[-1]) / 1e9, tz=UTC)
-    return first, last + timedelta(minutes=1)
-
-
-def store_candles(candles: Candles, symbol: str) -> tuple[int, float]:
-    """Store the candles as 1m rows of `symbol` unless exactly they are there: (rows, seconds)."""
-    from datetime import UTC, datetime, timedelta
-
-    from django.db import connections, transaction
-
-    start, end = _window(candles)
-    connection = connections["timeseries"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM ohlcv WHERE symbol = %s AND timeframe = '1m' "
-            "AND time >= %s AND time < %s",
-            [symbol, start, end],
-        )
-        if cursor.fetchone()[0] == len(candles):
-            return 0, 0.0
-    started = time.perf_counter()
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    micros = (candles.time // 1000).tolist()
-    columns = [a.tolist() for a in (candles.open, candles.high, candles.low, candles.close)]
-    volume = candles.volume.tolist()
-    with transaction.atomic(using="timeseries"), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM ohlcv WHERE symbol = %s", [symbol])
-        copy_sql = (
-            "COPY ohlcv (time, symbol, timeframe, open, high, low, close, volume, source) "
-            "FROM STDIN"
-        )
-        with cursor.cursor.copy(copy_sql) as copy:
-            for i, moment in enumerate(micros):
-                copy.write_row(
-                    (
-                        epoch + timedelta(microseconds=moment),
-                        symbol,
-                        "1m",
-                        columns[0][i],
-                        columns[1][i],
-                        columns[2][i],
-                        columns[3][i],
-                        volume[i],
-                        DB_SOURCE,
-                    )
-                )
-    return len(candles), time.perf_counter() - started
-
-
-def drop_candles(symbol: str) -> None:
-    from django.db import connections
-
-    with connections["timeseries"].cursor() as cursor:
-        cursor.execute("DELETE FROM ohlcv WHERE symbol = %s AND source = %s", [symbol, DB_SOURCE])
-
-
-def load_from_db(candles: Candles, symbol: str) -> Candles:
-    """The candles' range, read back as the backtest service reads it."""
-    from marketdata.selectors import candle_arrays
-
-    start, end = _window(candles)
-    arrays = candle_arrays(symbol=symbol, timeframe="1m", start=start, end=end)
-    return Candles.from_arrays(
-        arrays["time"],
-        arrays["open"],
-        arrays["high"],
-        arrays["low"],
-        arrays["close"],
-        arrays["volume"],
-    )
-
-
-def run_with_db(args: argparse.Namespace) -> int:
-    _setup_django()
-    generated = generate_candles(args.bars, args.seed)
-    stored, seconds = store_candles(generated, args.db_symbol)
-    if stored:
-        print(f"stored {stored:,} 1m candles as {args.db_symbol} in {seconds:.1f} s (once)")
-    else:
-        print(f"{len(generated):,} 1m candles of {args.db_symbol} already stored")
-
-    load_times = []
-    loaded = generated
-    for _ in range(args.db_repeats):
-        started = time.perf_counter()
-        loaded = load_from_db(generated, args.db_symbol)
-        load_times.append(time.perf_counter() - started)
-    if len(loaded) != len(generated) or not np.array_equal(loaded.time, generated.time):
-        print(f"loaded {len(loaded):,} candles, expected {len(generated):,}: data differs")
-        return 1
-    # NUMERIC(18,8) keeps 8 decimals: prices come back within 5e-9 of what was generated.
-    price_error = float(np.max(np.abs(loaded.close - generated.close)))
-    load_median = statistics.median(load_times)
-    print(
-        f"load, {len(loaded):,} candles (marketdata.selectors.candle_arrays + Candles): best "
-        f"{min(load_times):.3f} s, median {load_median:.3f} s over {args.db_repeats} loads; "
-        f"largest close difference {price_error:.1e}"
-    )
-    best, median, result = time_engine(loaded, args.repeats)
-    print(
-        f"engine, {len(loaded):,} bars: best {best:.3f} s, median {median:.3f} s "
-        f"over {args.repeats} runs; {len(result.trades):,} trades"
-    )
-    _in_memory_best, in_memory_median, in_memory = time_engine(generated, 1)
-    print(
-        f"with loading from the database: {load_median + median:.3f} s "
-        f"(load {load_median:.3f} s + engine {median:.3f} s, medians)"
-    )
-    same = [(t.entry_bar, t.exit_bar) for t in in_memory.trades] == [
-        (t.entry_bar, t.exit_bar) for t in result.trades
-    ]
-    print(
-        f"same trades (entry and exit bars) as on the in-memory candles: {'yes' if same else 'no'}"
-        f" ({len(in_memory.trades):,} vs {len(result.trades):,}; in-memory engine "
-        f"{in_memory_median:.3f} s)"
-    )
-    if args.drop_db_data:
-        drop_candles(args.db_symbol)
-        print(f"dropped the {args.db_symbol} candles")
-    return 0
 
 
 if __name__ == "__main__":

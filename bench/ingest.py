@@ -1,5 +1,7 @@
 """Ingest benchmark: 1,000,000 one-minute candles through `manage.py import_ohlcv`, beside the
-same file loaded by plain `psql \\copy` into a bare table in the same run (the ceiling).
+same file loaded by plain `psql \\copy` in the same run into a table with ohlcv's key and the spec's
+indexes (the physical ceiling for this schema, target >= 90% for the whole command) and into a
+bare table (the bare ceiling, shown as information).
 
 Usage:
     .venv/bin/python bench/ingest.py                  # 1,000,000 rows, dev settings
@@ -92,12 +94,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="timed imports (best is reported)")
     args = parser.parse_args()
 
-    path = Path(tempfile.gettempdir()) / f"apextrade-bench-{args.rows}-1m.csv"
+    # Starts inside ohlcv's 5-year retention: older 1m candles are refused.
+    path = Path(tempfile.gettempdir()) / f"apextrade-bench-{args.rows}-1m-2023.csv"
     if not path.exists():
         started = time.perf_counter()
         call_command(
             "generate_ohlcv", "--symbol", SYMBOL, "--bars", str(args.rows), "--seed", "1",
-            "--start", "2020-01-01T00:00:00", "--output", str(path), stdout=StringIO(),
+            "--start", "2023-01-02T00:00:00", "--output", str(path), stdout=StringIO(),
         )  # fmt: skip
         print(f"generated {path} ({args.rows:,} rows) in {time.perf_counter() - started:.1f} s")
     rows = args.rows
@@ -170,9 +173,13 @@ def main() -> None:
     print(f"import_ohlcv, whole command incl. rollups:      {rate(best_import)}")
     print(f"import_ohlcv re-import (all rows unchanged):    {rate(reimport_seconds)}")
     print(
-        f"import / ceiling: {best_ceiling / best_import:.0%} whole command, "
-        f"{best_ceiling / load_seconds:.0%} load only (target 60%); "
-        f"indexed \\copy / ceiling: {best_ceiling / best_indexed:.0%}"
+        f"import / schema ceiling (indexed \\copy): {best_indexed / best_import:.0%} whole "
+        f"command (target 90%), {best_indexed / load_seconds:.0%} load only"
+    )
+    print(
+        f"import / bare-table ceiling (information): {best_ceiling / best_import:.0%} whole "
+        f"command, {best_ceiling / load_seconds:.0%} load only; "
+        f"indexed \\copy / bare: {best_ceiling / best_indexed:.0%}"
     )
     print(
         f"bounds: key only / ceiling {best_ceiling / best_key_only:.0%}, "

@@ -34,6 +34,13 @@ MODEL_CLASSIFICATION: dict[str, Classification] = {
     "accounts.User": Classification(DataCategory.PERSONAL, Erasure.ANONYMISE, "forever", True),
     "accounts.ApiKey": Classification(DataCategory.SECRET, Erasure.DELETE, "forever", False),
     "accounts.Alert": Classification(DataCategory.USER_CONTENT, Erasure.DELETE, "forever", True),
+    # Credentials (digests only): deleted with the user, never exported.
+    "accounts.AccessToken": Classification(
+        DataCategory.SECRET, Erasure.DELETE, "until revoked", False
+    ),
+    "accounts.MfaRecoveryCode": Classification(
+        DataCategory.SECRET, Erasure.DELETE, "until replaced", False
+    ),
     "strategies.Strategy": Classification(
         DataCategory.USER_CONTENT, Erasure.DELETE, "forever", True
     ),
@@ -73,6 +80,9 @@ MODEL_CLASSIFICATION: dict[str, Classification] = {
         DataCategory.OPERATIONAL, Erasure.RETAIN, "forever", False
     ),
     "marketdata.MaintenanceJobRun": Classification(
+        DataCategory.OPERATIONAL, Erasure.RETAIN, "forever", False
+    ),
+    "marketdata.OhlcvDataVersion": Classification(
         DataCategory.OPERATIONAL, Erasure.RETAIN, "forever", False
     ),
 }

@@ -24,8 +24,9 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-class ServiceUnavailableError(exceptions.APIException):
+class Unavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service the API needs is unavailable; try again shortly."
     default_code = "service_unavailable"
 
 
@@ -55,7 +56,8 @@ def api_exception_handler(exc: Exception, context: dict):
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif service := unavailable_service(exc):
-        response = exception_handler(ServiceUnavailableError(unavailable_message(service)), context)
+        # core.errors.ServiceUnavailable, or Redis's or PostgreSQL's own connection errors
+        response = exception_handler(Unavailable(unavailable_message(service)), context)
         response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
         return response
     return exception_handler(exc, context)

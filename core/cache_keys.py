@@ -37,3 +37,25 @@ def backtest_start_limit_key(user_id: UUID | str) -> str:
 # Sessions are kept under `session:{session_key}` (accounts.session_store): a user may hold more
 # than one session, so the spec's `session:{user_id}` names the key space, not one key per user.
 SESSION_KEY_PREFIX = "session:"
+
+
+def login_attempts_key(kind: str, subject: str) -> str:
+    """Attempts counted against one account (`kind` "account", `subject` a digest of its email
+    address) or one client address (`kind` "address", or "email_requests" for registrations and
+    emails); see accounts.security.login_throttle."""
+    return f"login_attempts:{kind}:{subject}"
+
+
+def totp_used_key(user_id: UUID | str, time_step: int) -> str:
+    """Set once a user's TOTP code of one time step has signed in, so that it cannot again."""
+    return f"totp_used:{user_id}:{time_step}"
+
+
+def backtest_heartbeat_key(backtest_id: UUID | str) -> str:
+    """Kept alive by the worker running a backtest; its expiry means the worker stopped."""
+    return f"backtest:heartbeat:{backtest_id}"
+
+
+def backtest_enqueued_key(backtest_id: UUID | str) -> str:
+    """When a backtest's run task was sent, and how many times."""
+    return f"backtest:enqueued:{backtest_id}"

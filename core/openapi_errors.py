@@ -4,8 +4,10 @@ answer unless a view says more.
 
 - 400 `ValidationErrors`: for operations that take a body or query parameters; DRF's shape, each
   field (or `non_field_errors`, or `detail` for a body that is not JSON) with its messages.
-- 403 `Error`: every operation but the two open documents (the OpenAPI schema and the rules'
-  JSON Schema) needs a signed-in client (session auth answers 403, not 401).
+- 401 `Error`: every operation but the two open documents (the OpenAPI schema and the rules'
+  JSON Schema) needs a signed-in client (a session, or `Authorization: Bearer` with a personal
+  access token); a missing or bad one answers 401 with `WWW-Authenticate: Bearer realm="api"`.
+- 403 `Error`: signed in but not allowed (a token's scopes, a missing CSRF token).
 - 404 `Error`: an id or symbol in the path that is not the client's, or a malformed `cursor`.
 - 429 `Error` (with Retry-After): past the client's request limit, on every operation that needs
   a signed-in client (docs/api.md, "Limits").
@@ -62,7 +64,8 @@ def add_error_responses(result: dict, generator: Any, request: Any, public: bool
             parameters = operation.get("parameters", [])
             if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
                 responses.setdefault("400", _response("Invalid input.", "ValidationErrors"))
-            responses.setdefault("403", _response("Not signed in, or not allowed.", "Error"))
+            responses.setdefault("401", _response("Not signed in, or a bad token.", "Error"))
+            responses.setdefault("403", _response("Not allowed.", "Error"))
             responses.setdefault(
                 "429", _response("Past a limit of yours; see the Retry-After header.", "Error")
             )

@@ -9,7 +9,7 @@ through selectors), and the rollup watermarks (which start at -infinity, a value
 datetime cannot hold, hence no page of their own). Pending invalidations have a read-only page.
 """
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from uuid import UUID
 
 from django.contrib import admin
@@ -26,9 +26,9 @@ from marketdata.selectors import (
     equity_snapshots,
     latest_candle_time,
     latest_ticks,
-    timeseries_status,
 )
 from marketdata.services import validate_series
+from marketdata.status import timeseries_status
 from marketdata.timeframes import Timeframe
 
 CANDLES_SHOWN = 100
@@ -64,8 +64,14 @@ class TimeseriesStatusAdmin(ReadOnlyModelAdmin):
                 lookup["candles"] = self._latest_candles(symbol, timeframe)
                 latest = latest_candle_time(symbol=symbol)
                 if latest is not None:
+                    # Whole UTC days, the latest candle's day included: a full day counts 1440.
+                    last_day = latest.astimezone(UTC).replace(
+                        hour=0, minute=0, second=0, microsecond=0
+                    )
                     lookup["coverage"] = daily_candle_counts(
-                        symbol=symbol, start=latest - timedelta(days=COVERAGE_DAYS), end=latest
+                        symbol=symbol,
+                        start=last_day - timedelta(days=COVERAGE_DAYS - 1),
+                        end=latest + timedelta(minutes=1),
                     )
         context = {
             **self.admin_site.each_context(request),

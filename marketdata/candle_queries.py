@@ -7,6 +7,11 @@ materialized rows before the rollup's watermark, raw candles aggregated on the f
 Any other timeframe is rolled up on the fly from the coarsest relation that tiles it (4h from
 1h, 1w from 1d, 5m from 1m) with first / max / min / last / sum.
 
+Candles stored at their own timeframe (an import of daily or hourly history: `ohlcv` rows whose
+`timeframe` is not `1m`) are first-class: for each bucket, a stored candle of the asked timeframe
+is used where there is one, the bucket derived from 1m otherwise (`native_merge_sql`). Native `1h`
+and `1d` candles also feed what rolls up from those rollups (`4h`, `1w`, `1M` ...).
+
 Every builder takes SQL expressions for the window [lo, hi) of bucket starts; values travel as
 named parameters (`%(symbol)s` ...).
 """
@@ -85,23 +90,75 @@ def daily_sql(lo: str, hi: str, *, timescale: bool) -> str:
     return f"{materialized} UNION ALL {rollup_sql(hours, DAY, timescale=False)}"
 
 
-def source_sql(source: str, lo: str, hi: str, *, timescale: bool) -> str:
+# The native timeframe that stands in for each stored rollup.
+NATIVE_OF_SOURCE = {HOURLY: "1h", DAILY: "1d"}
+
+
+def native_sql(code: str, lo: str, hi: str) -> str:
+    """Candles stored at timeframe `code` itself. They were not built from 1m candles, so their
+    candle_count is NULL."""
+    return (
+        "SELECT time AS bucket, open, high, low, close, volume, NULL::bigint AS candle_count "
+        f"FROM ohlcv WHERE symbol = %(symbol)s AND timeframe = '{code}' "
+        f"AND time >= {lo} AND time < {hi}"
+    )
+
+
+def native_merge_sql(code: str, derived_sql: str, lo: str, hi: str) -> str:
+    """Per bucket, the candle stored at timeframe `code` where there is one, else the derived."""
+    return (
+        f"{native_sql(code, lo, hi)} UNION ALL SELECT d.* FROM ({derived_sql}) d "
+        "WHERE NOT EXISTS (SELECT 1 FROM ohlcv n WHERE n.symbol = %(symbol)s "
+        f"AND n.timeframe = '{code}' AND n.time = d.bucket)"
+    )
+
+
+def source_sql(
+    source: str, lo: str, hi: str, *, timescale: bool, natives: frozenset[str] = frozenset()
+) -> str:
+    """The stored relation `source` over [lo, hi); with the native timeframe standing in for it
+    (1h for ohlcv_1h, 1d for ohlcv_1d) in `natives`, merged with the native candles."""
     if source == RAW:
         return raw_minutes_sql(lo, hi)
     if source == HOURLY:
-        return hourly_sql(lo, hi, timescale=timescale)
-    return daily_sql(lo, hi, timescale=timescale)
+        relation = hourly_sql(lo, hi, timescale=timescale)
+    else:
+        relation = daily_sql(lo, hi, timescale=timescale)
+    native = NATIVE_OF_SOURCE[source]
+    return native_merge_sql(native, relation, lo, hi) if native in natives else relation
 
 
-def candles_sql(timeframe: Timeframe, *, timescale: bool, as_float: bool = False) -> str:
+def native_codes_wanted(timeframe: Timeframe) -> tuple[str, ...]:
+    """The native timeframes whose stored candles can enter `timeframe`'s candles: its own, and
+    the one standing in for its source rollup."""
+    codes = [] if timeframe.code == "1m" else [timeframe.code]
+    native = NATIVE_OF_SOURCE.get(timeframe.source)
+    if native and native not in codes:
+        codes.append(native)
+    return tuple(codes)
+
+
+def candles_sql(
+    timeframe: Timeframe,
+    *,
+    timescale: bool,
+    as_float: bool = False,
+    natives: frozenset[str] = frozenset(),
+) -> str:
     """Candles of `timeframe` for %(symbol)s with bucket starts in [%(lo)s, %(hi)s), oldest
-    first. With `as_float`, prices come as float8 and times as epoch microseconds (for NumPy)."""
-    relation = source_sql(timeframe.source, "%(lo)s", "%(hi)s", timescale=timescale)
+    first; `natives` are the timeframes the symbol has candles stored at (see the module doc).
+    With `as_float`, prices come as float8 (for NumPy; times stay timestamptz, whose binary COPY
+    form is already an integer)."""
+    relation = source_sql(
+        timeframe.source, "%(lo)s", "%(hi)s", timescale=timescale, natives=natives
+    )
     if not timeframe.is_stored:
         relation = rollup_sql(relation, timeframe, timescale=timescale)
+        if timeframe.code in natives:
+            relation = native_merge_sql(timeframe.code, relation, "%(lo)s", "%(hi)s")
     if as_float:
         columns = (
-            "(extract(epoch FROM c.bucket) * 1000000)::bigint, c.open::float8, c.high::float8, "
+            "c.bucket, c.open::float8, c.high::float8, "
             "c.low::float8, c.close::float8, c.volume::float8"
         )
     else:

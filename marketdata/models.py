@@ -218,3 +218,20 @@ class MaintenanceJobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.last_status} at {self.last_run_at}"
+
+
+class OhlcvDataVersion(models.Model):
+    """A symbol's candle data version: every write through marketdata's services (imports,
+    downloads, feeds, the rollups' refresh, retention) moves it in the writing transaction, so a
+    copy of the symbol's arrays keyed by it (marketdata.array_cache) is never served stale."""
+
+    symbol = models.TextField(primary_key=True)
+    version = models.BigIntegerField(default=1)
+    changed_at = models.DateTimeField(db_default=models.functions.Now())
+
+    class Meta:
+        db_table = "ohlcv_data_versions"
+        verbose_name = "candle data version"
+
+    def __str__(self) -> str:
+        return f"{self.symbol} v{self.version}"

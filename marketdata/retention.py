@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import connections, transaction
 from django.utils import timezone
 
+from marketdata.data_versions import move_data_versions
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 
@@ -18,11 +19,19 @@ class RetentionRule:
     interval: str  # as the TimescaleDB policy is written
 
 
+OHLCV_RETENTION = "5 years"
 RETENTION = (
-    RetentionRule("ohlcv", timedelta(days=5 * 365), "5 years"),
+    RetentionRule("ohlcv", timedelta(days=5 * 365), OHLCV_RETENTION),
     RetentionRule("equity_history", timedelta(days=10 * 365), "10 years"),
     RetentionRule("tick_data", timedelta(days=7), "7 days"),
 )
+
+
+def ohlcv_horizon(*, now: datetime | None = None) -> datetime:
+    """1m candles before this are past ohlcv's retention: writes of them are refused (they
+    would be deleted within days, and in TimescaleDB mode refreshing that range would remove
+    other symbols' old rollup buckets). Longer history is stored at its own timeframe."""
+    return (now or timezone.now()) - RETENTION[0].keep
 
 
 def enforce_retention(*, now: datetime | None = None, using: str = TIMESERIES_DB) -> dict:
@@ -39,4 +48,6 @@ def enforce_retention(*, now: datetime | None = None, using: str = TIMESERIES_DB
                 [now, rule.interval],
             )
             deleted[rule.table] = cursor.rowcount
+        if deleted["ohlcv"]:
+            move_data_versions(symbols=None, using=using)
     return deleted

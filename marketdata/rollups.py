@@ -30,6 +30,7 @@ from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from marketdata.candle_queries import DAY, HOUR, hourly_sql, raw_minutes_sql, rollup_sql
+from marketdata.data_versions import move_data_versions
 from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
@@ -167,6 +168,8 @@ def refresh_plain_rollup(
                     "VALUES (%s, %s, %s, %s)",
                     [rollup.dependent, symbol, lo, hi - timedelta(microseconds=1)],
                 )
+        if ranges:
+            move_data_versions(symbols={symbol for symbol, _lo, _hi in ranges}, using=using)
         cursor.execute(
             "INSERT INTO ohlcv_rollup_watermarks (rollup, watermark) VALUES (%s, %s) "
             "ON CONFLICT (rollup) DO UPDATE SET watermark = "
@@ -227,6 +230,9 @@ def refresh_continuous_aggregates(
                         raise
                     time.sleep(0.2 * (attempt + 1))
             done.append({"rollup": rollup.name, "from": lo.isoformat(), "to": hi.isoformat()})
+    if done:
+        # A refresh by time range covers every symbol (and may drop old buckets of any).
+        move_data_versions(symbols=None, using=using)
     return done
 
 

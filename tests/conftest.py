@@ -3,6 +3,8 @@
 import pytest
 from django.core.cache import cache
 
+from tests.exchanges.fake_binance import API_KEY, API_SECRET, TIMEOUT_SECONDS, FakeBinance
+
 
 def _forget_this_runs_keys() -> None:
     cache.delete_pattern("*")  # django-redis: only keys under this run's KEY_PREFIX
@@ -38,3 +40,26 @@ def django_db_setup(django_db_setup, django_db_blocker) -> None:
                     "SELECT alter_job(job_id, scheduled => false) "
                     "FROM timescaledb_information.jobs WHERE job_id >= 1000"
                 )
+
+
+@pytest.fixture
+def fake_binance(settings):
+    """A fake Binance spot API on a free port of 127.0.0.1 (tests/exchanges/fake_binance.py),
+    with the exchange settings pointing ccxt's binance at it."""
+    fake = FakeBinance(API_KEY, API_SECRET, late_answer_seconds=TIMEOUT_SECONDS * 3).start()
+    settings.EXCHANGE_API_URLS = {"binance": fake.api_urls}
+    settings.EXCHANGE_TIMEOUT_SECONDS = TIMEOUT_SECONDS
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _candle_array_cache_of_this_run():
+    """The run's candle array cache directory (settings.test) goes when the run ends. Entries
+    are not emptied between tests: data versions never repeat, so none can be served stale."""
+    import shutil
+
+    from marketdata.array_cache import cache_dir
+
+    yield
+    shutil.rmtree(cache_dir(), ignore_errors=True)

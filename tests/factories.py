@@ -3,6 +3,7 @@ and the database's CHECK constraints. Related objects hang together: a backtest 
 strategy's user, a trade to its portfolio's user."""
 
 import datetime as dt
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import factory
 from django.utils import timezone
 
 from accounts.credential_encryption import encrypt_credential
-from accounts.models import Alert, ApiKey, User
+from accounts.models import AccessToken, Alert, ApiKey, User
 from compliance.models import AuditLog
 from strategies.models import Backtest, BacktestTrade, Side, Strategy
 from trading.models import Portfolio, Position, Trade
@@ -221,3 +222,22 @@ class AuditLogFactory(factory.django.DjangoModelFactory):
     resource_id = factory.LazyFunction(uuid.uuid4)
     ip_address = "203.0.113.7"
     created_at = factory.LazyFunction(timezone.now)
+
+
+class AccessTokenFactory(factory.django.DjangoModelFactory):
+    """A token row as the service stores it; its secret is `apx_factory-<n>` (the class's
+    `secret` parameter), for tests that sign in with it."""
+
+    class Meta:
+        model = AccessToken
+
+    class Params:
+        secret = factory.Sequence(lambda n: f"apx_factory-{n:08d}")
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Token {n}")
+    prefix = factory.LazyAttribute(lambda token: token.secret[:12])
+    token_hash = factory.LazyAttribute(
+        lambda token: hashlib.sha256(token.secret.encode()).hexdigest()
+    )
+    scopes = factory.LazyFunction(lambda: ["read"])

@@ -18,6 +18,7 @@ from strategies.models import Strategy
 from tests.console_forms import user_change_form
 from tests.factories import (
     DEFAULT_PASSWORD,
+    AccessTokenFactory,
     AlertFactory,
     ApiKeyFactory,
     AuditLogFactory,
@@ -39,6 +40,7 @@ FACTORIES: dict[str, Callable[[], models.Model]] = {
     "accounts.User": UserFactory,
     "accounts.ApiKey": ApiKeyFactory,
     "accounts.Alert": AlertFactory,
+    "accounts.AccessToken": AccessTokenFactory,
     "strategies.Strategy": StrategyFactory,
     "strategies.Backtest": BacktestFactory,
     "strategies.BacktestTrade": BacktestTradeFactory,

@@ -48,7 +48,7 @@ def test_error_answers_are_documented_where_they_can_happen(client):
     assert len(operations) >= 13
     for path, method, operation in operations:
         codes = operation["responses"]
-        assert "403" in codes, (method, path)
+        assert {"401", "403"} <= set(codes), (method, path)
         if "requestBody" in operation:
             assert "400" in codes, (method, path)
         if "{" in path:
@@ -68,10 +68,18 @@ def test_error_answers_are_documented_where_they_can_happen(client):
         "/api/v1/marketdata/candles?symbol=BTC/USDT&timeframe=1h",
     ],
 )
-def test_every_documented_operation_refuses_an_anonymous_client_with_403(client, path):
+def test_every_documented_operation_refuses_an_anonymous_client_with_401(client, path):
     response = client.get(path)
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert "detail" in response.json()
+
+
+def test_bearer_tokens_are_documented_as_a_security_scheme(client):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    scheme = schema["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert {"bearerAuth": []} in schema["paths"]["/api/v1/strategies"]["get"]["security"]
 
 
 def test_the_rule_language_schema_is_an_open_document(client):

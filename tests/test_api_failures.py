@@ -148,8 +148,9 @@ def test_with_redis_down_the_admin_shows_an_error_page(own_redis):
     response = client.get("/admin/")
 
     assert response.status_code == 503
-    assert response["Content-Type"].startswith("text/html")
+    assert not response["Content-Type"].startswith("application/json")  # a page, not the API's
     assert b"Redis cannot be reached" in response.content
+    assert int(response["Retry-After"]) > 0
 
 
 # --- PostgreSQL out of reach --------------------------------------------------------------------

@@ -33,14 +33,31 @@ def test_seed_demo_creates_working_accounts_strategies_a_paper_portfolio_and_can
     assert 10 <= len(hourly["close"]) <= 11
 
 
-def test_seed_demo_twice_adds_nothing(capsys):
-    seed_demo(candle_bars=300)  # the command below finds the candles there and adds none
+def test_seed_demo_twice_adds_nothing_and_keeps_the_passwords(capsys, settings, tmp_path):
+    settings.DEMO_CREDENTIALS_FILE = tmp_path / "demo-credentials.txt"
+    operator, demo = seed_demo(candle_bars=300)  # the command finds the candles and adds none
     call_command("seed_demo")
 
     assert User.objects.filter(email__in=[OPERATOR_EMAIL, DEMO_EMAIL]).count() == 2
     assert Strategy.objects.count() == len(EXAMPLE_STRATEGIES)
     assert Portfolio.objects.count() == 1
     assert Ohlcv.objects.count() == 300
-    assert (
-        "Operator (admin console /admin/): operator@apextrade.local / " in capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert f"operator@apextrade.local / unchanged, see {tmp_path}/demo-credentials.txt" in out
+    assert authenticate(email=operator.email, password=operator.password) is not None
+    assert authenticate(email=demo.email, password=demo.password) is not None
+
+
+def test_seed_demo_saves_new_passwords_for_its_owner_only_and_resets_them_when_asked(
+    capsys, settings, tmp_path
+):
+    path = tmp_path / "demo-credentials.txt"
+    settings.DEMO_CREDENTIALS_FILE = path
+    seed_demo(candle_bars=10)
+    call_command("seed_demo", "--reset-demo-passwords")
+
+    saved = dict(line.split(" ") for line in path.read_text().splitlines())
+    assert set(saved) == {OPERATOR_EMAIL, DEMO_EMAIL}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert f"{DEMO_EMAIL} / {saved[DEMO_EMAIL]}" in capsys.readouterr().out
+    assert authenticate(email=DEMO_EMAIL, password=saved[DEMO_EMAIL]) is not None

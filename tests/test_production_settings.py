@@ -57,3 +57,40 @@ def test_production_refuses_to_start_without_encryption_keys():
     )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEYS" in result.stderr
+
+
+GOOD_SECRET_KEY = "x" * 60 + "Yy1!"
+
+
+def test_production_refuses_the_development_encryption_key_even_as_an_old_key():
+    result = run_manage(
+        "check",
+        SECRET_KEY=GOOD_SECRET_KEY,
+        FIELD_ENCRYPTION_KEYS=f"{Fernet.generate_key().decode()},"
+        "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q=",
+        ALLOWED_HOSTS="apextrade.example.com",
+    )
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS key 2 is the public development key" in result.stderr
+
+
+def test_production_refuses_a_malformed_encryption_key():
+    result = run_manage(
+        "check",
+        SECRET_KEY=GOOD_SECRET_KEY,
+        FIELD_ENCRYPTION_KEYS="not-a-fernet-key",
+        ALLOWED_HOSTS="apextrade.example.com",
+    )
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS key 1 is not a Fernet key" in result.stderr
+
+
+def test_production_refuses_a_wildcard_in_allowed_hosts():
+    result = run_manage(
+        "check",
+        SECRET_KEY=GOOD_SECRET_KEY,
+        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="apextrade.example.com,*",
+    )
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must name the site's host names" in result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import environ
 
-from apextrade.beat_schedule import BEAT_SCHEDULE
+from apextrade.beat_schedule import BEAT_SCHEDULE, ohlcv_download_schedule, parse_ohlcv_downloads
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -51,6 +51,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Account security: outside the API (the admin), a throttled sign-in is a 429 and an
+    # unreachable Redis a 503.
+    "accounts.middleware.SignInErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "apextrade.urls"
@@ -103,6 +106,13 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- Redis: cache (spec key names such as `cache:ticker:{symbol}`, no Django prefix), sessions,
 # rate limits, and Celery's broker.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+# The local cache of candle arrays for backtests (marketdata.array_cache): memory-mapped files,
+# least recently used evicted past the cap; 0 bytes turns it off.
+CANDLE_ARRAY_CACHE_DIR = env(
+    "CANDLE_ARRAY_CACHE_DIR", default=str(BASE_DIR / "var" / "candle-arrays")
+)
+CANDLE_ARRAY_CACHE_BYTES = env.int("CANDLE_ARRAY_CACHE_BYTES", default=2 * 1024**3)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
@@ -112,6 +122,15 @@ CACHES = {
     }
 }
 SESSION_ENGINE = "accounts.session_store"
+
+# --- Exchanges (exchanges/, through ccxt). EXCHANGE_API_URLS replaces an exchange's API base URLs
+# by ccxt name, as JSON: {"binance": {"public": "https://...", "private": "https://..."}}.
+EXCHANGE_TIMEOUT_SECONDS = env.float("EXCHANGE_TIMEOUT_SECONDS", default=10.0)
+EXCHANGE_API_URLS = env.json("EXCHANGE_API_URLS", default={})
+# Candle series kept downloaded by beat, one job each: "binance:BTC/USDT:1m,binance:ETH/USDT:1h".
+OHLCV_DOWNLOADS = parse_ohlcv_downloads(env("OHLCV_DOWNLOADS", default=""))
+# How far back the beat job starts a series that has no candles stored yet.
+OHLCV_DOWNLOAD_BACKFILL_DAYS = env.int("OHLCV_DOWNLOAD_BACKFILL_DAYS", default=1)
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
@@ -136,13 +155,37 @@ CELERY_WORKER_MEMORY_LIMIT_MB = env.int("CELERY_WORKER_MEMORY_LIMIT_MB", default
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are listed in apextrade/beat_schedule.py; the database
 # scheduler copies them into django_celery_beat's tables when beat starts.
-CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOADS)}
 
 # --- Field encryption (broker API credentials). A comma-separated list of Fernet keys: the first
 # encrypts, all decrypt, so keys can be rotated.
+# The development key is public (it is in this file): production.py refuses it.
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
 FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS", default=["dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="]
+    "FIELD_ENCRYPTION_KEYS", default=[DEVELOPMENT_FIELD_ENCRYPTION_KEY]
 )
+
+# --- Account security (issue 10): sign-in, throttling, emails, two-factor.
+# Every sign-in (API, admin, Django's authenticate()) goes through accounts.security.sign_in.
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailSignInBackend"]
+# Sign-in attempts per account and per client address (IPv6: per /64) within the window; past
+# either, a 429 with Retry-After before any password is hashed (accounts.security.login_throttle).
+LOGIN_ATTEMPTS_PER_ACCOUNT = env.int("LOGIN_ATTEMPTS_PER_ACCOUNT", default=5)
+LOGIN_ATTEMPTS_PER_ADDRESS = env.int("LOGIN_ATTEMPTS_PER_ADDRESS", default=20)
+LOGIN_ATTEMPTS_WINDOW_SECONDS = env.int("LOGIN_ATTEMPTS_WINDOW_SECONDS", default=15 * 60)
+# Registrations, verification links and password reset emails per client address.
+ACCOUNT_REQUESTS_PER_ADDRESS = env.int("ACCOUNT_REQUESTS_PER_ADDRESS", default=10)
+ACCOUNT_REQUESTS_WINDOW_SECONDS = env.int("ACCOUNT_REQUESTS_WINDOW_SECONDS", default=60 * 60)
+# Links in emails start with this (never with the request's Host header).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 24 * 3600)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# Django's email backend from EMAIL_URL (e.g. smtp+tls://user:password@host:587); dev.py prints
+# emails to the console, tests keep them in django.core.mail.outbox.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="ApexTrade <no-reply@apextrade.local>")
+# The issuer an authenticator app shows next to the account.
+MFA_ISSUER = env("MFA_ISSUER", default="ApexTrade")
 
 # The audit log records X-Forwarded-For only behind a proxy of ours that sets it.
 AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
@@ -158,10 +201,17 @@ BACKTEST_MAX_ACTIVE_PER_USER = env.int("BACKTEST_MAX_ACTIVE_PER_USER", default=3
 # (20M is a year of 1m bars with 38 indicators: ~160 MB per set of float64 series).
 BACKTEST_MAX_COST = env.int("BACKTEST_MAX_COST", default=20_000_000)
 REST_FRAMEWORK = {
+    # Account security: personal access tokens first (their Bearer challenge makes an
+    # unauthenticated request a 401 with WWW-Authenticate), then sessions (with CSRF); a token's
+    # scopes limit what it may do on every view that keeps the default permissions.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.api.permissions.TokenHasScope",
+    ],
     # DRF's defaults, with a JSON parser that answers 400 to documents nested too deep.
     "DEFAULT_PARSER_CLASSES": [
         "core.api_parsers.DepthLimitedJSONParser",

@@ -2,6 +2,7 @@
 
 import copy
 import os
+import tempfile
 
 from apextrade.settings.base import *  # noqa: F403
 from apextrade.settings.base import CACHES, DATABASES, env
@@ -19,6 +20,8 @@ CACHES["default"]["KEY_PREFIX"] = f"test{os.getpid()}:"
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
+# A candle array cache of this run's own (tests/conftest.py removes it at the end).
+CANDLE_ARRAY_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"apextrade-test-arrays-{os.getpid()}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Each test run gets test databases of its own (several runs may share one PostgreSQL server, as on

@@ -18,6 +18,7 @@ import psycopg
 from django.db import DatabaseError, connections, transaction
 
 from marketdata.ingest.files import Row
+from marketdata.retention import OHLCV_RETENTION
 from marketdata.timeframes import Timeframe
 
 TIMESERIES = "timeseries"
@@ -182,12 +183,15 @@ def _stage(
     *,
     timeframe: str,
     into: dict | None = None,
+    not_before: datetime | None = None,
+    too_old: str = "",
 ) -> None:
     """Check each row and COPY the good ones, in batches, into the staging table or, with
     `into` (symbol, timeframe, source), straight into ohlcv.
 
     This loop is the import's Python cost per row, so it is written flat: text numbers go to
-    PostgreSQL as they are (float() only checks them), times are re-serialized as ISO 8601."""
+    PostgreSQL as they are (float() only checks them), times are re-serialized as ISO 8601.
+    A row before `not_before` is refused with the reason `too_old`."""
     batch: list[str] = []
     append = batch.append
     fromisoformat = datetime.fromisoformat
@@ -224,6 +228,9 @@ def _stage(
                     continue
             if not on_boundary(moment):
                 report.reject(line, f"time {moment.isoformat()} is not on a {timeframe} boundary")
+                continue
+            if not_before is not None and moment < not_before:
+                report.reject(line, too_old)
                 continue
             try:
                 fo, fh, fl, fc, fv = float(o), float(h), float(lo), float(c), float(v)
@@ -273,6 +280,16 @@ def _stage(
     report.earliest, report.latest = earliest, latest
 
 
+def too_old_reason(not_before: datetime | None) -> str:
+    """Why a 1m candle before `not_before` (ohlcv's retention horizon) is refused."""
+    if not_before is None:
+        return ""
+    return (
+        f"1m candles before {not_before:%Y-%m-%d %H:%M} UTC are past ohlcv's retention horizon "
+        f"({OHLCV_RETENTION}) and would be deleted; import history that old at 1h or 1d"
+    )
+
+
 def _sqlstate(error: Exception) -> str | None:
     """The SQLSTATE of a psycopg error, raw (as from COPY) or wrapped by Django."""
     return getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
@@ -285,6 +302,7 @@ def load_candles(
     timeframe: str,
     source: str,
     skip_invalid: bool = False,
+    not_before: datetime | None = None,
     using: str = TIMESERIES,
 ) -> LoadReport:
     """Load the rows that `rows()` yields into `ohlcv` inside the caller's transaction (or one
@@ -294,7 +312,10 @@ def load_candles(
     timeframe) DO UPDATE (a plain INSERT when nothing stored overlaps the file's range). A series
     with no stored candles at all cannot conflict, so its rows are COPYed straight into ohlcv,
     which takes about half the time; a duplicate timestamp inside the file makes that COPY fail
-    and the load start over on the general path, which finds and reports the duplicates."""
+    and the load start over on the general path, which finds and reports the duplicates.
+
+    Rows before `not_before` are bad rows (1m candles past ohlcv's retention horizon)."""
+    age_check = {"not_before": not_before, "too_old": too_old_reason(not_before)}
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         # One import per series at a time: what is checked below stays true until commit.
@@ -309,7 +330,9 @@ def load_candles(
             try:
                 with transaction.atomic(using=using):
                     into = {"symbol": symbol, "timeframe": timeframe, "source": source}
-                    _stage(cursor.cursor, rows(), report, timeframe=timeframe, into=into)
+                    _stage(
+                        cursor.cursor, rows(), report, timeframe=timeframe, into=into, **age_check
+                    )
                     if report.bad_count and not skip_invalid:
                         raise RowsRejected(report)
                     report.rows_written = report.rows_valid
@@ -319,19 +342,19 @@ def load_candles(
                     raise
         return _load_through_staging(
             cursor, rows(), symbol=symbol, timeframe=timeframe, source=source,
-            skip_invalid=skip_invalid, using=using,
+            skip_invalid=skip_invalid, age_check=age_check, using=using,
         )  # fmt: skip
 
 
 def _load_through_staging(
-    cursor, rows: Iterable[Row], *, symbol, timeframe, source, skip_invalid, using
+    cursor, rows: Iterable[Row], *, symbol, timeframe, source, skip_invalid, age_check, using
 ) -> LoadReport:
     report = LoadReport()
     params = {"symbol": symbol, "timeframe": timeframe, "source": source}
     # ON COMMIT DROP only helps at commit: a caller's longer transaction may load twice.
     cursor.execute("DROP TABLE IF EXISTS pg_temp.ohlcv_staging")
     cursor.execute(STAGING_SQL)
-    _stage(cursor.cursor, rows, report, timeframe=timeframe)
+    _stage(cursor.cursor, rows, report, timeframe=timeframe, **age_check)
     if report.bad_count and not skip_invalid:
         _reject_duplicates(cursor, report)  # so that the report names every bad row
         raise RowsRejected(report)

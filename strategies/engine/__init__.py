@@ -2,14 +2,7 @@
 
 from strategies.engine.candles import Candles
 from strategies.engine.config import BacktestConfig
-from strategies.engine.results import (
-    BacktestResult,
-    ColumnOverflow,
-    Trade,
-    quantize,
-    result_columns,
-    trade_columns,
-)
+from strategies.engine.results import BacktestResult, Trade
 from strategies.engine.simulate import BacktestCancelled, equity_series, run_backtest
 
 __all__ = [
@@ -17,11 +10,7 @@ __all__ = [
     "BacktestConfig",
     "BacktestResult",
     "Candles",
-    "ColumnOverflow",
     "Trade",
     "equity_series",
-    "quantize",
-    "result_columns",
     "run_backtest",
-    "trade_columns",
 ]

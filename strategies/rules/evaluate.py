@@ -7,6 +7,7 @@ the first bar), so `not` and `any` never fire on missing data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -166,21 +167,43 @@ def evaluate_rules(
     return np.asarray(values & valid, dtype=bool)
 
 
-def indicator_series(rules: Any) -> set[tuple]:
-    """The distinct indicator outputs a validated rule tree computes (what the evaluation cache
-    holds): a measure of a backtest's cost."""
-    found: set[tuple] = set()
-    stack = [rules]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if "indicator" in node and node["indicator"] in INDICATORS:
-                found.add(_indicator_key(node))
-            else:
-                stack.extend(value for value in node.values() if isinstance(value, dict | list))
-    return found
+def indicator_keys(rules: dict[str, Any]) -> list[tuple]:
+    """The distinct indicator outputs a (validated) rule tree reads, in order of appearance."""
+    keys: list[tuple] = []
+
+    def visit(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if "indicator" in node:
+            key = _indicator_key(node)
+            if key not in keys:
+                keys.append(key)
+            return
+        for name in ("all", "any"):
+            for child in node.get(name, ()):
+                visit(child)
+        visit(node.get("not"))
+        visit(node.get("left"))
+        visit(node.get("right"))
+
+    visit({k: v for k, v in rules.items() if k != "direction"})
+    return keys
+
+
+def compute_indicators(
+    keys: list[tuple],
+    candles: CandleSeries,
+    cache: IndicatorCache,
+    before_each: Callable[[int], None] | None = None,
+) -> None:
+    """Compute each indicator output once into `cache`, calling `before_each(done)` before each
+    (a cancel check, progress), so that a long run can stop between two indicators."""
+    for done, key in enumerate(keys):
+        if key in cache:
+            continue
+        if before_each is not None:
+            before_each(done)
+        cache[key] = _compute_indicator(key, candles)
 
 
 def operand_warmup(operand: Any) -> int:
@@ -221,8 +244,9 @@ def required_warmup(rules: dict[str, Any]) -> int:
 __all__ = [
     "CandleSeries",
     "IndicatorCache",
+    "compute_indicators",
     "evaluate_rules",
-    "indicator_series",
+    "indicator_keys",
     "operand_values",
     "operand_warmup",
     "required_warmup",

@@ -16,7 +16,7 @@ from core.errors import LimitExceeded
 from core.rate_limits import hit
 from marketdata.timeframes import Timeframe
 from strategies.models import Backtest
-from strategies.rules.evaluate import indicator_series
+from strategies.rules.evaluate import indicator_keys
 
 HOUR = 3600
 # How long a client waits before starting again when too many of its backtests are active.
@@ -36,7 +36,7 @@ def estimated_bars(timeframe: str, start_date: dt.date, end_date: dt.date) -> in
 def backtest_cost(rules: list[dict[str, Any]], bars: int) -> tuple[int, int]:
     """(cost, series): bars × the distinct indicator series of the rules (at least one, the
     prices themselves)."""
-    series = len(set().union(*(indicator_series(tree) for tree in rules)))
+    series = len(set().union(*(indicator_keys(tree) for tree in rules if isinstance(tree, dict))))
     return bars * max(series, 1), series
 
 

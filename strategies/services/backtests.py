@@ -1,6 +1,7 @@
-"""Backtest runs: start one (freeze the strategy, enqueue), run it (claim, load candles, simulate,
-save), cancel it, and fail the ones whose worker stopped. docs/backtests.md describes the state
-machine, the heartbeat and what a redelivered task does.
+"""Backtests: start one (freeze the strategy, enqueue its run task), cancel it, and send again
+or give up on pending ones whose task never started. Running is strategies.services.backtest_runs;
+the heartbeat and progress of a run are strategies.services.run_monitor. docs/backtests.md
+describes the state machine.
 
 Status moves only forward, and every move is a conditional UPDATE (`... WHERE status IN (...)`), so
 two workers, a cancel and the stale-job sweep can race without one overwriting another's outcome:
@@ -11,31 +12,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
+from celery import current_app
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import record_audit_event
+from core.cache_keys import backtest_enqueued_key, backtest_heartbeat_key
 from core.errors import StateConflict
-from marketdata.selectors import candle_arrays
-from marketdata.timescale import TIMESERIES_DB
-from strategies import engine
+from strategies.engine.config import DEFAULT_POSITION_SIZE_PCT
 from strategies.models import Backtest, BacktestTrade, Strategy
+from strategies.result_columns import column_limit
 from strategies.services.backtest_limits import check_backtest_cost, reserve_backtest_start
 
 logger = logging.getLogger(__name__)
@@ -58,22 +53,17 @@ SNAPSHOT_FIELDS = (
     "max_drawdown_pct",
     "trailing_stop_pct",
 )
-
-# A running backtest refreshes `backtest:heartbeat:{id}` in Redis at least this often (seconds)...
-HEARTBEAT_INTERVAL = 5
-# ...and the key outlives a missed refresh or two; once it has expired the worker is presumed dead.
-HEARTBEAT_TTL = 120
-# progress_pct is written at most once per this many seconds (and on every 10% step).
-PROGRESS_WRITE_INTERVAL = 1.0
-# A pending backtest whose task was sent less than this long ago (seconds) is not sent again.
-ENQUEUED_TTL = 600
-# should_cancel() reads the status from the database at most this often.
-CANCEL_CHECK_INTERVAL = 1.0
-
-WORKER_STOPPED_MESSAGE = (
-    "The worker running this backtest stopped (no heartbeat); start the backtest again."
+# The run task, sent by name: importing strategies.tasks here would make an import cycle.
+RUN_TASK = "strategies.tasks.run_backtest_task"
+# A pending backtest whose task has not started this long after it was sent is sent once more;
+# one still pending this long after that is failed.
+NOT_STARTED_AFTER = dt.timedelta(minutes=1)
+NEVER_STARTED_AFTER = dt.timedelta(minutes=10)
+# How long the record of a sent task (`backtest:enqueued:{id}`) is kept (seconds).
+ENQUEUED_TTL = 86_400
+NEVER_STARTED_MESSAGE = (
+    "No worker started this backtest (its task was sent twice); start the backtest again."
 )
-
 TASK_CONTEXT = AuditContext.system("task")
 
 # Candle times are nanoseconds since the epoch; nothing trades before it.
@@ -82,10 +72,6 @@ EARLIEST_START_DATE = dt.date(1970, 1, 1)
 
 class BacktestStateError(StateConflict):
     """The action does not apply to the backtest in its current status."""
-
-
-def heartbeat_key(backtest_id: uuid.UUID | str) -> str:
-    return f"backtest:heartbeat:{backtest_id}"
 
 
 def strategy_snapshot(strategy: Strategy) -> dict[str, Any]:
@@ -120,6 +106,8 @@ def start_backtest(
     if strategy.user_id != user.pk:
         raise ValidationError({"strategy": "Strategy not found."})
     if errors := date_range_errors(start_date, end_date):
+        raise ValidationError(errors)
+    if errors := size_errors(strategy, initial_capital):
         raise ValidationError(errors)
     with transaction.atomic():
         # Freeze the row as stored now, not the caller's possibly older copy of it.
@@ -189,317 +177,47 @@ def date_range_errors(start_date: dt.date | None, end_date: dt.date | None) -> d
     return errors
 
 
-def enqueued_key(backtest_id: uuid.UUID | str) -> str:
-    return f"backtest:enqueued:{backtest_id}"
+def size_errors(strategy: Strategy, initial_capital: Decimal | None) -> dict[str, str]:
+    """What the trades implied by the capital would not fit, by field: a trade takes
+    max_position_size_pct of the capital, and a move of 100% on it must fit the trade P&L
+    columns (commission and slippage, fractions of it, then fit too). Checked before the run,
+    so that it does not fail later with a value its column cannot hold."""
+    if initial_capital is None or not isinstance(initial_capital, Decimal | int):
+        return {}
+    position_pct = strategy.max_position_size_pct
+    if position_pct is None:
+        position_pct = Decimal(str(DEFAULT_POSITION_SIZE_PCT))
+    trade_value = Decimal(initial_capital) * position_pct / 100
+    field = BacktestTrade._meta.get_field("gross_pnl")
+    limit = column_limit(field.max_digits, field.decimal_places)
+    if trade_value <= limit:
+        return {}
+    cent = Decimal("0.01")
+    largest = (limit * 100 / position_pct).quantize(cent, rounding=ROUND_DOWN)
+    shown_limit = limit.quantize(cent, rounding=ROUND_DOWN)
+    return {
+        "initial_capital": (
+            f"With {position_pct}% of the capital per trade, a trade of {trade_value:,.2f} "
+            f"would not fit the trade P&L columns (at most {shown_limit:,.2f}); use an initial "
+            f"capital of at most {largest:,.2f} or a smaller max_position_size_pct."
+        )
+    }
 
 
 def enqueue_backtest(backtest_id: uuid.UUID | str) -> bool:
     """Send the run task to the broker. When the broker cannot be reached the error is logged, not
     raised (the backtest is saved and stays `pending`), and requeue_pending_backtests sends it
     again later; a task sent twice is harmless, as only one delivery can claim the backtest."""
-    from strategies.tasks import run_backtest_task
-
     try:
-        run_backtest_task.delay(str(backtest_id))
-        cache.set(enqueued_key(backtest_id), timezone.now().isoformat(), timeout=ENQUEUED_TTL)
+        current_app.send_task(RUN_TASK, args=[str(backtest_id)])
+        sent = cache.get(backtest_enqueued_key(backtest_id)) or {}
+        attempts = sent.get("attempts", 0) if isinstance(sent, dict) else 1
+        record = {"sent_at": timezone.now().isoformat(), "attempts": attempts + 1}
+        cache.set(backtest_enqueued_key(backtest_id), record, timeout=ENQUEUED_TTL)
     except Exception:
         logger.exception("could not enqueue backtest %s; the stale sweep will retry", backtest_id)
         return False
     return True
-
-
-# --- Candles ------------------------------------------------------------------------------------
-
-
-class NoCandlesError(Exception):
-    """There is nothing to run the strategy on; the message says why, for error_message."""
-
-
-def candle_window(start_date: dt.date, end_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) in UTC: from the start date's midnight to the midnight after the end date,
-    so both dates are included whole."""
-    start = dt.datetime.combine(start_date, dt.time.min, tzinfo=dt.UTC)
-    end = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    return start, end
-
-
-# Market data keeps one-minute candles and rolls every other timeframe up from them.
-_DATA_RANGE_SQL = "SELECT min(time), max(time) FROM ohlcv WHERE symbol = %s AND timeframe = '1m'"
-
-
-def _data_range(symbol: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """First and last stored candle of the symbol, for the error message of an empty range."""
-    with connections[TIMESERIES_DB].cursor() as cursor:
-        cursor.execute(_DATA_RANGE_SQL, [symbol])
-        return cursor.fetchone()
-
-
-def load_candles(
-    snapshot: dict[str, Any], start_date: dt.date, end_date: dt.date
-) -> engine.Candles:
-    """The strategy's candles over the backtest's dates. Raises NoCandlesError when there are
-    none: an unknown or inactive symbol (no data at all) or a range outside the data."""
-    symbol, timeframe = snapshot["asset_symbol"], snapshot["timeframe"]
-    start, end = candle_window(start_date, end_date)
-    arrays = candle_arrays(symbol=symbol, timeframe=timeframe, start=start, end=end)
-    if arrays["close"].shape[0] == 0:
-        first, last = _data_range(symbol)
-        if first is None:
-            raise NoCandlesError(
-                f"No market data for {symbol}: the symbol is not active in market data (no "
-                "candles at all)."
-            )
-        raise NoCandlesError(
-            f"No {symbol} {timeframe} candles between {start_date} and {end_date}; data exists "
-            f"from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC."
-        )
-    return engine.Candles.from_arrays(
-        arrays["time"],
-        arrays["open"],
-        arrays["high"],
-        arrays["low"],
-        arrays["close"],
-        arrays["volume"],
-    )
-
-
-# --- Running ------------------------------------------------------------------------------------
-
-
-def _claim(backtest_id: uuid.UUID | str) -> bool:
-    """pending → running, atomically; False when another task claimed it or it is finished."""
-    with transaction.atomic():
-        claimed = Backtest.objects.filter(pk=backtest_id, status=Backtest.Status.PENDING).update(
-            status=Backtest.Status.RUNNING, started_at=timezone.now(), progress_pct=0
-        )
-        if claimed:
-            record_audit_event(
-                actor=None,
-                action=AuditLog.Action.UPDATE,
-                resource_type="backtest",
-                resource_id=backtest_id,
-                old_values={"status": Backtest.Status.PENDING},
-                new_values={"status": Backtest.Status.RUNNING},
-                context=TASK_CONTEXT,
-            )
-    return bool(claimed)
-
-
-def _finish(
-    backtest_id: uuid.UUID | str,
-    status: str,
-    *,
-    fields: dict[str, Any] | None = None,
-    trades: list[dict[str, Any]] | None = None,
-    audit: dict[str, Any] | None = None,
-) -> bool:
-    """running → status with the result columns and trades, in one transaction. False (and
-    nothing written) when the backtest is no longer running: it was cancelled or failed
-    meanwhile, and that outcome stands."""
-    with transaction.atomic():
-        locked = (
-            Backtest.objects.select_for_update()
-            .filter(pk=backtest_id, status=Backtest.Status.RUNNING)
-            .first()
-        )
-        if locked is None:
-            return False
-        values = {"status": status, "completed_at": timezone.now(), **(fields or {})}
-        Backtest.objects.filter(pk=backtest_id).update(**values)
-        if trades is not None:
-            # A redelivered task (or a re-run) replaces the trades, never adds to them.
-            BacktestTrade.objects.filter(backtest_id=backtest_id).delete()
-            BacktestTrade.objects.bulk_create(
-                [BacktestTrade(backtest_id=backtest_id, **row) for row in trades], batch_size=1000
-            )
-        record_audit_event(
-            actor=None,
-            action=AuditLog.Action.UPDATE,
-            resource_type="backtest",
-            resource_id=backtest_id,
-            old_values={"status": Backtest.Status.RUNNING},
-            new_values={"status": status, **(audit or {})},
-            context=TASK_CONTEXT,
-        )
-    cache.delete(heartbeat_key(backtest_id))
-    return True
-
-
-def fail_backtest(backtest_id: uuid.UUID | str, message: str) -> bool:
-    """running → failed with the reason; False when it was no longer running."""
-    return _finish(
-        backtest_id,
-        Backtest.Status.FAILED,
-        fields={"error_message": message},
-        audit={"error_message": message},
-    )
-
-
-@dataclass
-class RunMonitor:
-    """The engine's progress and should_cancel callbacks for one backtest: throttled writes of
-    progress_pct, the Redis heartbeat, and a throttled read of the status."""
-
-    backtest_id: uuid.UUID | str
-    clock: Callable[[], float] = time.monotonic
-    _last_progress_write: float = float("-inf")
-    _written_pct: int = 0
-    _last_heartbeat: float = float("-inf")
-    _last_cancel_check: float = float("-inf")
-    _cancelled: bool = False
-
-    def beat(self, *, force: bool = False) -> None:
-        now = self.clock()
-        if force or now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
-            cache.set(
-                heartbeat_key(self.backtest_id), timezone.now().isoformat(), timeout=HEARTBEAT_TTL
-            )
-            self._last_heartbeat = now
-
-    def progress(self, pct: int) -> None:
-        self.beat()
-        now = self.clock()
-        step = pct // 10 > self._written_pct // 10
-        if pct > self._written_pct and (
-            step or now - self._last_progress_write >= PROGRESS_WRITE_INTERVAL
-        ):
-            written = Backtest.objects.filter(
-                pk=self.backtest_id, status=Backtest.Status.RUNNING
-            ).update(progress_pct=min(pct, 100))
-            self._written_pct = pct
-            self._last_progress_write = now
-            if not written:
-                self._cancelled = True
-
-    def should_cancel(self) -> bool:
-        now = self.clock()
-        if not self._cancelled and now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL:
-            self._last_cancel_check = now
-            status = (
-                Backtest.objects.filter(pk=self.backtest_id)
-                .values_list("status", flat=True)
-                .first()
-            )
-            self._cancelled = status != Backtest.Status.RUNNING
-        return self._cancelled
-
-
-@contextmanager
-def heartbeat_during(backtest_id: uuid.UUID | str) -> Iterator[None]:
-    """Refresh the heartbeat every HEARTBEAT_INTERVAL from a background thread while the block
-    runs, so that long phases without progress callbacks (loading candles, computing indicators)
-    do not look like a dead worker to the stale-job sweep."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_INTERVAL):
-            cache.set(heartbeat_key(backtest_id), timezone.now().isoformat(), timeout=HEARTBEAT_TTL)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{backtest_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=HEARTBEAT_INTERVAL)
-        cache.delete(heartbeat_key(backtest_id))
-
-
-def _result_fields(result: engine.BacktestResult) -> dict[str, Any]:
-    fields = engine.result_columns(result)
-    fields["progress_pct"] = 100
-    fields["error_message"] = None
-    return fields
-
-
-def run_backtest(*, backtest_id: uuid.UUID | str) -> Backtest | None:
-    """Run a pending backtest to its end. Does nothing (returns the backtest as it is) when it is
-    not pending: already claimed by another delivery of the task, finished or cancelled. Never
-    leaves it `running`: every error ends in `failed` with the reason in error_message."""
-    if not _claim(backtest_id):
-        logger.info("backtest %s not pending; nothing to do", backtest_id)
-        return Backtest.objects.filter(pk=backtest_id).first()
-    monitor = RunMonitor(backtest_id)
-    with heartbeat_during(backtest_id):
-        _run_claimed(backtest_id, monitor)
-    # None when the strategy, and with it the backtest, was deleted during the run.
-    return Backtest.objects.filter(pk=backtest_id).first()
-
-
-def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
-    try:
-        monitor.beat(force=True)
-        backtest = Backtest.objects.get(pk=backtest_id)
-        snapshot = backtest.strategy_snapshot
-        candles = load_candles(snapshot, backtest.start_date, backtest.end_date)
-        if monitor.should_cancel():
-            raise engine.BacktestCancelled("cancelled before the run")
-        config = engine.BacktestConfig.from_strategy_snapshot(
-            snapshot,
-            initial_capital=backtest.initial_capital,
-            commission_pct=backtest.commission_pct,
-            slippage_pct=backtest.slippage_pct,
-        )
-        result = engine.run_backtest(
-            candles,
-            entry_rules=snapshot["entry_rules"],
-            exit_rules=snapshot["exit_rules"],
-            config=config,
-            progress=monitor.progress,
-            should_cancel=monitor.should_cancel,
-        )
-        trades = [engine.trade_columns(trade) for trade in result.trades]
-        _finish(
-            backtest_id,
-            Backtest.Status.COMPLETED,
-            fields=_result_fields(result),
-            trades=trades,
-            audit={"total_trades": len(trades), "bars": result.bars},
-        )
-    except engine.BacktestCancelled:
-        # cancel_backtest already wrote `cancelled`; this is for a status that changed some other
-        # way (the stale-job sweep), which then stands as it is.
-        logger.info("backtest %s stopped: status changed while running", backtest_id)
-        cache.delete(heartbeat_key(backtest_id))
-    except NoCandlesError as error:
-        fail_backtest(backtest_id, str(error))
-    except SoftTimeLimitExceeded:
-        logger.warning("backtest %s stopped at the soft time limit", backtest_id)
-        fail_backtest(backtest_id, time_limit_message())
-    except MemoryError:
-        logger.warning("backtest %s stopped at the memory ceiling", backtest_id)
-        fail_backtest(backtest_id, memory_limit_message())
-    except Exception as error:
-        logger.exception("backtest %s failed", backtest_id)
-        fail_backtest(backtest_id, _error_message(error))
-
-
-SHRINK_ADVICE = "Shorten the date range, use a longer timeframe or fewer indicators."
-
-
-def time_limit_message() -> str:
-    return (
-        f"The backtest ran past the workers' time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
-        f" and was stopped. {SHRINK_ADVICE}"
-    )
-
-
-def memory_limit_message() -> str:
-    return (
-        "The backtest needed more memory than a worker may use "
-        f"({settings.CELERY_WORKER_MEMORY_LIMIT_MB} MB) and was stopped. {SHRINK_ADVICE}"
-    )
-
-
-def _error_message(error: Exception) -> str:
-    """A message for error_message: rule and config errors are the user's to fix, anything else
-    is reported by its type so that the log entry can be found."""
-    if isinstance(error, ValueError):
-        return f"Invalid backtest input: {error}"
-    return f"The backtest stopped with an internal error ({type(error).__name__}: {error})."
-
-
-# --- Cancelling and the stale-job sweep ---------------------------------------------------------
 
 
 def cancel_backtest(
@@ -528,44 +246,70 @@ def cancel_backtest(
             new_values={"status": Backtest.Status.CANCELLED},
             context=context,
         )
-    cache.delete(heartbeat_key(backtest.pk))
+    cache.delete(backtest_heartbeat_key(backtest.pk))
     backtest.refresh_from_db()
     return backtest
 
 
-def fail_stale_backtests(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> list[uuid.UUID]:
-    """Mark failed every backtest that has been running longer than `older_than` and whose worker
-    no longer refreshes its heartbeat. Returns the ids it failed."""
-    cutoff = timezone.now() - older_than
+def requeue_pending_backtests(*, older_than: dt.timedelta = NOT_STARTED_AFTER) -> list[uuid.UUID]:
+    """Send the task again for backtests still `pending` after `older_than`: those whose task
+    never reached the broker, and, once, those whose task was sent `older_than` ago and has not
+    started (a worker that took it died before starting it). Returns the ids it sent. A backtest
+    whose second task has not started NEVER_STARTED_AFTER later is failed (fail_unstarted)."""
+    now = timezone.now()
     candidates = Backtest.objects.filter(
-        status=Backtest.Status.RUNNING, started_at__lt=cutoff
+        status=Backtest.Status.PENDING, created_at__lt=now - older_than
     ).values_list("pk", flat=True)
-    failed = []
+    sent = []
     for backtest_id in candidates:
-        if cache.get(heartbeat_key(backtest_id)) is not None:
-            continue
-        if fail_backtest(backtest_id, WORKER_STOPPED_MESSAGE):
-            failed.append(backtest_id)
-    if failed:
-        logger.warning("failed %d stale backtests: %s", len(failed), failed)
-    return failed
-
-
-def requeue_pending_backtests(
-    *, older_than: dt.timedelta = dt.timedelta(minutes=10)
-) -> list[uuid.UUID]:
-    """Send the task again for backtests still `pending` after `older_than` whose task was never
-    sent (the broker was down at the commit) or was sent longer than ENQUEUED_TTL ago and has not
-    run. Returns the ids it sent."""
-    cutoff = timezone.now() - older_than
-    candidates = Backtest.objects.filter(
-        status=Backtest.Status.PENDING, created_at__lt=cutoff
-    ).values_list("pk", flat=True)
-    sent = [
-        backtest_id
-        for backtest_id in candidates
-        if cache.get(enqueued_key(backtest_id)) is None and enqueue_backtest(backtest_id)
-    ]
+        record = cache.get(backtest_enqueued_key(backtest_id))
+        if isinstance(record, dict):
+            if record.get("attempts", 1) >= 2:
+                continue
+            if dt.datetime.fromisoformat(record["sent_at"]) > now - older_than:
+                continue
+        if enqueue_backtest(backtest_id):
+            sent.append(backtest_id)
     if sent:
         logger.warning("sent the task again for %d pending backtests: %s", len(sent), sent)
     return sent
+
+
+def fail_unstarted_backtests(*, older_than: dt.timedelta = NEVER_STARTED_AFTER) -> list[uuid.UUID]:
+    """Fail the pending backtests whose task was sent twice, the second time more than
+    `older_than` ago, and never started. Returns their ids."""
+    now = timezone.now()
+    candidates = Backtest.objects.filter(
+        status=Backtest.Status.PENDING, created_at__lt=now - older_than
+    ).values_list("pk", flat=True)
+    failed = []
+    for backtest_id in candidates:
+        record = cache.get(backtest_enqueued_key(backtest_id))
+        if not isinstance(record, dict) or record.get("attempts", 1) < 2:
+            continue
+        if dt.datetime.fromisoformat(record["sent_at"]) > now - older_than:
+            continue
+        with transaction.atomic():
+            updated = Backtest.objects.filter(
+                pk=backtest_id, status=Backtest.Status.PENDING
+            ).update(
+                status=Backtest.Status.FAILED,
+                completed_at=timezone.now(),
+                error_message=NEVER_STARTED_MESSAGE,
+            )
+            if updated:
+                record_audit_event(
+                    actor=None,
+                    action=AuditLog.Action.UPDATE,
+                    resource_type="backtest",
+                    resource_id=backtest_id,
+                    old_values={"status": Backtest.Status.PENDING},
+                    new_values={
+                        "status": Backtest.Status.FAILED,
+                        "error_message": NEVER_STARTED_MESSAGE,
+                    },
+                    context=TASK_CONTEXT,
+                )
+        if updated:
+            failed.append(backtest_id)
+    return failed

@@ -113,6 +113,9 @@ def test_register_user_refuses_an_address_that_differs_only_in_case():
 
 def test_sign_in_ignores_the_case_of_the_address():
     user = register_user(email="Carol@example.com", password="a long passphrase 42")
+    # An address is verified before it signs in (tests/accounts/test_registration.py).
+    assert authenticate(email="carol@example.com", password="a long passphrase 42") is None
+    User.objects.filter(pk=user.pk).update(is_verified=True)
 
     assert authenticate(email="CAROL@example.com", password="a long passphrase 42") == user
     assert authenticate(username="carol@Example.COM ", password="a long passphrase 42") == user

@@ -30,7 +30,7 @@ def client() -> Client:
 def test_market_data_needs_a_signed_in_user(symbol: str) -> None:
     response = Client().get(CANDLES, {"symbol": symbol, "timeframe": "1m"})
 
-    assert response.status_code == 403
+    assert response.status_code == 401
 
 
 def test_one_minute_candles_are_served_as_decimal_strings(client: Client, symbol: str) -> None:

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from marketdata.ingest.files import FileFormatError, column_positions
 from marketdata.ingest.ohlcv import parse_time
 from marketdata.models import Ohlcv
+from marketdata.selectors import candles
 from tests.marketdata.helpers import write_csv
 
 # Both databases: settings.test gives the test databases a TEST dict without DEPENDENCIES, so
@@ -331,9 +332,7 @@ def test_a_missing_column_is_a_clear_error(tmp_path: Path, symbol: str) -> None:
         run_import(path, symbol)
 
 
-def test_candles_of_another_timeframe_are_stored_with_a_note_that_nothing_reads_them(
-    tmp_path: Path, symbol: str
-) -> None:
+def test_candles_of_another_timeframe_are_stored_and_served(tmp_path: Path, symbol: str) -> None:
     text = "time,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,3\n"
     out, err = StringIO(), StringIO()
     call_command("import_ohlcv", str(write_csv(tmp_path / "daily.csv", text)),
@@ -342,4 +341,7 @@ def test_candles_of_another_timeframe_are_stored_with_a_note_that_nothing_reads_
 
     assert Ohlcv.objects.filter(symbol=symbol, timeframe="1d").count() == 1
     assert "1 written" in out.getvalue()
-    assert "derive every timeframe from 1m candles" in err.getvalue()
+    assert err.getvalue() == ""  # no note that nothing reads them: the 1d candles are served
+    day = candles(symbol=symbol, timeframe="1d", start=dt.datetime(2024, 1, 1, tzinfo=UTC),
+                  end=dt.datetime(2024, 1, 2, tzinfo=UTC), limit=10).candles  # fmt: skip
+    assert [c.close for c in day] == [Decimal("1.5")]

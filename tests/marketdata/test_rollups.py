@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from marketdata import rollups
 from marketdata.models import Ohlcv
-from marketdata.retention import enforce_retention
+from marketdata.retention import enforce_retention, ohlcv_horizon
 from marketdata.selectors import Candle, candle_arrays, candles
 from marketdata.services import CandleInput, refresh_rollups, upsert_candles
 from marketdata.timeframes import Timeframe
@@ -123,15 +123,18 @@ def drop_minutes_as_retention_does(before: dt.datetime) -> None:
 def test_history_past_the_minutes_retention_is_served_from_the_rollups(symbol: str) -> None:
     """ohlcv keeps 5 years, the rollups keep their buckets: hourly and daily candles (and what
     rolls up from them) outlive the 1m candles they were made of, for the API and backtests."""
-    monday = dt.datetime(2003, 3, 3, tzinfo=UTC)
+    # The first Monday a week inside the retention horizon (older 1m writes are refused).
+    day = (ohlcv_horizon() + dt.timedelta(days=7)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    monday = day + dt.timedelta(days=(7 - day.weekday()) % 7)
     write_minutes(symbol, minute_candles(monday, 180))
-    drop_minutes_as_retention_does(dt.datetime(2003, 3, 17, tzinfo=UTC))
+    drop_minutes_as_retention_does(monday + dt.timedelta(days=14))
     assert not Ohlcv.objects.filter(symbol=symbol).exists()
+    later = monday + dt.timedelta(days=60)
 
     def old(timeframe: str) -> list:
-        return read(
-            symbol, timeframe, start=monday - dt.timedelta(days=30), end=monday.replace(month=5)
-        )
+        return read(symbol, timeframe, start=monday - dt.timedelta(days=30), end=later)
 
     assert old("1h") == [
         c(monday, "100", "160.5", "99", "159.5", "1830", 60),
@@ -142,12 +145,12 @@ def test_history_past_the_minutes_retention_is_served_from_the_rollups(symbol: s
     assert old("4h") == old("1d") == old("1w") == whole
     assert old("1m") == old("15m") == []  # built from 1m candles, which are gone
 
-    page = candles(
-        symbol=symbol, timeframe="1h", start=monday, end=monday.replace(month=5), limit=2
-    )
+    page = candles(symbol=symbol, timeframe="1h", start=monday, end=later, limit=2)
     assert [candle.time for candle in page.candles] == [monday, monday + dt.timedelta(hours=1)]
     assert page.next_start == monday + dt.timedelta(hours=2)
-    arrays = candle_arrays(symbol=symbol, timeframe="1d", start=monday, end=monday.replace(month=4))
+    arrays = candle_arrays(
+        symbol=symbol, timeframe="1d", start=monday, end=monday + dt.timedelta(days=30)
+    )
     assert arrays["close"].tolist() == [279.5]
 
 

@@ -6,7 +6,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from marketdata import selectors
+from marketdata import columnar, selectors
 from marketdata.selectors import candle_arrays
 from tests.marketdata.helpers import minute_candles, write_minutes
 
@@ -60,23 +60,23 @@ def test_arrays_are_decoded_from_binary_copy_and_odd_data_takes_the_slow_path(
 ) -> None:
     write_minutes(symbol, minute_candles(START, 4))
     decoded = []
-    original = selectors._binary_rows
+    original = columnar.decode_binary_rows
 
     def spy(data: bytes):
         decoded.append(original(data) is not None)
         return original(data)
 
-    with mock.patch.object(selectors, "_binary_rows", spy):
+    with mock.patch.object(columnar, "decode_binary_rows", spy):
         fast = candle_arrays(symbol=symbol, timeframe="1m", start=START,
-                             end=START + dt.timedelta(days=1))  # fmt: skip
-    with mock.patch.object(selectors, "_binary_rows", lambda data: None):
+                             end=START + dt.timedelta(days=1), use_cache=False)  # fmt: skip
+    with mock.patch.object(columnar, "decode_binary_rows", lambda data: None):
         slow = candle_arrays(symbol=symbol, timeframe="1m", start=START,
-                             end=START + dt.timedelta(days=1))  # fmt: skip
+                             end=START + dt.timedelta(days=1), use_cache=False)  # fmt: skip
 
     assert decoded == [True]
     for key in fast:
         np.testing.assert_array_equal(fast[key], slow[key])
-    assert selectors._binary_rows(b"not a copy") is None
+    assert columnar.decode_binary_rows(b"not a copy") is None
 
 
 def test_daily_counts_of_minute_candles_show_the_gaps(symbol: str) -> None:

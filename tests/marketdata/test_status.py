@@ -11,8 +11,8 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
-from marketdata.selectors import timeseries_status
 from marketdata.services import refresh_rollups
+from marketdata.status import timeseries_status
 from marketdata.timescale import timescaledb_enabled
 from tests.factories import OperatorFactory, UserFactory
 from tests.marketdata.helpers import minute_candles, write_minutes
@@ -100,3 +100,17 @@ def test_the_status_page_is_for_staff_only() -> None:
     client.force_login(UserFactory())
 
     assert client.get(reverse(STATUS_PAGE)).status_code == 302
+
+
+def test_the_coverage_table_counts_whole_days_from_a_day_boundary(symbol: str) -> None:
+    """A full day shows 1440 candles, the latest day counts its last candle too."""
+    day = dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
+    write_minutes(symbol, minute_candles(day - dt.timedelta(minutes=30), 30 + 1440 + 90))
+    client = Client()
+    client.force_login(OperatorFactory())
+
+    text = client.get(reverse(STATUS_PAGE), {"symbol": symbol, "timeframe": "1h"}).content.decode()
+
+    assert "<td>2024-03-03</td><td><strong>30</strong></td>" in text
+    assert "<td>2024-03-04</td><td>1440</td>" in text
+    assert "<td>2024-03-05</td><td><strong>90</strong></td>" in text

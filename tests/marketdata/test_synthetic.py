@@ -90,7 +90,7 @@ def test_generated_candles_the_database_cannot_store_are_a_command_error(monkeyp
         candles["high"][1] = candles["low"][1] - 1
         return candles
 
-    monkeypatch.setattr("marketdata.services.synthetic_candles", impossible)
+    monkeypatch.setattr("marketdata.services.synthetic.synthetic_candles", impossible)
 
     with pytest.raises(CommandError, match=r"1 generated candle\(s\) could not be stored"):
         call_command("generate_ohlcv", "--symbol", "BTC/USDT", "--bars", "5", stdout=StringIO())

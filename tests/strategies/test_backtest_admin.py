@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from compliance.models import AuditLog
 from strategies.models import Backtest
-from strategies.services.backtests import run_backtest, start_backtest
+from strategies.services.backtest_runs import run_backtest
+from strategies.services.backtests import start_backtest
 from tests.factories import BacktestFactory, OperatorFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
     ONE_TRADE_BARS,

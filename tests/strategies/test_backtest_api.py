@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from strategies.models import Backtest
+from strategies.services.backtests import RUN_TASK
 from strategies.tasks import run_backtest_task
 from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
@@ -55,7 +56,7 @@ def test_post_answers_202_with_the_pending_backtest_and_enqueues_after_commit(
     api, strategy, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("strategies.tasks.run_backtest_task.delay") as delay,
+        mock.patch("strategies.services.backtests.current_app.send_task") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = api.post(LIST_URL, payload(strategy), format="json")
@@ -66,14 +67,16 @@ def test_post_answers_202_with_the_pending_backtest_and_enqueues_after_commit(
     assert (body["initial_capital"], body["commission_pct"]) == ("10000.00", "0.0000")
     assert body["strategy_snapshot"]["entry_rules"] == ENTRY_ABOVE_105
     assert response["Location"] == f"/api/v1/backtests/{body['id']}"
-    delay.assert_called_once_with(body["id"])
+    send.assert_called_once_with(RUN_TASK, args=[body["id"]])
 
 
 def test_a_broker_outage_still_answers_202_and_leaves_the_backtest_pending(
     api, strategy, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("strategies.tasks.run_backtest_task.delay", side_effect=OSError("down")),
+        mock.patch(
+            "strategies.services.backtests.current_app.send_task", side_effect=OSError("down")
+        ),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = api.post(LIST_URL, payload(strategy), format="json")
@@ -126,6 +129,7 @@ def test_the_date_order_error_is_spelled_out(api, strategy):
     [
         ({"end_date": "9999-12-31"}, "end_date"),
         ({"start_date": "0001-01-01"}, "start_date"),
+        ({"initial_capital": "9999999999999.99"}, "initial_capital"),  # trades would not fit
     ],
 )
 def test_dates_outside_what_can_have_candles_are_a_400_not_a_failed_run(

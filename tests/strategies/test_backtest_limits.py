@@ -15,13 +15,10 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from strategies.models import Backtest
-from strategies.rules.evaluate import indicator_series
+from strategies.rules.evaluate import indicator_keys
 from strategies.services.backtest_limits import estimated_bars
-from strategies.services.backtests import (
-    memory_limit_message,
-    start_backtest,
-    time_limit_message,
-)
+from strategies.services.backtest_runs import memory_limit_message, time_limit_message
+from strategies.services.backtests import start_backtest
 from strategies.tasks import run_backtest_task
 from tests.factories import StrategyFactory
 from tests.strategies.candle_rows import ONE_TRADE_BARS, ONE_TRADE_STRATEGY, insert_candles
@@ -55,7 +52,7 @@ def test_an_indicator_named_twice_is_one_series():
             {"left": {"indicator": "macd", "output": "macd"}, "op": ">", "right": 0},
         ]
     }
-    assert len(indicator_series(rules)) == 4  # sma 20, sma 50, macd's signal and macd lines
+    assert len(indicator_keys(rules)) == 4  # sma 20, sma 50, macd's signal and macd lines
 
 
 @override_settings(BACKTEST_MAX_COST=1_000_000)

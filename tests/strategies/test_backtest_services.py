@@ -9,22 +9,24 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from compliance.models import AuditLog
+from core.cache_keys import backtest_enqueued_key as enqueued_key
+from core.cache_keys import backtest_heartbeat_key as heartbeat_key
 from strategies import engine
 from strategies.models import Backtest, BacktestTrade
-from strategies.services import backtests
-from strategies.services.backtests import (
+from strategies.services import backtest_runs, backtests, run_monitor
+from strategies.services.backtest_runs import (
     WORKER_STOPPED_MESSAGE,
-    BacktestStateError,
-    RunMonitor,
-    cancel_backtest,
-    enqueued_key,
     fail_stale_backtests,
-    heartbeat_during,
-    heartbeat_key,
-    requeue_pending_backtests,
     run_backtest,
+)
+from strategies.services.backtests import (
+    RUN_TASK,
+    BacktestStateError,
+    cancel_backtest,
+    requeue_pending_backtests,
     start_backtest,
 )
+from strategies.services.run_monitor import RunMonitor, heartbeat_during
 from strategies.services.strategies import update_strategy
 from tests.factories import BacktestFactory, BacktestTradeFactory, StrategyFactory, UserFactory
 from tests.strategies.candle_rows import (
@@ -85,14 +87,14 @@ def test_start_backtest_enqueues_the_task_only_after_commit(
     strategy, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("strategies.tasks.run_backtest_task.delay") as delay,
+        mock.patch("strategies.services.backtests.current_app.send_task") as delay,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         backtest = start(strategy, enqueue=True)
         assert not delay.called
 
     assert len(callbacks) == 1
-    delay.assert_called_once_with(str(backtest.pk))
+    delay.assert_called_once_with(RUN_TASK, args=[str(backtest.pk)])
 
 
 def test_a_broker_outage_at_commit_leaves_the_backtest_pending_for_the_sweep(
@@ -100,7 +102,8 @@ def test_a_broker_outage_at_commit_leaves_the_backtest_pending_for_the_sweep(
 ):
     with (
         mock.patch(
-            "strategies.tasks.run_backtest_task.delay", side_effect=ConnectionError("no broker")
+            "strategies.services.backtests.current_app.send_task",
+            side_effect=ConnectionError("no broker"),
         ),
         django_capture_on_commit_callbacks(execute=True),
     ):
@@ -110,23 +113,46 @@ def test_a_broker_outage_at_commit_leaves_the_backtest_pending_for_the_sweep(
     assert cache.get(enqueued_key(backtest.pk)) is None
 
 
-def test_pending_backtests_whose_task_never_left_are_sent_again():
-    def pending_since(minutes: int) -> Backtest:
-        return BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=minutes))
+def test_pending_backtests_whose_task_never_left_or_never_started_are_sent_again_once():
+    def pending_since(minutes: float, *, sent_minutes_ago=None, attempts=1) -> Backtest:
+        backtest = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=minutes))
+        if sent_minutes_ago is not None:
+            sent_at = timezone.now() - dt.timedelta(minutes=sent_minutes_ago)
+            record = {"sent_at": sent_at.isoformat(), "attempts": attempts}
+            cache.set(enqueued_key(backtest.pk), record, timeout=600)
+        return backtest
 
     lost = pending_since(30)
-    sent_recently = pending_since(30)
-    cache.set(enqueued_key(sent_recently.pk), "sent", timeout=60)
-    young = pending_since(2)
+    not_started = pending_since(5, sent_minutes_ago=5)
+    sent_recently = pending_since(5, sent_minutes_ago=0.2)
+    sent_twice = pending_since(30, sent_minutes_ago=5, attempts=2)
+    young = pending_since(0.3)
     BacktestFactory(status="running", created_at=timezone.now() - dt.timedelta(minutes=30))
 
-    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
-        sent = requeue_pending_backtests(older_than=dt.timedelta(minutes=10))
+    with mock.patch("strategies.services.backtests.current_app.send_task") as delay:
+        sent = requeue_pending_backtests()
 
-    assert sent == [lost.pk]
-    delay.assert_called_once_with(str(lost.pk))
-    assert cache.get(enqueued_key(lost.pk)) is not None
-    assert young.pk not in sent
+    assert sorted(sent) == sorted([lost.pk, not_started.pk])
+    assert cache.get(enqueued_key(not_started.pk))["attempts"] == 2
+    assert cache.get(enqueued_key(lost.pk))["attempts"] == 1
+    assert delay.call_count == 2
+    assert {sent_recently.pk, sent_twice.pk, young.pk}.isdisjoint(sent)
+
+
+def test_a_backtest_whose_second_task_never_started_is_failed():
+    backtest = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=30))
+    sent_at = (timezone.now() - dt.timedelta(minutes=11)).isoformat()
+    cache.set(enqueued_key(backtest.pk), {"sent_at": sent_at, "attempts": 2}, timeout=600)
+    waiting = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=30))
+    recent = (timezone.now() - dt.timedelta(minutes=2)).isoformat()
+    cache.set(enqueued_key(waiting.pk), {"sent_at": recent, "attempts": 2}, timeout=600)
+
+    assert backtests.fail_unstarted_backtests() == [backtest.pk]
+
+    backtest.refresh_from_db()
+    assert (backtest.status, backtest.error_message) == ("failed", backtests.NEVER_STARTED_MESSAGE)
+    assert Backtest.objects.get(pk=waiting.pk).status == "pending"
+    assert AuditLog.objects.filter(resource_id=backtest.pk, new_values__status="failed").exists()
 
 
 def test_start_backtest_uses_the_default_costs(strategy):
@@ -473,7 +499,7 @@ def test_the_monitor_throttles_progress_writes_and_keeps_the_heartbeat(strategy)
     assert monitor.should_cancel() is True
 
 
-def test_progress_moves_during_a_run(strategy):
+def test_progress_moves_through_loading_the_engine_and_saving(strategy):
     insert_candles(ONE_TRADE_BARS)
     backtest = start(strategy)
     seen = []
@@ -486,17 +512,52 @@ def test_progress_moves_during_a_run(strategy):
     with mock.patch.object(RunMonitor, "progress", spy):
         run_backtest(backtest_id=backtest.pk)
 
-    assert seen[0] == 0 and seen[-1] == 100
+    low, high = run_monitor.ENGINE_PCT
+    assert seen[0] == run_monitor.LOADED_PCT  # the candles are loaded
+    assert any(low < pct < high for pct in seen)  # the engine's phases
+    assert seen[-2:] == [high, run_monitor.RESULTS_READY_PCT]  # engine done, results ready
     assert seen == sorted(seen)
-    assert backtests.Backtest.objects.get(pk=backtest.pk).progress_pct == 100
+    assert Backtest.objects.get(pk=backtest.pk).progress_pct == 100  # saved
+
+
+def test_a_cancel_during_the_indicators_stops_the_run_before_the_simulation(strategy):
+    insert_candles(ONE_TRADE_BARS)
+    strategy.entry_rules = {"left": {"indicator": "sma", "period": 2}, "op": ">",
+                            "right": {"indicator": "ema", "period": 3}}  # fmt: skip
+    strategy.save()
+    backtest = start(strategy)
+    seen = []
+    real_compute = backtest_runs.engine.simulate.compute_indicators
+
+    def cancel_midway(keys, candles, cache, before_each=None):
+        def before(done):
+            if done == 1:
+                cancel_backtest(backtest=backtest, actor=None)
+            before_each(done)
+
+        real_compute(keys, candles, cache, before)
+
+    with (
+        mock.patch.object(backtest_runs.engine.simulate, "compute_indicators", cancel_midway),
+        mock.patch.object(backtest_runs.engine.simulate, "_simulate", side_effect=AssertionError),
+        mock.patch.object(RunMonitor, "progress", lambda self, pct: seen.append(pct)),
+        mock.patch.object(run_monitor, "CANCEL_CHECK_INTERVAL", 0),
+    ):
+        done = run_backtest(backtest_id=backtest.pk)
+
+    assert done.status == "cancelled"
+    assert max(seen) < run_monitor.ENGINE_PCT[0] + 30 * 70 // 100  # within the indicator phase
+    assert not BacktestTrade.objects.filter(backtest=done).exists()
 
 
 def test_a_trade_too_large_for_its_columns_fails_the_run_instead_of_storing_clamped_money(
     strategy,
 ):
-    # A 10% position of 1e11 loses ~1.3e9 on the one trade: beyond NUMERIC(15,8) of net_pnl.
+    # A backtest made before sizes were checked at the start: a 10% position of 1e11 loses
+    # ~1.3e9 on the one trade, beyond NUMERIC(15,8) of net_pnl.
     insert_candles(ONE_TRADE_BARS)
-    backtest = start(strategy, initial_capital=Decimal("100000000000.00"))
+    backtest = start(strategy)
+    Backtest.objects.filter(pk=backtest.pk).update(initial_capital=Decimal("100000000000.00"))
 
     done = run_backtest(backtest_id=backtest.pk)
 
@@ -506,8 +567,36 @@ def test_a_trade_too_large_for_its_columns_fails_the_run_instead_of_storing_clam
     assert done.final_capital is None
 
 
+@pytest.mark.parametrize(
+    ("capital", "position_pct", "largest"),
+    [
+        (Decimal("9999999999999.99"), Decimal("10.00"), "99,999,999.99"),
+        (Decimal("20000000.00"), Decimal("100"), "9,999,999.99"),
+    ],
+)
+def test_a_capital_whose_trades_would_not_fit_is_refused_before_the_run(
+    strategy, capital, position_pct, largest
+):
+    strategy.max_position_size_pct = position_pct
+    strategy.save()
+
+    with pytest.raises(ValidationError) as refused:
+        start(strategy, initial_capital=capital)
+
+    message = refused.value.message_dict["initial_capital"][0]
+    assert "would not fit the trade P&L columns" in message
+    assert "(at most 9,999,999.99)" in message
+    assert f"initial capital of at most {largest} " in message
+    assert not Backtest.objects.filter(strategy=strategy).exists()
+
+
+def test_the_largest_capital_that_fits_is_accepted(strategy):
+    backtest = start(strategy, initial_capital=Decimal("99999999.99"))  # 10% per trade
+    assert backtest.status == "pending"
+
+
 def test_the_heartbeat_keeps_beating_through_phases_without_progress(monkeypatch):
-    monkeypatch.setattr("strategies.services.backtests.HEARTBEAT_INTERVAL", 0.02)
+    monkeypatch.setattr("strategies.services.run_monitor.HEARTBEAT_INTERVAL", 0.02)
     backtest_id = "00000000-0000-0000-0000-0000000000aa"
 
     with heartbeat_during(backtest_id):
@@ -515,3 +604,33 @@ def test_the_heartbeat_keeps_beating_through_phases_without_progress(monkeypatch
         assert cache.get(heartbeat_key(backtest_id)) is not None
 
     assert cache.get(heartbeat_key(backtest_id)) is None
+
+
+def test_trades_are_copied_value_for_value_text_and_json_included():
+    backtest = BacktestFactory(status="running")
+    row = {
+        "trade_number": 1,
+        "entry_date": dt.datetime(2024, 1, 1, 0, 1, tzinfo=dt.UTC),
+        "exit_date": dt.datetime(2024, 1, 1, 0, 5, tzinfo=dt.UTC),
+        "symbol": "BTC/USDT",
+        "side": "BUY",
+        "quantity": Decimal("0.12345678"),
+        "entry_price": Decimal("42000.50000000"),
+        "exit_price": Decimal("41999.00000001"),
+        "commission": Decimal("0E-8"),
+        "slippage": Decimal("0.00000001"),
+        "gross_pnl": Decimal("-0.18518517"),
+        "net_pnl": Decimal("-1234567.12345678"),
+        "pnl_pct": Decimal("-0.0036"),
+        "entry_signal": "entry_rules",
+        "exit_signal": "tab\there, back\\slash, new\nline",
+        "market_conditions": {"close": [1.5, None], "note": "a\\b\tc\nd \u00e9"},
+        "is_open": False,
+    }
+
+    backtest_runs._copy_trades(backtest.pk, [row, {**row, "trade_number": 2, "exit_date": None,
+                                                   "market_conditions": None}])  # fmt: skip
+
+    stored = list(BacktestTrade.objects.filter(backtest=backtest).order_by("trade_number").values())
+    assert {k: stored[0][k] for k in row} == row
+    assert stored[1]["exit_date"] is None and stored[1]["market_conditions"] is None

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from apextrade.celery import app as celery_app
 from strategies.models import Backtest, BacktestTrade
-from strategies.services.backtests import WORKER_STOPPED_MESSAGE, start_backtest
+from strategies.services.backtest_runs import WORKER_STOPPED_MESSAGE
+from strategies.services.backtests import RUN_TASK, start_backtest
 from strategies.tasks import fail_stale_backtests, run_backtest_task
 from tests.factories import BacktestFactory, StrategyFactory
 from tests.strategies.candle_rows import (
@@ -64,9 +65,9 @@ def test_the_beat_job_names_the_stale_sweep_task():
     assert celery_app.tasks[entry["task"]].name == fail_stale_backtests.name
 
 
-def test_the_stale_sweep_task_fails_backtests_running_for_over_ten_minutes_without_heartbeat():
-    stale = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(minutes=11))
-    fresh = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(minutes=9))
+def test_the_stale_sweep_task_fails_running_backtests_without_heartbeat_within_a_minute():
+    stale = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(seconds=40))
+    fresh = BacktestFactory(status="running", started_at=timezone.now() - dt.timedelta(seconds=5))
 
     assert fail_stale_backtests.apply().get() == {"failed": [str(stale.pk)], "requeued": []}
 
@@ -77,13 +78,13 @@ def test_the_stale_sweep_task_fails_backtests_running_for_over_ten_minutes_witho
 
 
 def test_the_stale_sweep_task_sends_lost_pending_backtests_again():
-    lost = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=11))
+    lost = BacktestFactory(created_at=timezone.now() - dt.timedelta(minutes=2))
 
-    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
+    with mock.patch("strategies.services.backtests.current_app.send_task") as send:
         outcome = fail_stale_backtests.apply().get()
 
     assert outcome == {"failed": [], "requeued": [str(lost.pk)]}
-    delay.assert_called_once_with(str(lost.pk))
+    send.assert_called_once_with(RUN_TASK, args=[str(lost.pk)])
 
 
 @pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
@@ -123,3 +124,15 @@ def test_two_deliveries_running_at_once_claim_the_backtest_only_once():
         "running",
         "completed",
     ]
+
+
+def test_a_dead_worker_is_noticed_within_a_minute():
+    """The last heartbeat of a dead worker expires HEARTBEAT_TTL later; the sweep runs every
+    schedule interval; a run is judged only after STALE_GRACE, which the TTL already covers."""
+    from apextrade.beat_schedule import BEAT_SCHEDULE
+    from strategies.services import run_monitor as backtests
+
+    sweep = BEAT_SCHEDULE["strategies.fail_stale_backtests"]["schedule"]
+    worst_case = backtests.HEARTBEAT_INTERVAL + backtests.HEARTBEAT_TTL + sweep.total_seconds()
+    assert worst_case <= 60
+    assert backtests.STALE_GRACE.total_seconds() <= backtests.HEARTBEAT_TTL

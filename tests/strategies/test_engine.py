@@ -18,10 +18,9 @@ from strategies.engine import (
     BacktestConfig,
     Candles,
     equity_series,
-    result_columns,
     run_backtest,
-    trade_columns,
 )
+from strategies.result_columns import result_columns, trade_columns
 from strategies.rules import RuleValidationError, evaluate_rules
 
 HOUR = 3_600_000_000_000
@@ -493,8 +492,47 @@ def test_progress_and_cancellation_are_called_at_most_about_100_times():
     assert len(result.trades) > 500
     assert 2 <= len(calls) <= 102 and len(checks) <= 102
     assert calls == sorted(calls) and calls[-1] == 100
+    seen = len(checks)
     with pytest.raises(BacktestCancelled):
-        run(candles, should_cancel=lambda: len(checks) > 150 or checks.append(1) or False)
+        run(candles, should_cancel=lambda: len(checks) > seen + 30 or checks.append(1) or False)
+
+
+def test_progress_moves_through_indicators_simulation_and_results():
+    rng = np.random.default_rng(6)
+    closes = 100 + np.cumsum(rng.normal(0, 0.5, 5_000))
+    candles = bars(*[(c, c + 0.5, c - 0.5, c, N) for c in closes])
+    sma_cross = {
+        "left": {"indicator": "sma", "period": 5},
+        "op": "crosses_above",
+        "right": {"indicator": "ema", "period": 30},
+    }
+    calls = []
+
+    run(candles, entry=sma_cross, exit_rules={"left": {"indicator": "rsi", "period": 14}, "op": ">",
+        "right": 70}, progress=calls.append)  # fmt: skip
+
+    # Three distinct indicators: 0, 10, 20 before each, 30 when done; then the bars; then 90, 100.
+    assert calls[:4] == [0, 10, 20, 30]
+    assert any(30 < pct < 90 for pct in calls)
+    assert calls[-2:] == [90, 100] and calls == sorted(calls)
+
+
+def test_cancel_is_checked_inside_the_indicator_phase():
+    candles = bars(*[(100.0 + i % 7, 101.0 + i % 7, 99.0 + i % 7, 100.0 + i % 7, N)
+                     for i in range(2_000)])  # fmt: skip
+    two_indicators = {
+        "left": {"indicator": "sma", "period": 5},
+        "op": ">",
+        "right": {"indicator": "wma", "period": 30},
+    }
+    asked = []
+    calls = []
+
+    with pytest.raises(BacktestCancelled):
+        run(candles, entry=two_indicators, progress=calls.append,
+            should_cancel=lambda: asked.append(1) or len(asked) >= 3)  # fmt: skip
+
+    assert max(calls) < 30  # stopped before the simulation started
 
 
 def test_invalid_rules_are_rejected_before_running():
@@ -667,3 +705,18 @@ def test_candle_times_accept_datetime64_and_aware_datetimes():
         [1, 1],
     )
     assert from_datetimes.time.tolist() == from_numpy.time.tolist() == [START, START + HOUR]
+
+
+def test_a_float_price_level_is_rounded_exactly_as_numpy_rounds_it():
+    from strategies.engine.simulate import _price_level
+
+    rng = np.random.default_rng(11)
+    levels = np.concatenate(
+        [
+            rng.uniform(0, 1, 20_000),
+            rng.uniform(1, 100_000, 20_000),
+            np.round(rng.uniform(1, 1000, 20_000), 8) + 5e-9,  # near ties
+            10.0 ** rng.uniform(-8, 9, 20_000),
+        ]
+    )
+    assert [_price_level(float(x)) for x in levels] == np.round(levels, 8).tolist()

@@ -6,7 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from strategies.engine import BacktestResult, ColumnOverflow, quantize, result_columns
+from strategies.engine import BacktestResult
 from strategies.engine.metrics import (
     compute_metrics,
     daily_returns,
@@ -17,8 +17,8 @@ from strategies.engine.metrics import (
     thin_indices,
     trade_metrics,
 )
-from strategies.engine.results import exact_decimal
 from strategies.models import BACKTEST_RESULT_FIELDS
+from strategies.result_columns import ColumnOverflow, exact_decimal, quantize, result_columns
 
 HOUR = 3_600_000_000_000
 DAY = 24 * HOUR

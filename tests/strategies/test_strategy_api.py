@@ -59,7 +59,7 @@ def test_the_routes_are_where_the_api_spec_puts_them():
 
 
 def test_anonymous_requests_are_refused():
-    assert APIClient().get(LIST_URL).status_code == 403
+    assert APIClient().get(LIST_URL).status_code == 401
 
 
 def test_create_returns_the_draft_with_money_as_strings_and_audits_it(api, user):

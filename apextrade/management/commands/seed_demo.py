@@ -1,15 +1,35 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from apextrade.demo_data import seed_demo
+from apextrade.demo_data import credentials_file, remember_credentials, seed_demo
 
 
 class Command(BaseCommand):
-    help = "Create the operator and demo accounts, example strategies, a paper portfolio, candles."
+    help = (
+        "Create the operator and demo accounts, example strategies, a paper portfolio, candles. "
+        "Existing demo accounts keep their passwords unless --reset-demo-passwords."
+    )
 
-    def handle(self, *args, **options) -> None:
-        operator, demo = seed_demo()
-        self.stdout.write(self.style.SUCCESS("Demo data is ready."))
-        self.stdout.write(
-            f"  Operator (admin console /admin/): {operator.email} / {operator.password}"
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset-demo-passwords",
+            action="store_true",
+            help="Give the demo accounts new passwords (printed and saved).",
         )
-        self.stdout.write(f"  Demo client:                      {demo.email} / {demo.password}")
+
+    def handle(self, *args, reset_demo_passwords: bool, **options) -> None:
+        operator, demo = seed_demo(reset_passwords=reset_demo_passwords)
+        path = credentials_file()
+        if operator.password or demo.password:
+            remember_credentials([operator, demo], path)
+        self.stdout.write(self.style.SUCCESS("Demo data is ready."))
+        for label, account in (
+            ("Operator (admin console /admin/)", operator),
+            ("Demo client (API /api/v1/)", demo),
+        ):
+            password = account.password or f"unchanged, see {path}"
+            self.stdout.write(f"  {label}: {account.email} / {password}")
+        if not (operator.password and demo.password):
+            self.stdout.write(
+                "  Passwords of existing accounts are kept; scripts/run --reset-demo-passwords "
+                "makes new ones."
+            )

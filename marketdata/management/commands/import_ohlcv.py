@@ -126,11 +126,6 @@ class Command(BaseCommand):
             return
         if outcome.refused:
             return
-        if series.timeframe != "1m":
-            self.stderr.write(
-                f"Note: the candles API and backtests derive every timeframe from 1m candles; "
-                f"these {series.timeframe} candles are stored, but nothing reads them yet."
-            )
         seconds = outcome.seconds_loading
         rate = report.rows_valid / seconds if seconds else 0
         self.stdout.write(

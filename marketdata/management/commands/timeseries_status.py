@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from marketdata.byte_sizes import human_size
-from marketdata.selectors import timeseries_status
+from marketdata.status import timeseries_status
 
 
 class Command(BaseCommand):
@@ -74,3 +74,8 @@ class Command(BaseCommand):
             if job["last_result"]:
                 out(f"      {job['last_result']}")
         out(f"Pending invalidations: {status['pending_invalidations']}")
+        out("Stored series (native timeframes are served as stored where they exist):")
+        for series in status["series"]:
+            native = ", ".join(series["native_timeframes"]) or "none"
+            minutes = "1m and derived timeframes" if series["minutes"] else "no 1m candles"
+            out(f"  {series['symbol']}: {minutes}; native: {native}")

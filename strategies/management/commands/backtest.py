@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from compliance.audit import AuditContext
 from strategies.models import Backtest, Strategy
 from strategies.selectors import backtest_trades_for
-from strategies.services.backtests import run_backtest, start_backtest
+from strategies.services.backtest_runs import run_backtest
+from strategies.services.backtests import start_backtest
 
 METRICS = (
     ("Final capital", "final_capital", "{:,.2f}"),

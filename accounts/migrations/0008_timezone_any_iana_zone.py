@@ -129,8 +129,7 @@ AS $$ SELECT name = ANY (%s::text[]) $$
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_email_unique_whatever_its_case'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ('accounts', '0007_encrypt_mfa_secrets'),
     ]
 
     operations = [

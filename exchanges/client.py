@@ -1,0 +1,394 @@
+"""One exchange account (or its public market data) through ccxt: orders, balances, candles.
+
+Amounts go in and come out as Decimal (exchanges.records): ccxt is told to parse numbers as
+strings (`number = str`), so prices and quantities never pass through a float. Every ccxt error is
+translated into `exchanges.errors` (errors.from_ccxt), with the client's credentials scrubbed
+from the message and ccxt's exception dropped from the chain (its text holds URLs and bodies, its
+frames the credentials).
+"""
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from exchanges import errors
+from exchanges.credentials import TRADE, BrokerCredentials
+from exchanges.records import (
+    AssetBalance,
+    Candle,
+    ExchangeOrder,
+    OrderRequest,
+    to_decimal,
+)
+from exchanges.redaction import ScrubbingLogger
+
+ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
+SIDES = ("BUY", "SELL")
+# Exchanges of the api_keys table (spec §3.8) and the ccxt class that speaks to each; DEGIRO has no
+# public trading API and no ccxt class.
+CCXT_IDS = {"binance": "binance", "kraken": "kraken", "coinbase": "coinbase", "alpaca": "alpaca"}
+# Only spot markets: without these Binance's load_markets also asks the futures and options APIs,
+# and its fetchCurrencies calls a wallet endpoint (sapi) that trading keys often may not use.
+CCXT_OPTIONS = {
+    "binance": {
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+    },
+}
+DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def _moment(milliseconds: object) -> datetime | None:
+    if milliseconds is None:
+        return None
+    return datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC)
+
+
+def _milliseconds(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+class ExchangeClient:
+    """A ccxt exchange object with credentials (or none, for public data), its rate limiter on.
+
+    Use as a context manager, or call close(): the HTTP session and the credentials go with it."""
+
+    def __init__(
+        self,
+        exchange: str,
+        *,
+        credentials: BrokerCredentials | None = None,
+        testnet: bool = False,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        api_urls: Mapping[str, str] | None = None,
+    ) -> None:
+        ccxt_id = CCXT_IDS.get(exchange)
+        if ccxt_id is None or not hasattr(ccxt, ccxt_id):
+            raise errors.UnsupportedExchange(
+                f"No exchange adapter for {exchange!r}; supported: {', '.join(sorted(CCXT_IDS))}."
+            )
+        if credentials is not None and credentials.exchange != exchange:
+            raise errors.UnsupportedExchange(
+                f"A {credentials.exchange} key cannot be used on {exchange}."
+            )
+        self.exchange = exchange
+        self._credentials = credentials
+        self._secrets: tuple[str, ...] = credentials.secrets if credentials else ()
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": int(timeout * 1000),
+            "options": dict(CCXT_OPTIONS.get(ccxt_id, {})),
+        }
+        if credentials is not None:
+            config.update(apiKey=credentials.api_key, secret=credentials.secret)
+            if credentials.passphrase:
+                config["password"] = credentials.passphrase
+        self._ccxt = getattr(ccxt, ccxt_id)(config)
+        self._ccxt.logger = ScrubbingLogger(self._secrets)
+        self._ccxt.number = str  # unified amounts as exact decimal strings
+        if testnet:
+            self._ccxt.set_sandbox_mode(True)
+        if api_urls:
+            self._ccxt.urls["api"] = {**self._ccxt.urls["api"], **api_urls}
+
+    def __repr__(self) -> str:
+        keyed = "with a key" if self._credentials else "public"
+        return f"ExchangeClient({self.exchange}, {keyed})"
+
+    def __enter__(self) -> "ExchangeClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        session = getattr(self._ccxt, "session", None)
+        if session is not None:
+            session.close()
+        self._ccxt.apiKey = self._ccxt.secret = self._ccxt.password = ""
+        self._credentials = None
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def place_order(self, request: OrderRequest) -> ExchangeOrder:
+        """Send one order with its client order id. A quantity or price the market's lot or tick
+        size would change is refused first, so what is sent is what was asked.
+        OrderRejected/InsufficientFunds: nothing was placed. ExchangeTimeout/ExchangeUnavailable:
+        unknown; look it up by client order id."""
+        self._require_trade()
+        ccxt_type, price, params = self._order_arguments(request)
+        params["clientOrderId"] = request.client_order_id
+        markets = self._call(self._ccxt.load_markets)
+        if request.symbol not in markets:
+            raise errors.OrderRejected(f"{self.exchange} has no market {request.symbol}.")
+        amount = str(request.quantity)
+        allowed = self._call(self._ccxt.amount_to_precision, request.symbol, amount)
+        if Decimal(allowed) != request.quantity:
+            raise errors.OrderRejected(
+                f"The quantity {request.quantity} is not a multiple of {request.symbol}'s lot "
+                f"size on {self.exchange} (nearest allowed: {allowed})."
+            )
+        for name, value in (("price", price), ("trigger price", request.trigger_price)):
+            if value is not None:
+                allowed = self._call(self._ccxt.price_to_precision, request.symbol, str(value))
+                if Decimal(allowed) != value:
+                    raise errors.OrderRejected(
+                        f"The {name} {value} is not a multiple of {request.symbol}'s tick size on "
+                        f"{self.exchange} (nearest allowed: {allowed})."
+                    )
+        order = self._call(
+            self._ccxt.create_order,
+            request.symbol,
+            ccxt_type,
+            request.side.lower(),
+            amount,
+            None if price is None else str(price),
+            params,
+            placing=True,
+        )
+        return self._order(order, request.symbol)
+
+    def cancel_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder:
+        self._require_trade()
+        params = {"clientOrderId": client_order_id} if order_id is None else {}
+        order = self._call(self._ccxt.cancel_order, order_id, symbol, params)
+        return self._order(order, symbol)
+
+    def fetch_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder:
+        """By the exchange's id, or by our client order id. OrderNotFound if neither is known."""
+        if order_id is None and client_order_id is None:
+            raise ValueError("Give order_id or client_order_id.")
+        params = {"clientOrderId": client_order_id} if order_id is None else {}
+        order = self._call(self._ccxt.fetch_order, order_id, symbol, params)
+        return self._order(order, symbol)
+
+    def fetch_open_orders(self, *, symbol: str) -> list[ExchangeOrder]:
+        orders = self._call(self._ccxt.fetch_open_orders, symbol)
+        return [self._order(order, symbol) for order in orders]
+
+    def find_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> ExchangeOrder | None:
+        """The order, or None when the exchange knows neither id: fetch_order, then the open
+        orders (some exchanges cannot fetch by client order id)."""
+        try:
+            return self.fetch_order(
+                symbol=symbol, order_id=order_id, client_order_id=client_order_id
+            )
+        except errors.OrderNotFound:
+            pass
+        for order in self.fetch_open_orders(symbol=symbol):
+            if (order_id and order.order_id == order_id) or (
+                client_order_id and order.client_order_id == client_order_id
+            ):
+                return order
+        return None
+
+    def order_commission(self, *, symbol: str, order_id: str) -> Decimal | None:
+        """The fees an order has paid so far in the quote currency, from its trades (an order
+        lookup does not report fees on Binance); None where the exchange cannot list them."""
+        if not self._ccxt.has.get("fetchOrderTrades"):
+            return None
+        trades = self._call(self._ccxt.fetch_order_trades, order_id, symbol)
+        return self._quote_fees(symbol, [trade.get("fee") for trade in trades])
+
+    def _quote_fees(self, symbol: str, fees: list) -> Decimal:
+        market = self._ccxt.markets.get(symbol) if self._ccxt.markets else None
+        quote = market["quote"] if market else symbol.partition("/")[2]
+        return sum(
+            (
+                to_decimal(fee.get("cost")) or Decimal(0)
+                for fee in fees
+                if fee and fee.get("currency") == quote
+            ),
+            Decimal(0),
+        )
+
+    # --- account ------------------------------------------------------------------------------
+
+    def fetch_balance(self) -> dict[str, AssetBalance]:
+        """Per asset: free, used (in open orders) and total; assets with nothing are left out."""
+        balance = self._call(self._ccxt.fetch_balance)
+        result = {}
+        for asset, amounts in balance.items():
+            if asset in ("info", "free", "used", "total", "timestamp", "datetime", "debt"):
+                continue
+            if not isinstance(amounts, dict):
+                continue
+            free, used, total = (
+                to_decimal(amounts.get(k)) or Decimal(0) for k in ("free", "used", "total")
+            )
+            if free or used or total:
+                result[asset] = AssetBalance(free=free, used=used, total=total)
+        return result
+
+    # --- candles ------------------------------------------------------------------------------
+
+    def timeframe_milliseconds(self, timeframe: str) -> int:
+        if timeframe not in (self._ccxt.timeframes or {}):
+            raise errors.RequestRejected(
+                f"{self.exchange} has no {timeframe} candles; it offers "
+                f"{', '.join(self._ccxt.timeframes or {})}."
+            )
+        return int(self._ccxt.parse_timeframe(timeframe) * 1000)
+
+    def fetch_candles(
+        self, *, symbol: str, timeframe: str, since: datetime, limit: int = 1000
+    ) -> list[Candle]:
+        """One page: up to `limit` candles starting at or after `since`, oldest first."""
+        self.timeframe_milliseconds(timeframe)
+        rows = self._call(self._ccxt.fetch_ohlcv, symbol, timeframe, _milliseconds(since), limit)
+        return [
+            Candle(
+                time=_moment(row[0]),
+                open=to_decimal(row[1]),
+                high=to_decimal(row[2]),
+                low=to_decimal(row[3]),
+                close=to_decimal(row[4]),
+                volume=to_decimal(row[5]) or Decimal(0),
+            )
+            for row in rows
+        ]
+
+    def candle_pages(
+        self,
+        *,
+        symbol: str,
+        timeframe: str,
+        since: datetime,
+        until: datetime | None = None,
+        page_size: int = 1000,
+        retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Iterator[list[Candle]]:
+        """Closed candles from `since` up to `until` (default: now), page by page, oldest first.
+
+        The candle still forming is never returned, so a download that resumes after its newest
+        stored candle misses nothing. ccxt's rate limiter spaces the requests; a 429 or a timeout
+        is retried after the exchange's Retry-After or an exponential backoff, `retries` times."""
+        width = self.timeframe_milliseconds(timeframe)
+        cursor = _milliseconds(since)
+        end = _milliseconds(until) if until else None
+        while True:
+            now = self._ccxt.milliseconds()
+            horizon = min(end, now) if end is not None else now
+            if cursor + width > horizon:
+                return
+            page = self._with_retries(
+                lambda start=cursor: self.fetch_candles(
+                    symbol=symbol, timeframe=timeframe, since=_moment(start), limit=page_size
+                ),
+                retries=retries,
+                sleep=sleep,
+            )
+            closed = [
+                candle
+                for candle in page
+                if _milliseconds(candle.time) >= cursor
+                and _milliseconds(candle.time) + width <= horizon
+            ]
+            if not closed:
+                return
+            yield closed
+            cursor = _milliseconds(closed[-1].time) + width
+
+    @staticmethod
+    def _with_retries(call: Callable[[], Any], *, retries: int, sleep: Callable[[float], None]):
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except (errors.RateLimited, errors.ExchangeUnavailable) as error:
+                attempt += 1
+                if attempt > retries:
+                    raise
+                delay = getattr(error, "retry_after", None) or min(
+                    MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1)
+                )
+                sleep(delay)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _require_trade(self) -> None:
+        if self._credentials is None:
+            raise errors.PermissionMissing(
+                "Trading needs a broker key with the 'trade' permission."
+            )
+        self._credentials.require(TRADE)
+
+    @staticmethod
+    def _order_arguments(request: OrderRequest) -> tuple[str, Decimal | None, dict]:
+        if request.side not in SIDES:
+            raise errors.OrderRejected(f"Unknown side {request.side!r}.")
+        kind = request.order_type
+        needs_price = kind in ("LIMIT", "STOP_LIMIT")
+        needs_trigger = kind in ("STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
+        if kind not in ORDER_TYPES:
+            raise errors.OrderRejected(f"Unknown order type {kind!r}.")
+        if needs_price and request.price is None:
+            raise errors.OrderRejected(f"A {kind} order needs a limit price.")
+        if needs_trigger and request.trigger_price is None:
+            raise errors.OrderRejected(f"A {kind} order needs a trigger price.")
+        params: dict[str, Any] = {}
+        if kind == "TAKE_PROFIT":
+            params["takeProfitPrice"] = str(request.trigger_price)
+        elif needs_trigger:
+            params["stopLossPrice"] = str(request.trigger_price)
+        ccxt_type = "limit" if needs_price else "market"
+        return ccxt_type, request.price if needs_price else None, params
+
+    def _order(self, order: Mapping[str, Any], symbol: str) -> ExchangeOrder:
+        fees = order.get("fees") or ([order["fee"]] if order.get("fee") else [])
+        commission = self._quote_fees(symbol, fees)
+        filled = to_decimal(order.get("filled")) or Decimal(0)
+        average = to_decimal(order.get("average"))
+        cost = to_decimal(order.get("cost"))
+        if cost is None:
+            cost = filled * average if average is not None else Decimal(0)
+        return ExchangeOrder(
+            order_id=str(order["id"]),
+            client_order_id=order.get("clientOrderId"),
+            symbol=order.get("symbol") or symbol,
+            side=(order.get("side") or "").upper(),
+            state=order.get("status") or "open",
+            amount=to_decimal(order.get("amount")) or Decimal(0),
+            filled=filled,
+            average_price=average if filled else None,
+            cost=cost,
+            commission=commission,
+            updated_at=_moment(order.get("lastUpdateTimestamp") or order.get("timestamp")),
+        )
+
+    def _call(self, method: Callable[..., Any], *args: Any, placing: bool = False) -> Any:
+        try:
+            return method(*args)
+        except ccxt.BaseError as error:
+            failure = errors.from_ccxt(
+                error,
+                exchange=self.exchange,
+                secrets=self._secrets,
+                placing=placing,
+                retry_after=self._retry_after(),
+            )
+        # Raised outside the except block: no __context__ pointing at ccxt's exception.
+        raise failure
+
+    def _retry_after(self) -> float | None:
+        headers = getattr(self._ccxt, "last_response_headers", None) or {}
+        try:
+            value = headers.get("Retry-After")
+            return float(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
