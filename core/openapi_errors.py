@@ -9,6 +9,8 @@ answer unless a view says more.
   access token); a missing or bad one answers 401 with `WWW-Authenticate: Bearer realm="api"`.
 - 403 `Error`: signed in but not allowed (a token's scopes, a missing CSRF token).
 - 404 `Error`: an id or symbol in the path that is not the client's, or a malformed `cursor`.
+- 415 `Error`: a body in a media type the operation does not take (or that cannot be parsed as
+  one), for operations that take a body.
 - 429 `Error` (with Retry-After): past the client's request limit, on every operation that needs
   a signed-in client (docs/api.md, "Limits").
 - 503 `Error` (with Retry-After): Redis or PostgreSQL cannot be reached, on every operation.
@@ -64,6 +66,10 @@ def add_error_responses(result: dict, generator: Any, request: Any, public: bool
             parameters = operation.get("parameters", [])
             if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
                 responses.setdefault("400", _response("Invalid input.", "ValidationErrors"))
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "415", _response("A body in a media type the operation does not take.", "Error")
+                )
             responses.setdefault("401", _response("Not signed in, or a bad token.", "Error"))
             responses.setdefault("403", _response("Not allowed.", "Error"))
             responses.setdefault(
