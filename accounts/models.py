@@ -345,6 +345,13 @@ class Alert(models.Model):
                 name="idx_alerts_active",
                 condition=Q(is_active=True, is_triggered=False),
             ),
+            # Not in the spec: the recurring alerts waiting to re-arm, looked up per price
+            # update like the armed ones (accounts.alerts).
+            models.Index(
+                fields=["symbol"],
+                name="idx_alerts_rearm",
+                condition=Q(is_active=True, is_triggered=True, is_recurring=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,28 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "marketdata.tasks.enforce_retention",
         "schedule": crontab(minute=17, hour=3),
     },
+    # Paper trading: resting orders against the latest tickers (prices also arrive as tasks;
+    # this catches any that were lost), expiries, and equity snapshots.
+    "trading.match_resting_orders": {
+        "task": "trading.tasks.match_resting_orders",
+        "schedule": 10.0,
+    },
+    "trading.expire_orders": {
+        "task": "trading.tasks.expire_orders",
+        "schedule": 30.0,
+    },
+    "trading.record_equity_snapshots": {
+        "task": "trading.tasks.record_equity_snapshots",
+        "schedule": crontab(minute="*/5"),
+    },
+    "accounts.evaluate_alerts_at_tickers": {
+        "task": "accounts.tasks.evaluate_alerts_at_tickers",
+        "schedule": 30.0,
+    },
+    "accounts.expire_alerts": {
+        "task": "accounts.tasks.expire_alerts",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("trading.api.urls")),
     path("", include("accounts.api.resource_urls")),
     path("marketdata/", include("marketdata.api.urls")),
+    path("", include("trading.api.order_urls")),
     # Accounts and signing in, personal access tokens, two-factor (accounts/api/urls.py).
     path("auth/", include("accounts.api.urls")),
 ]

@@ -50,6 +50,9 @@ MODEL_CLASSIFICATION: dict[str, Classification] = {
     "strategies.BacktestTrade": Classification(
         DataCategory.USER_CONTENT, Erasure.DELETE, "1 year", True
     ),
+    "trading.StrategyDeployment": Classification(
+        DataCategory.USER_CONTENT, Erasure.DELETE, "forever", True
+    ),
     "trading.Portfolio": Classification(
         DataCategory.FINANCIAL_RECORD, Erasure.ANONYMISE, "10 years", True
     ),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
@@ -24,6 +24,7 @@ from core.admin_console import (
     change_link,
     changelist_link,
 )
+from core.errors import StateConflict
 from core.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
@@ -113,9 +114,14 @@ class StrategyAdmin(AuditedModelAdmin):
         done: str,
     ) -> None:
         context = AuditContext.from_request(request, channel="admin")
+        moved = 0
         for strategy in queryset:
-            service(strategy=strategy, actor=request.user, context=context)
-        self.message_user(request, f"{queryset.count()} strategies {done}.")
+            try:
+                service(strategy=strategy, actor=request.user, context=context)
+                moved += 1
+            except StateConflict as error:
+                self.message_user(request, f"{strategy.name}: {error}", level=messages.WARNING)
+        self.message_user(request, f"{moved} strategies {done}.")
 
     @admin.action(description="Activate the selected strategies", permissions=["change"])
     def activate_selected(self, request: HttpRequest, queryset: QuerySet[Strategy]) -> None:

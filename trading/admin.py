@@ -15,6 +15,7 @@ from core.admin_console import (
     change_link,
     changelist_link,
 )
+from trading.admin_equity import PortfolioEquityChartMixin
 from trading.models import Portfolio, Position, Trade
 
 POSITION_COLUMNS = (
@@ -48,7 +49,7 @@ class PositionInline(admin.TabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(AuditedModelAdmin):
+class PortfolioAdmin(PortfolioEquityChartMixin, AuditedModelAdmin):
     list_display = (
         "name",
         "user",
@@ -93,7 +94,7 @@ class PortfolioAdmin(AuditedModelAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: Portfolio | None = None
     ) -> tuple[str, ...]:
-        always = ("trades_link", "created_at", "updated_at")
+        always = ("trades_link", "created_at", "updated_at", "equity_chart")
         if obj is None:
             return always
         return always + self.balance_fields + self.ledger_fields

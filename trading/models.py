@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID, TransactionNow
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -18,6 +18,8 @@ from core.validation import CURRENCY_PATTERN, currency_validator, symbol_validat
 from strategies.models import Side
 
 ZERO = Decimal("0")
+DEFAULT_COMMISSION_PCT = Decimal("0.001000")
+DEFAULT_SLIPPAGE_PCT = Decimal("0.000500")
 
 
 class Portfolio(models.Model):
@@ -40,7 +42,9 @@ class Portfolio(models.Model):
         validators=[currency_validator],
     )
 
-    is_paper = models.BooleanField(null=True, default=True, db_default=True)
+    # Spec: nullable. NOT NULL here (trading migration 0005), so that valid_broker cannot be
+    # passed with a NULL is_paper (docs/paper-trading.md, "Deviations from the spec").
+    is_paper = models.BooleanField(default=True, db_default=True)
     broker = models.CharField(max_length=50, null=True, blank=True)
     broker_account_id = models.CharField(max_length=100, null=True, blank=True)
 
@@ -62,6 +66,22 @@ class Portfolio(models.Model):
 
     is_active = models.BooleanField(null=True, default=True, db_default=True)
 
+    # Not in the spec: the paper exchange's costs, fractions like a backtest's (0.0010 = 0.1%).
+    commission_pct = models.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        default=DEFAULT_COMMISSION_PCT,
+        db_default=DEFAULT_COMMISSION_PCT,
+        validators=[MinValueValidator(ZERO), MaxValueValidator(Decimal("0.1"))],
+    )
+    slippage_pct = models.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        default=DEFAULT_SLIPPAGE_PCT,
+        db_default=DEFAULT_SLIPPAGE_PCT,
+        validators=[MinValueValidator(ZERO), MaxValueValidator(Decimal("0.1"))],
+    )
+
     created_at = models.DateTimeField(null=True, db_default=TransactionNow())
     updated_at = models.DateTimeField(null=True, db_default=TransactionNow())
 
@@ -78,6 +98,17 @@ class Portfolio(models.Model):
                 condition=Q(base_currency__regex=CURRENCY_PATTERN), name="valid_currency"
             ),
             models.CheckConstraint(condition=Q(initial_balance__gte=0), name="valid_balance"),
+            models.CheckConstraint(
+                condition=Q(commission_pct__gte=0, commission_pct__lte=Decimal("0.1"))
+                & Q(slippage_pct__gte=0, slippage_pct__lte=Decimal("0.1")),
+                name="valid_paper_costs",
+            ),
+            # Paper accounts cannot overdraw (trading.fills checks it too, under the row lock).
+            models.CheckConstraint(
+                condition=Q(is_paper=False) | Q(cash_balance__gte=0),
+                name="paper_cash_not_negative",
+                violation_error_message="A paper portfolio's cash cannot go below zero.",
+            ),
         ]
         indexes = [
             models.Index(fields=["user"], name="idx_portfolios_user"),
@@ -217,7 +248,36 @@ class Trade(models.Model):
         max_digits=18, decimal_places=8, validators=[MinValueValidator(Decimal("0.00000001"))]
     )
     price = models.DecimalField(
-        max_digits=18, decimal_places=8, null=True, blank=True, help_text="Empty for market orders."
+        max_digits=18,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="Empty for market orders; the limit of LIMIT and STOP_LIMIT, the trigger of "
+        "STOP_LOSS and TAKE_PROFIT.",
+    )
+    # Not in the spec (trading migration 0005): what a stop-limit order needs beyond `price`,
+    # time in force, and the client's idempotency key.
+    stop_price = models.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="STOP_LIMIT only: the price that turns the order into a limit order.",
+    )
+    triggered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a STOP_LIMIT order's stop was reached."
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: good till cancelled (GTC)."
+    )
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    quote_quantity = models.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="MARKET orders by amount: the quote currency to spend, commission included; "
+        "the quantity is set when it fills.",
     )
 
     filled_quantity = models.DecimalField(
@@ -280,6 +340,27 @@ class Trade(models.Model):
                 name="valid_filled_quantity",
                 violation_error_message="The filled quantity must lie between 0 and the quantity.",
             ),
+            # A retried order request (same Idempotency-Key) finds the first order, never a
+            # second one.
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_order_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gt=0),
+                name="valid_order_price",
+            ),
+            models.CheckConstraint(
+                condition=Q(quote_quantity__isnull=True)
+                | Q(quote_quantity__gt=0, order_type=TradeOrderType.MARKET),
+                name="valid_order_quote_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(stop_price__isnull=True)
+                | Q(stop_price__gt=0, order_type=TradeOrderType.STOP_LIMIT),
+                name="valid_order_stop_price",
+            ),
         ]
         indexes = [
             models.Index(fields=["user"], name="idx_trades_user"),
@@ -301,3 +382,26 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol} ({self.status})"
+
+
+class StrategyDeployment(models.Model):
+    """Not in the spec: which portfolio an active strategy trades in (table
+    `strategy_deployments`). One portfolio per strategy; a portfolio may run several."""
+
+    strategy = models.OneToOneField(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="deployment"
+    )
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="strategy_deployments"
+    )
+    # The strategy's max_drawdown_pct, watched at every candle close on the portfolio's equity:
+    # its running peak, and when the limit was crossed (no new position from then on).
+    peak_equity = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
+    halted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "strategy_deployments"
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id} in {self.portfolio_id}"

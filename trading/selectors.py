@@ -21,3 +21,8 @@ def positions_for(user: User) -> QuerySet[Position]:
 
 def trades_for(user: User) -> QuerySet[Trade]:
     return Trade.objects.filter(user=user).order_by("-created_at")
+
+
+def order_for_idempotency_key(user: User, key: str) -> Trade | None:
+    """The user's order placed with this Idempotency-Key, if any."""
+    return Trade.objects.filter(user=user, idempotency_key=key).first()

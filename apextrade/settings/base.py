@@ -157,6 +157,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # scheduler copies them into django_celery_beat's tables when beat starts.
 CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOADS)}
 
+# --- Email (alert notifications). The console backend unless configured.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="alerts@apextrade.local")
+
 # --- Field encryption (broker API credentials). A comma-separated list of Fernet keys: the first
 # encrypts, all decrypt, so keys can be rotated.
 # The development key is public (it is in this file): production.py refuses it.

@@ -11,6 +11,7 @@ from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import audit_snapshot, record_audit_event, save_audited_changes
+from core.errors import StateConflict
 from strategies.models import Strategy
 
 EDITABLE_FIELDS = (
@@ -96,12 +97,27 @@ def update_strategy(
     return strategy
 
 
+# The lifecycle: which states each transition may start from. An archived strategy is final.
+ALLOWED_FROM = {
+    Strategy.Status.ACTIVE: (Strategy.Status.DRAFT, Strategy.Status.PAUSED),
+    Strategy.Status.PAUSED: (Strategy.Status.ACTIVE,),
+    Strategy.Status.ARCHIVED: (
+        Strategy.Status.DRAFT,
+        Strategy.Status.ACTIVE,
+        Strategy.Status.PAUSED,
+    ),
+}
+
+
 def _set_status(
     *, strategy: Strategy, actor: User, status: str, action: str, context: AuditContext | None
 ) -> Strategy:
+    """Move the strategy to `status` if its current state allows it (StateConflict otherwise)."""
     with transaction.atomic():
         strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
         old_status = strategy.status
+        if old_status not in ALLOWED_FROM[status]:
+            raise StateConflict(f"A {old_status} strategy cannot become {status}.")
         strategy.status = status
         fields = ["status"]
         if status == Strategy.Status.ACTIVE:

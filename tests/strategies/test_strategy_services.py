@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.services import register_user
 from compliance.models import AuditLog
+from core.errors import StateConflict
 from strategies.models import Strategy
 from strategies.services.strategies import (
     activate_strategy,
@@ -145,3 +146,33 @@ def test_rules_nested_hundreds_deep_are_refused_before_anything_recurses_into_th
     path = "entry_rules" + ".not" * 10
     assert excinfo.value.message_dict == {"entry_rules": [f"{path}: nested deeper than 10 levels"]}
     assert not Strategy.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "move", "allowed"),
+    [
+        ("draft", "activate", True),
+        ("paused", "activate", True),
+        ("active", "activate", False),
+        ("archived", "activate", False),
+        ("active", "pause", True),
+        ("draft", "pause", False),
+        ("paused", "pause", False),
+        ("archived", "pause", False),
+        ("draft", "archive", True),
+        ("active", "archive", True),
+        ("paused", "archive", True),
+        ("archived", "archive", False),
+    ],
+)
+def test_transitions_start_only_from_the_states_that_allow_them(user, start, move, allowed):
+    strategy = make(user)
+    Strategy.objects.filter(pk=strategy.pk).update(status=start)
+    service = {"activate": activate_strategy, "pause": pause_strategy, "archive": archive_strategy}
+    if allowed:
+        service[move](strategy=strategy, actor=user)
+    else:
+        with pytest.raises(StateConflict):
+            service[move](strategy=strategy, actor=user)
+        strategy.refresh_from_db()
+        assert strategy.status == start

@@ -1,0 +1,68 @@
+"""Helpers for paper trading tests: set the ticker, feed a price, check the books."""
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from marketdata.services import update_ticker
+from trading.matching import PriceEvent
+from trading.models import Portfolio, Position, Trade
+from trading.paper_exchange import on_price
+
+SYMBOL = "BTC/USDT"
+
+
+class Clock:
+    """Strictly increasing event times, starting a minute from now (after any order's
+    submission)."""
+
+    def __init__(self) -> None:
+        self.at = timezone.now() + dt.timedelta(minutes=1)
+
+    def next(self) -> dt.datetime:
+        self.at += dt.timedelta(seconds=1)
+        return self.at
+
+
+def set_ticker(price: str, at: dt.datetime | None = None, symbol: str = SYMBOL) -> None:
+    update_ticker(symbol=symbol, price=Decimal(price), at=at or timezone.now(), origin="tick")
+
+
+def tick(clock: Clock, price: str, volume: str | None = None, symbol: str = SYMBOL):
+    event = PriceEvent.tick(
+        symbol=symbol,
+        price=Decimal(price),
+        at=clock.next(),
+        volume=None if volume is None else Decimal(volume),
+    )
+    return on_price(event)
+
+
+def candle(clock: Clock, o: str, h: str, low: str, c: str, volume: str | None = None):
+    event = PriceEvent(
+        symbol=SYMBOL,
+        at=clock.next(),
+        open=Decimal(o),
+        high=Decimal(h),
+        low=Decimal(low),
+        close=Decimal(c),
+        volume=None if volume is None else Decimal(volume),
+    )
+    return on_price(event)
+
+
+def assert_books_balance(portfolio: Portfolio) -> None:
+    """cash + positions = total; realized P&L = the trades'; cash = initial minus what the fills
+    cost (each settled to the cent); positions value = the open positions'."""
+    portfolio.refresh_from_db()
+    assert portfolio.cash_balance >= 0
+    assert portfolio.total_value == portfolio.cash_balance + portfolio.positions_value
+    trades = Trade.objects.filter(portfolio=portfolio)
+    realized = trades.aggregate(total=Sum("realized_pnl"))["total"] or Decimal(0)
+    assert portfolio.realized_pnl == realized.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    open_value = Position.objects.filter(portfolio=portfolio, is_open=True).aggregate(
+        total=Sum("market_value")
+    )["total"] or Decimal(0)
+    assert portfolio.positions_value == open_value

@@ -1,0 +1,346 @@
+"""Placing, cancelling and expiring orders (services). Paper orders fill on the paper exchange
+(trading.fills, trading.price_events); a live portfolio's order is handed to `submit_live_order`,
+which the exchange adapter layer provides.
+
+Lifecycle (spec §3.7): an accepted paper order is `submitted` at once; fills make it `partial`
+then `filled`; `cancelled` by its owner, `expired` past its expires_at, `failed` when a fill
+cannot be paid for (or a live submission is refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from compliance.audit import AuditContext
+from compliance.models import AuditLog
+from compliance.services import record_audit_event
+from core.errors import StateConflict
+from core.validation import symbol_validator
+from strategies.models import Strategy
+from trading.fills import OPEN_STATUSES, apply_fill, eight, may_sell_short, money
+from trading.matching import BUY, SELL, RestingOrder, reference_price, stop_reached
+from trading.models import Portfolio, Position, Trade
+from trading.price_feed import latest_price
+
+PRICED_TYPES = ("LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
+MAX_QUANTITY = Decimal("9999999999.99999999")  # NUMERIC(18,8)
+
+
+class LiveTradingUnavailable(StateConflict):
+    """No exchange adapter is installed to take live orders."""
+
+
+def _refuse_live_order(trade: Trade) -> None:
+    raise LiveTradingUnavailable(
+        "Live orders need an exchange adapter, and none is configured; use a paper portfolio."
+    )
+
+
+# The exchange adapter layer replaces this (set_live_order_submitter) with a function that sends
+# the order (inside the placing transaction's on_commit, or its own reconciling task).
+_live_order_submitter: Callable[[Trade], None] = _refuse_live_order
+
+
+def set_live_order_submitter(submitter: Callable[[Trade], None] | None) -> None:
+    """Install the function that hands a live trade to its exchange (None: refuse live orders)."""
+    global _live_order_submitter
+    _live_order_submitter = submitter or _refuse_live_order
+
+
+def submit_live_order(trade: Trade) -> None:
+    _live_order_submitter(trade)
+
+
+def _decimal(value: Any, field: str, errors: dict[str, list[str]]) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        errors[field] = ["A number is required."]
+        return None
+    if not number.is_finite() or number <= 0:
+        errors[field] = ["Must be greater than zero."]
+    elif number > MAX_QUANTITY:
+        errors[field] = ["Too large."]
+    elif number != eight(number):
+        errors[field] = ["At most 8 decimal places."]
+    return number
+
+
+def _validated(
+    *,
+    symbol: str,
+    side: str,
+    order_type: str,
+    quantity: Any,
+    price: Any,
+    stop_price: Any,
+    expires_at: datetime | None,
+    quote_quantity: Any = None,
+) -> tuple[Decimal, Decimal | None, Decimal | None, Decimal | None]:
+    errors: dict[str, list[str]] = {}
+    try:
+        symbol_validator(symbol)
+    except ValidationError as error:
+        errors["symbol"] = error.messages
+    if side not in (BUY, SELL):
+        errors["side"] = ["Must be BUY or SELL."]
+    if order_type not in Trade.OrderType.values:
+        errors["order_type"] = [f"Must be one of {', '.join(Trade.OrderType.values)}."]
+    quantity = _decimal(quantity, "quantity", errors)
+    quote_quantity = _decimal(quote_quantity, "quote_quantity", errors)
+    if quote_quantity is not None and order_type != "MARKET":
+        errors["quote_quantity"] = ["Only a MARKET order may be given by amount."]
+    if quantity is None and "quantity" not in errors:
+        errors["quantity"] = ["This field is required."]
+    price = _decimal(price, "price", errors)
+    stop_price = _decimal(stop_price, "stop_price", errors)
+    if order_type == "MARKET" and price is not None:
+        errors["price"] = ["A market order has no price."]
+    if order_type in PRICED_TYPES and price is None and "price" not in errors:
+        errors["price"] = [f"A {order_type} order needs a price."]
+    if order_type == "STOP_LIMIT" and stop_price is None and "stop_price" not in errors:
+        errors["stop_price"] = ["A STOP_LIMIT order needs a stop price."]
+    if order_type != "STOP_LIMIT" and stop_price is not None:
+        errors["stop_price"] = ["Only a STOP_LIMIT order has a stop price."]
+    if expires_at is not None:
+        if order_type == "MARKET":
+            errors["expires_at"] = ["A market order fills at once; it has no expiry."]
+        elif expires_at <= timezone.now():
+            errors["expires_at"] = ["Must be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    return quantity, price, stop_price, quote_quantity
+
+
+def _check_affordable(
+    *, portfolio: Portfolio, trade: Trade, estimate: Decimal | None, position: Position | None
+) -> None:
+    """Refuse at placement what could not fill now (the fill checks again under its lock)."""
+    if trade.side == BUY and trade.quote_quantity is not None:
+        if trade.quote_quantity > portfolio.cash_balance:
+            raise ValidationError({"quote_quantity": ["Not enough cash for this amount."]})
+    elif trade.side == BUY and estimate is not None:
+        factor = Decimal(1) + portfolio.commission_pct
+        if trade.order_type in ("MARKET", "STOP_LOSS"):
+            factor *= Decimal(1) + portfolio.slippage_pct
+        if money(trade.quantity * estimate * factor) > portfolio.cash_balance:
+            raise ValidationError(
+                {"quantity": ["Not enough cash: the portfolio cannot pay for this order."]}
+            )
+    if trade.side == SELL and not may_sell_short(trade):
+        held = position.quantity if position else Decimal(0)
+        if trade.quantity > max(held, Decimal(0)):
+            raise ValidationError(
+                {"quantity": [f"The portfolio holds {max(held, Decimal(0))} {trade.symbol}."]}
+            )
+
+
+def _existing_order(user: User, key: str, portfolio: Portfolio) -> Trade:
+    trade = Trade.objects.get(user=user, idempotency_key=key)
+    if trade.portfolio_id != portfolio.pk:
+        raise StateConflict("This Idempotency-Key was used for an order in another portfolio.")
+    return trade
+
+
+def place_order(
+    *,
+    portfolio: Portfolio,
+    actor: User,
+    symbol: str,
+    side: str,
+    order_type: str,
+    quantity: Decimal | str,
+    price: Decimal | str | None = None,
+    stop_price: Decimal | str | None = None,
+    expires_at: datetime | None = None,
+    quote_quantity: Decimal | None = None,
+    strategy: Strategy | None = None,
+    signal_reason: str | None = None,
+    idempotency_key: str | None = None,
+    fill_at_next_price: bool = False,
+    signal_at: datetime | None = None,
+    context: AuditContext | None = None,
+) -> Trade:
+    """Place an order in `portfolio`. A paper MARKET order fills at once at the ticker (with the
+    portfolio's slippage and commission) unless `fill_at_next_price` (strategies: signal at a
+    close, fill at the next price); a resting order that the current price already crosses fills
+    at once too, the rest wait for the matcher. Retrying with the same idempotency key returns
+    the first order. `quote_quantity` (MARKET only) orders by amount: `quantity` is then an
+    estimate, replaced by what the amount buys at the fill. `signal_at` (strategies) is when the
+    signal's price was seen: the order is submitted then and matched by later prices only."""
+    if idempotency_key is not None:
+        if not idempotency_key or len(idempotency_key) > 100:
+            raise ValidationError({"idempotency_key": ["1 to 100 characters."]})
+        try:
+            return _existing_order(actor, idempotency_key, portfolio)
+        except Trade.DoesNotExist:
+            pass
+    quantity, price, stop_price, quote_quantity = _validated(
+        quote_quantity=quote_quantity,
+        symbol=symbol,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        price=price,
+        stop_price=stop_price,
+        expires_at=expires_at,
+    )
+    if not portfolio.is_active:
+        raise StateConflict("The portfolio is not active.")
+    try:
+        with transaction.atomic():
+            trade = _place(
+                portfolio=portfolio,
+                actor=actor,
+                fields={
+                    "symbol": symbol,
+                    "side": side,
+                    "order_type": order_type,
+                    "quantity": quantity,
+                    "price": price,
+                    "stop_price": stop_price,
+                    "expires_at": expires_at,
+                    "quote_quantity": quote_quantity,
+                    "strategy": strategy,
+                    "signal_reason": signal_reason,
+                    "idempotency_key": idempotency_key,
+                },
+                fill_at_next_price=fill_at_next_price,
+                signal_at=signal_at,
+                context=context,
+            )
+    except IntegrityError:
+        # A concurrent retry with the same key committed first: answer with its order.
+        if idempotency_key is None:
+            raise
+        return _existing_order(actor, idempotency_key, portfolio)
+    trade.refresh_from_db()
+    return trade
+
+
+def _place(
+    *,
+    portfolio: Portfolio,
+    actor: User,
+    fields: dict[str, Any],
+    fill_at_next_price: bool,
+    signal_at: datetime | None,
+    context: AuditContext | None,
+) -> Trade:
+    portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
+    trade = Trade(user=actor, portfolio=portfolio, is_paper=portfolio.is_paper, **fields)
+    position = Position.objects.filter(
+        portfolio=portfolio, symbol=trade.symbol, is_open=True
+    ).first()
+    ticker = None
+    if portfolio.is_paper and not (trade.order_type == "MARKET" and fill_at_next_price):
+        ticker = latest_price(trade.symbol)
+        if ticker is None and trade.order_type == "MARKET":
+            raise ValidationError({"symbol": [f"No price is known for {trade.symbol} yet."]})
+    estimate = trade.price if trade.order_type != "MARKET" else (ticker and ticker.close)
+    _check_affordable(portfolio=portfolio, trade=trade, estimate=estimate, position=position)
+
+    now = signal_at or timezone.now()
+    trade.status = Trade.Status.PENDING
+    trade.save()
+    record_audit_event(
+        actor=actor,
+        action=AuditLog.Action.ORDER_PLACED,
+        resource_type="trade",
+        resource_id=trade.pk,
+        new_values={
+            name: str(value) if value is not None else None
+            for name, value in (
+                ("portfolio_id", portfolio.pk),
+                ("symbol", trade.symbol),
+                ("side", trade.side),
+                ("order_type", trade.order_type),
+                ("quantity", trade.quantity),
+                ("price", trade.price),
+                ("stop_price", trade.stop_price),
+                ("strategy_id", trade.strategy_id),
+            )
+        },
+        context=context,
+    )
+    if not portfolio.is_paper:
+        submit_live_order(trade)
+        return trade
+
+    # The paper exchange accepts the order at once.
+    Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SUBMITTED, submitted_at=now)
+    if ticker is None:
+        return trade
+    if trade.order_type == "MARKET":
+        apply_fill(trade_id=trade.pk, event=ticker, reference=ticker.close)
+        return trade
+    reference = reference_price(
+        RestingOrder(trade.side, trade.order_type, trade.price, trade.stop_price, False), ticker
+    )
+    if trade.order_type == "STOP_LIMIT" and stop_reached(trade.side, trade.stop_price, ticker):
+        Trade.objects.filter(pk=trade.pk).update(triggered_at=now)
+    if reference is not None:
+        apply_fill(trade_id=trade.pk, event=ticker, reference=reference)
+    return trade
+
+
+def cancel_order(*, trade: Trade, actor: User, context: AuditContext | None = None) -> Trade:
+    """Cancel an order not yet (completely) filled; what a partial order already filled stays.
+    A filled, cancelled, failed or expired order is a StateConflict."""
+    with transaction.atomic():
+        Portfolio.objects.select_for_update().get(pk=trade.portfolio_id)
+        locked = Trade.objects.select_for_update().get(pk=trade.pk)
+        if locked.status not in (Trade.Status.PENDING, *OPEN_STATUSES):
+            raise StateConflict(
+                f"The order is {locked.status}; only an open order can be cancelled."
+            )
+        old_status = locked.status
+        locked.status = Trade.Status.CANCELLED
+        locked.cancelled_at = timezone.now()
+        locked.save(update_fields=["status", "cancelled_at"])
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.ORDER_CANCELLED,
+            resource_type="trade",
+            resource_id=locked.pk,
+            old_values={"status": old_status},
+            new_values={"status": locked.status},
+            context=context,
+        )
+    return locked
+
+
+def expire_orders(*, now: datetime | None = None) -> list[Trade]:
+    """Mark open orders past their expires_at `expired` (beat job; safe to run twice)."""
+    now = now or timezone.now()
+    expired = []
+    due = Trade.objects.filter(
+        status__in=[Trade.Status.PENDING, *OPEN_STATUSES], expires_at__lte=now
+    ).values_list("pk", "portfolio_id")
+    for trade_id, portfolio_id in due:
+        with transaction.atomic():
+            Portfolio.objects.select_for_update().get(pk=portfolio_id)
+            updated = Trade.objects.filter(
+                pk=trade_id, status__in=[Trade.Status.PENDING, *OPEN_STATUSES]
+            ).update(status=Trade.Status.EXPIRED, cancelled_at=now)
+            if updated:
+                record_audit_event(
+                    actor=None,
+                    action=AuditLog.Action.ORDER_CANCELLED,
+                    resource_type="trade",
+                    resource_id=trade_id,
+                    new_values={"status": Trade.Status.EXPIRED},
+                    metadata={"reason": "expired"},
+                )
+                expired.append(Trade.objects.get(pk=trade_id))
+    return expired
