@@ -40,7 +40,7 @@ def validate_timezone_name(value: str) -> None:
 
 class IsIanaTimezone(models.Func):
     """`is_iana_timezone(name)`, the database function behind users.valid_timezone (accounts
-    migration 0008): true for the IANA zone names, NULL for NULL."""
+    migration 0009): true for the IANA zone names, NULL for NULL."""
 
     function = "is_iana_timezone"
     output_field = models.BooleanField()

@@ -28,7 +28,7 @@ from tests.factories import (
 )
 from trading.models import Portfolio, Position, Trade
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
 # A user holds one key per exchange and network (idx_api_keys_unique).
 _KEY_SLOTS = itertools.cycle(
@@ -67,14 +67,42 @@ def _endpoints() -> list[tuple[str, str, type, str | None]]:
     ]
 
 
+# Path parameters named after the model whose id they carry (views that are not viewsets).
+PARAMETER_MODELS: dict[str, type[models.Model]] = {
+    "portfolio_id": Portfolio,
+    "trade_id": Trade,
+    "strategy_id": Strategy,
+    "backtest_id": Backtest,
+    "position_id": Position,
+    "alert_id": Alert,
+}
+
+
 def _model(view: type) -> type[models.Model]:
     queryset = getattr(view, "queryset", None)
     assert queryset is not None, f"{view.__name__}: an object route needs a queryset attribute"
     return queryset.model
 
 
-def _object_urls(path: str, obj: models.Model) -> str:
-    return path.replace("{pk}", str(obj.pk)).replace("{id}", str(obj.pk))
+def _parameter_model(path: str, view: type, name: str) -> type[models.Model]:
+    if name in ("pk", "id"):
+        return _model(view)
+    assert name in PARAMETER_MODELS, f"{path}: add {{{name}}}'s model to PARAMETER_MODELS"
+    return PARAMETER_MODELS[name]
+
+
+def _object_urls(path: str, obj: models.Model, name: str = "pk") -> str:
+    if name in ("pk", "id"):
+        return path.replace("{pk}", str(obj.pk)).replace("{id}", str(obj.pk))
+    return path.replace("{" + name + "}", str(obj.pk))
+
+
+def _owned_parameter(path: str) -> str | None:
+    """The path parameter naming one of the user's objects, if any (one per route)."""
+    parameters = set(re.findall(r"{(\w+)}", path))
+    owned = {name for name in parameters if (path, name) not in PUBLIC_PARAMETERS}
+    assert len(owned) <= 1, f"{path}: more than one object in the path; extend the walk"
+    return owned.pop() if owned else None
 
 
 def signed_in_user() -> tuple[User, APIClient]:
@@ -106,15 +134,13 @@ def test_another_users_object_is_a_404_on_every_object_route_and_method():
     bob, bob_api = signed_in_user()
     checked = []
     for path, method, view, _action in _endpoints():
-        parameters = set(re.findall(r"{(\w+)}", path))
-        public = {name for name in parameters if (path, name) in PUBLIC_PARAMETERS}
-        if not parameters - public:
+        name = _owned_parameter(path)
+        if name is None:
             continue
-        assert parameters - public <= {"pk", "id"}, f"{path}: which object does it name?"
-        model = _model(view)
+        model = _parameter_model(path, view, name)
         assert model in MAKERS, f"{path}: add a maker for {model.__name__} to MAKERS"
         bobs = MAKERS[model](bob)
-        url = _object_urls(path, bobs)
+        url = _object_urls(path, bobs, name)
         if method == "GET":
             assert bob_api.get(url).status_code == 200, f"GET {url} fails for its owner"
         response = getattr(alice_api, method.lower())(url, {"name": "x"}, format="json")
@@ -163,8 +189,10 @@ def test_every_write_route_refuses_an_unknown_field_by_name():
         if method not in ("POST", "PUT", "PATCH"):
             continue
         url = path
-        if "{pk}" in path or "{id}" in path:
-            url = _object_urls(path, MAKERS[_model(view)](user))
+        name = _owned_parameter(path)
+        if name is not None:
+            model = _parameter_model(path, view, name)
+            url = _object_urls(path, MAKERS[model](user), name)
         response = getattr(api, method.lower())(url, {UNKNOWN: 1}, format="json")
         assert response.status_code == 400, (method, path, response.status_code)
         assert UNKNOWN in response.json(), (method, path, response.json())

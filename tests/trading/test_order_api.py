@@ -164,4 +164,5 @@ def test_a_live_portfolio_without_an_exchange_adapter_is_a_409(api, portfolio):
 
 def test_placing_an_order_needs_a_signed_in_user(portfolio):
     response = APIClient().post(url(portfolio), {}, format="json")
-    assert response.status_code == 403
+    assert response.status_code == 401  # with WWW-Authenticate: bearer tokens are accepted
+    assert "Bearer" in response["WWW-Authenticate"]

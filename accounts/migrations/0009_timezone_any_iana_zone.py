@@ -129,7 +129,7 @@ AS $$ SELECT name = ANY (%s::text[]) $$
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_encrypt_mfa_secrets'),
+        ('accounts', '0008_alerts_rearm_index'),
     ]
 
     operations = [
