@@ -2,6 +2,7 @@
 its audit row."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from accounts.models import Alert, User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import audit_snapshot, changed_values, record_audit_event
+from core.validation import TIMEFRAME_PATTERN
 
 ALERT_FIELDS = (
     "symbol",
@@ -50,12 +52,17 @@ def _alert_errors(alert: Alert, *, expires_at_changed: bool) -> dict[str, list[s
             if not isinstance(params, dict) or "indicator" in params:
                 errors["indicator_params"] = ["Must be an object of the indicator's parameters."]
             else:
-                operand = {"indicator": alert.indicator, **params}
+                # "timeframe" picks the candles the alert checker reads (accounts.alert_feed);
+                # the rest are the indicator's own parameters.
+                indicator_params = {k: v for k, v in params.items() if k != "timeframe"}
+                operand = {"indicator": alert.indicator, **indicator_params}
                 problems = validate_rules({"left": operand, "op": ">", "right": 0}, path="alert")
+                problems = [p.replace("alert.left", "indicator_params") for p in problems]
+                timeframe = params.get("timeframe", "1m")
+                if not isinstance(timeframe, str) or not re.fullmatch(TIMEFRAME_PATTERN, timeframe):
+                    problems.append("indicator_params.timeframe: a timeframe such as 1m, 1h or 1d")
                 if problems:
-                    errors["indicator_params"] = [
-                        problem.replace("alert.left", "indicator_params") for problem in problems
-                    ]
+                    errors["indicator_params"] = problems
     else:
         if alert.indicator or alert.indicator_params:
             errors["indicator"] = [

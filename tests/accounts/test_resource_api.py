@@ -150,6 +150,18 @@ def test_an_indicator_alert_needs_a_known_indicator_with_valid_parameters(api):
     assert (bad_period.status_code, list(bad_period.json())) == (400, ["indicator_params"])
     assert "indicator_params.period" in bad_period.json()["indicator_params"][0]
     assert good.status_code == 201, good.json()
+    hourly = api.post(
+        "/api/v1/alerts",
+        body | {"indicator": "rsi", "indicator_params": {"period": 14, "timeframe": "1h"}},
+        format="json",
+    )
+    bad_timeframe = api.post(
+        "/api/v1/alerts",
+        body | {"indicator": "rsi", "indicator_params": {"period": 14, "timeframe": "hourly"}},
+        format="json",
+    )
+    assert hourly.status_code == 201, hourly.json()
+    assert (bad_timeframe.status_code, list(bad_timeframe.json())) == (400, ["indicator_params"])
 
 
 @pytest.mark.parametrize(
