@@ -240,6 +240,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StrategyStatusEnum": "strategies.models.StrategyStatus",
         "BacktestStatusEnum": "strategies.models.BacktestStatus",
+        "TradeStatusEnum": "trading.models.TradeStatus",
     },
     # Adds the rule language's JSON Schema as components (StrategyRules, ...).
     "POSTPROCESSING_HOOKS": [
