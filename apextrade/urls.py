@@ -11,6 +11,8 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("strategies.api.urls")),
+    path("", include("trading.api.urls")),
+    path("", include("accounts.api.resource_urls")),
     path("marketdata/", include("marketdata.api.urls")),
     path("", include("trading.api.order_urls")),
     path("me/export", MeExportView.as_view(), name="me-export"),
@@ -23,3 +25,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]
+
+# Answers in the API's error shape under /api/, Django's pages elsewhere (core/api_failures.py).
+handler400 = "core.api_failures.bad_request"
+handler403 = "core.api_failures.permission_denied"
+handler404 = "core.api_failures.not_found"
+handler500 = "core.api_failures.server_error"

@@ -29,3 +29,12 @@ class CheckedCursorPagination(CursorPagination):
         except ValidationError as error:
             raise NotFound(self.invalid_cursor_message) from error
         return cursor
+
+
+class NewestFirst(CheckedCursorPagination):
+    """The API's lists: newest first unless the client asks for an `ordering` the view offers."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -25,8 +25,13 @@ def portfolio_key(portfolio_id: UUID | str) -> str:
 
 
 def rate_limit_key(user_id: UUID | str) -> str:
-    """A user's API request budget (client API)."""
+    """A user's API request budget (client API): requests in the current minute."""
     return f"rate_limit:{user_id}"
+
+
+def backtest_start_limit_key(user_id: UUID | str) -> str:
+    """A user's backtest starts in the current hour."""
+    return f"rate_limit:{user_id}:backtest_starts"
 
 
 # Sessions are kept under `session:{session_key}` (accounts.session_store): a user may hold more

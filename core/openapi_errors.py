@@ -9,6 +9,11 @@ answer unless a view says more.
   access token); a missing or bad one answers 401 with `WWW-Authenticate: Bearer realm="api"`.
 - 403 `Error`: signed in but not allowed (a token's scopes, a missing CSRF token).
 - 404 `Error`: an id or symbol in the path that is not the client's, or a malformed `cursor`.
+- 415 `Error`: a body in a media type the operation does not take (or that cannot be parsed as
+  one), for operations that take a body.
+- 429 `Error` (with Retry-After): past the client's request limit, on every operation that needs
+  a signed-in client (docs/api.md, "Limits").
+- 503 `Error` (with Retry-After): Redis or PostgreSQL cannot be reached, on every operation.
 A view's own description of one of these codes is kept.
 """
 
@@ -48,17 +53,28 @@ def add_error_responses(result: dict, generator: Any, request: Any, public: bool
     schemas.setdefault("Error", ERROR)
     schemas.setdefault("ValidationErrors", VALIDATION_ERRORS)
     for path, operations in result.get("paths", {}).items():
-        if path in PUBLIC_PATHS:
-            continue
         for method, operation in operations.items():
             if method not in OPERATIONS:
+                continue
+            operation.setdefault("responses", {}).setdefault(
+                "503",
+                _response("Redis or PostgreSQL cannot be reached; see Retry-After.", "Error"),
+            )
+            if path in PUBLIC_PATHS:
                 continue
             responses = operation.setdefault("responses", {})
             parameters = operation.get("parameters", [])
             if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
                 responses.setdefault("400", _response("Invalid input.", "ValidationErrors"))
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "415", _response("A body in a media type the operation does not take.", "Error")
+                )
             responses.setdefault("401", _response("Not signed in, or a bad token.", "Error"))
             responses.setdefault("403", _response("Not allowed.", "Error"))
+            responses.setdefault(
+                "429", _response("Past a limit of yours; see the Retry-After header.", "Error")
+            )
             if "{" in path or any(p["name"] == "cursor" for p in parameters):
                 responses.setdefault(
                     "404", _response("No such object of yours, or an invalid cursor.", "Error")

@@ -183,6 +183,8 @@ def test_api_key_page_shows_neither_clear_nor_encrypted_credentials(operator: Cl
             assert token.decode() not in page
 
     change_page = operator.get(admin_url(ApiKey, "change", api_key.pk)).content.decode()
+    list_page = operator.get(admin_url(ApiKey, "changelist")).content.decode()
+    assert "…TEXT" in change_page and "…TEXT" in list_page  # the key's last four characters
     assert f"API key: {len(tokens[0])} bytes" in change_page
     assert f"secret: {len(tokens[1])} bytes" in change_page
 

@@ -14,6 +14,11 @@ def open_positions(portfolio: Portfolio) -> QuerySet[Position]:
     return Position.objects.filter(portfolio=portfolio, is_open=True).order_by("symbol")
 
 
+def positions_for(user: User) -> QuerySet[Position]:
+    """Every position, open or closed, of the user's portfolios."""
+    return Position.objects.filter(portfolio__user=user).order_by("-opened_at")
+
+
 def trades_for(user: User) -> QuerySet[Trade]:
     return Trade.objects.filter(user=user).order_by("-created_at")
 

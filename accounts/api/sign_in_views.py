@@ -5,7 +5,12 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from django.http import HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.utils.http import url_has_allowed_host_and_scheme
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
@@ -186,6 +191,8 @@ class VerifyEmailView(APIView):
     @extend_schema(
         summary="Verify an email address (the emailed link)",
         request=None,
+        # Documented so that the 400 for a missing or bad token is (core.openapi_errors).
+        parameters=[OpenApiParameter("token", str, required=True, description="The link's token.")],
         responses={200: AccountSerializer},
     )
     def get(self, request: Request) -> Response:

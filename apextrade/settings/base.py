@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above the session and auth middleware, whose errors (Redis or PostgreSQL down) it answers.
+    "core.api_failures.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -139,6 +141,17 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task past the soft limit gets SoftTimeLimitExceeded (a backtest then fails with a message);
+# past the hard limit its process is killed. A child process is replaced once its resident memory
+# passes worker_max_memory_per_child (KiB) after a task, and its address space is capped at
+# CELERY_WORKER_MEMORY_LIMIT_MB (apextrade/celery.py), so a run that asks for more gets a
+# MemoryError and fails with a message instead of taking the worker down. 0 turns the cap off.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int(
+    "CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=1024 * 1024
+)
+CELERY_WORKER_MEMORY_LIMIT_MB = env.int("CELERY_WORKER_MEMORY_LIMIT_MB", default=4096)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are listed in apextrade/beat_schedule.py; the database
 # scheduler copies them into django_celery_beat's tables when beat starts.
@@ -182,6 +195,15 @@ MFA_ISSUER = env("MFA_ISSUER", default="ApexTrade")
 AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
 
 # --- API
+# A larger body is refused with 413 before it is read (rule trees and orders are a few kB).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+# Per-user limits, counted in Redis under rate_limit:{user_id} keys (docs/api.md, "Limits").
+API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=120)
+BACKTEST_STARTS_PER_HOUR = env.int("BACKTEST_STARTS_PER_HOUR", default=30)
+BACKTEST_MAX_ACTIVE_PER_USER = env.int("BACKTEST_MAX_ACTIVE_PER_USER", default=3)
+# A backtest's cost, bars × distinct indicator series, is refused above this before it is queued
+# (20M is a year of 1m bars with 38 indicators: ~160 MB per set of float64 series).
+BACKTEST_MAX_COST = env.int("BACKTEST_MAX_COST", default=20_000_000)
 REST_FRAMEWORK = {
     # Account security: personal access tokens first (their Bearer challenge makes an
     # unauthenticated request a 401 with WWW-Authenticate), then sessions (with CSRF); a token's
@@ -204,6 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api_pagination.CheckedCursorPagination",
     "EXCEPTION_HANDLER": "core.api_errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.api_throttles.UserRequestRate"],
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
@@ -217,6 +240,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StrategyStatusEnum": "strategies.models.StrategyStatus",
         "BacktestStatusEnum": "strategies.models.BacktestStatus",
+        "TradeStatusEnum": "trading.models.TradeStatus",
     },
     # Adds the rule language's JSON Schema as components (StrategyRules, ...).
     "POSTPROCESSING_HOOKS": [

@@ -29,3 +29,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 _suffix = os.environ.get("TEST_DB_SUFFIX", f"_{os.getpid()}")
 for _config in DATABASES.values():
     _config["TEST"] = {"NAME": f"test_{_config['NAME']}{_suffix}", "DEPENDENCIES": []}
+
+# Limits far above what tests reach; the tests of the limits set their own (override_settings).
+API_REQUESTS_PER_MINUTE = 100_000
+BACKTEST_STARTS_PER_HOUR = 100_000
+BACKTEST_MAX_ACTIVE_PER_USER = 100_000

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api_serializers import StrictFieldsMixin
 from strategies.api.openapi import ENTRY_RULES_REF, EXIT_RULES_REF, RULES_REF
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 from strategies.rules.schema import validate_rules
@@ -56,7 +57,7 @@ def _percent(maximum: int, **kwargs: Any) -> serializers.DecimalField:
     )
 
 
-class StrategyInputSerializer(serializers.Serializer):
+class StrategyInputSerializer(StrictFieldsMixin, serializers.Serializer):
     """The editable columns of a strategy; symbol and timeframe are checked by the service
     (full_clean) against the same patterns as the database's CHECK constraints."""
 
@@ -112,7 +113,7 @@ class StrategySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BacktestInputSerializer(serializers.Serializer):
+class BacktestInputSerializer(StrictFieldsMixin, serializers.Serializer):
     strategy = serializers.UUIDField(help_text="The id of one of your strategies.")
     start_date = serializers.DateField()
     end_date = serializers.DateField(help_text="Included whole: candles up to 24:00 UTC.")
@@ -218,3 +219,8 @@ class BacktestTradeSerializer(serializers.ModelSerializer):
             "is_open",
         ]
         read_only_fields = fields
+
+
+# What a client sees of a strategy or a backtest but cannot set (named as read-only in a refusal).
+StrategyInputSerializer.read_only_names = tuple(StrategySerializer.Meta.fields)
+BacktestInputSerializer.read_only_names = tuple(BacktestDetailSerializer.Meta.fields)

@@ -4,16 +4,20 @@ another user's object is a 404; every write goes through a service."""
 import django_filters
 from django.db.models import QuerySet
 from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.audit import AuditContext
-from core.api_pagination import CheckedCursorPagination
+from core.api_pagination import CheckedCursorPagination, NewestFirst
 from core.api_parsers import DepthLimitedJSONParser
+from core.api_serializers import refuse_body_fields
+from core.api_viewsets import UUID_PATTERN
 from strategies.api.serializers import (
     BacktestDetailSerializer,
     BacktestInputSerializer,
@@ -32,15 +36,6 @@ from strategies.selectors import (
 )
 from strategies.services import backtests as backtest_services
 from strategies.services import strategies as strategy_services
-
-UUID_PATTERN = r"[0-9a-fA-F-]{36}"
-
-
-class NewestFirst(CheckedCursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class TradesInOrder(CheckedCursorPagination):
@@ -74,6 +69,9 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     queryset = Strategy.objects.none()  # for the schema generator; requests use get_queryset()
     serializer_class = StrategySerializer
     pagination_class = NewestFirst
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_fields = ["status", "asset_symbol", "timeframe", "trading_mode"]
+    ordering_fields = ["created_at", "updated_at", "name"]
     parser_classes = [DepthLimitedJSONParser]  # rules are JSON trees: a form cannot carry them
     lookup_value_regex = UUID_PATTERN
 
@@ -157,7 +155,9 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     pagination_class = NewestFirst
     parser_classes = [DepthLimitedJSONParser]  # rules are JSON trees: a form cannot carry them
     lookup_value_regex = UUID_PATTERN
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = BacktestFilter
+    ordering_fields = ["created_at", "start_date"]
 
     def get_queryset(self) -> QuerySet[Backtest]:
         if self.action == "list":
@@ -195,7 +195,12 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         filters=False,
         responses=BacktestTradeSerializer(many=True),  # paged: the schema gets the cursor wrapper
     )
-    @action(detail=True, methods=["get"], pagination_class=TradesInOrder, filterset_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=TradesInOrder,
+        filter_backends=[],  # in trade_number order: the backtests' ordering fields are not its
+    )
     def trades(self, request: Request, pk: str) -> Response:
         backtest: Backtest = self.get_object()
         page = self.paginate_queryset(backtest_trades_for(backtest))
@@ -211,8 +216,12 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
+        backtest = self.get_object()  # another user's backtest is a 404 whatever the body
+        refuse_body_fields(
+            request.data, read_only_names=tuple(BacktestDetailSerializer.Meta.fields)
+        )
         backtest = backtest_services.cancel_backtest(
-            backtest=self.get_object(),
+            backtest=backtest,
             actor=request.user,
             context=AuditContext.from_request(request),
         )

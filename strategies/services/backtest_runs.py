@@ -11,6 +11,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -252,9 +254,32 @@ def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
         stop_beating(backtest_id)
     except NoCandlesError as error:
         fail_backtest(backtest_id, str(error))
+    except SoftTimeLimitExceeded:
+        logger.warning("backtest %s stopped at the soft time limit", backtest_id)
+        fail_backtest(backtest_id, time_limit_message())
+    except MemoryError:
+        logger.warning("backtest %s stopped at the memory ceiling", backtest_id)
+        fail_backtest(backtest_id, memory_limit_message())
     except Exception as error:
         logger.exception("backtest %s failed", backtest_id)
         fail_backtest(backtest_id, _error_message(error))
+
+
+SHRINK_ADVICE = "Shorten the date range, use a longer timeframe or fewer indicators."
+
+
+def time_limit_message() -> str:
+    return (
+        f"The backtest ran past the workers' time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)"
+        f" and was stopped. {SHRINK_ADVICE}"
+    )
+
+
+def memory_limit_message() -> str:
+    return (
+        "The backtest needed more memory than a worker may use "
+        f"({settings.CELERY_WORKER_MEMORY_LIMIT_MB} MB) and was stopped. {SHRINK_ADVICE}"
+    )
 
 
 def _error_message(error: Exception) -> str:

@@ -31,6 +31,7 @@ from core.errors import StateConflict
 from strategies.engine.config import DEFAULT_POSITION_SIZE_PCT
 from strategies.models import Backtest, BacktestTrade, Strategy
 from strategies.result_columns import column_limit
+from strategies.services.backtest_limits import check_backtest_cost, reserve_backtest_start
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +97,12 @@ def start_backtest(
     slippage_pct: Decimal | None = None,
     context: AuditContext | None = None,
     enqueue: bool = True,
+    limits: bool = True,
 ) -> Backtest:
     """A `pending` backtest of the strategy as it is now; the Celery task is enqueued once the
     transaction commits (`enqueue=False` leaves running it to the caller, as `manage.py backtest`
-    does). Raises ValidationError keyed by field."""
+    does). Raises ValidationError keyed by field, also for a backtest too costly to run, and
+    LimitExceeded past the user's limits (backtest_limits; `limits=False` is for operators)."""
     if strategy.user_id != user.pk:
         raise ValidationError({"strategy": "Strategy not found."})
     if errors := date_range_errors(start_date, end_date):
@@ -109,6 +112,13 @@ def start_backtest(
     with transaction.atomic():
         # Freeze the row as stored now, not the caller's possibly older copy of it.
         strategy = Strategy.objects.select_for_update().get(pk=strategy.pk)
+        check_backtest_cost(
+            timeframe=strategy.timeframe,
+            entry_rules=strategy.entry_rules,
+            exit_rules=strategy.exit_rules,
+            start_date=start_date,
+            end_date=end_date,
+        )
         backtest = Backtest(
             strategy=strategy,
             user=user,
@@ -122,6 +132,8 @@ def start_backtest(
             progress_pct=0,
         )
         backtest.full_clean()
+        if limits:  # after every input check: only a start that would happen counts
+            reserve_backtest_start(user=user)
         backtest.save()
         record_audit_event(
             actor=user,

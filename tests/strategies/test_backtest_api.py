@@ -288,3 +288,48 @@ def test_a_backtest_started_over_the_api_runs_and_its_results_are_readable(api, 
     assert trade["entry_date"] == "2025-01-01T00:02:00Z"
     assert Decimal(trade["net_pnl"]) == Decimal("-130.84112150")
     assert dt.date.fromisoformat(detail["end_date"]) == dt.date(2025, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("status", "read-only"),
+        ("total_return_pct", "read-only"),
+        ("user", "Unknown field"),
+        ("completed_at", "read-only"),
+        ("progress_pct", "read-only"),
+    ],
+)
+def test_a_backtest_body_setting_a_read_only_or_unknown_field_is_refused(
+    api, strategy, field, message
+):
+    with mock.patch("strategies.tasks.run_backtest_task.delay") as delay:
+        response = api.post(LIST_URL, payload(strategy, **{field: "1"}), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert message in response.json()[field][0]
+    assert not Backtest.objects.exists()
+    delay.assert_not_called()
+
+
+def test_a_cancel_body_setting_anything_is_refused(api, user):
+    backtest = BacktestFactory(strategy=StrategyFactory(user=user))
+
+    response = api.post(f"{LIST_URL}/{backtest.pk}/cancel", {"status": "completed"}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["status"]
+    backtest.refresh_from_db()
+    assert backtest.status == Backtest.Status.PENDING
+
+
+def test_a_backtests_trades_ignore_the_backtest_lists_ordering(api, user):
+    backtest = BacktestFactory(strategy=StrategyFactory(user=user), completed=True)
+    BacktestTradeFactory(backtest=backtest, trade_number=2)
+    BacktestTradeFactory(backtest=backtest, trade_number=1)
+
+    response = api.get(f"{LIST_URL}/{backtest.pk}/trades", {"ordering": "-start_date"})
+
+    assert response.status_code == 200
+    assert [t["trade_number"] for t in response.json()["results"]] == [1, 2]

@@ -275,3 +275,37 @@ def test_rules_nested_deeper_than_the_language_allows_get_the_rule_error(api):
     assert response.status_code == 400
     path = "exit_rules" + ".not" * 10
     assert response.json() == {"exit_rules": [f"{path}: nested deeper than 10 levels"]}
+
+
+@pytest.mark.parametrize(
+    "field", ["status", "version", "user", "created_at", "activated_at", "owner", "id"]
+)
+def test_a_body_setting_a_read_only_or_unknown_field_is_a_400_naming_it(api, user, field):
+    strategy = StrategyFactory(user=user)
+    name = strategy.name
+
+    created = api.post(LIST_URL, payload(**{field: "x"}), format="json")
+    changed = api.patch(detail_url(strategy), {"name": "New", field: "x"}, format="json")
+
+    assert (created.status_code, list(created.json())) == (400, [field])
+    assert (changed.status_code, list(changed.json())) == (400, [field])
+    strategy.refresh_from_db()
+    assert (strategy.name, strategy.status, strategy.version) == (name, "draft", 1)
+    assert Strategy.objects.count() == 1
+
+
+def test_a_refused_field_is_reported_with_the_other_fields_errors(api):
+    response = api.post(LIST_URL, payload(status="active", name=""), format="json")
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"status", "name"}
+
+
+def test_strategies_filter_by_status_and_order_by_name(api, user):
+    StrategyFactory(user=user, name="Zeta", active=True)
+    StrategyFactory(user=user, name="Alpha")
+    StrategyFactory(user=user, name="Beta")
+
+    drafts = api.get(LIST_URL, {"status": "draft", "ordering": "name"}).json()["results"]
+
+    assert [s["name"] for s in drafts] == ["Alpha", "Beta"]

@@ -3,10 +3,11 @@ trading rules) and the trade as it is answered."""
 
 from rest_framework import serializers
 
+from core.api_serializers import StrictFieldsMixin
 from trading.models import Trade
 
 
-class OrderInputSerializer(serializers.Serializer):
+class OrderInputSerializer(StrictFieldsMixin, serializers.Serializer):
     """Shapes only; quantities and prices stay strings until the service parses them as Decimal
     (no float on the way)."""
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.audit import AuditContext
+from core.api_serializers import refuse_body_fields
 from trading import orders
 from trading.api.order_serializers import OrderInputSerializer, OrderSerializer
 from trading.selectors import order_for_idempotency_key, portfolios_for, trades_for
@@ -70,6 +71,7 @@ class CancelOrderView(APIView):
     )
     def post(self, request: Request, trade_id: str) -> Response:
         trade = get_object_or_404(trades_for(request.user), pk=trade_id)
+        refuse_body_fields(request.data, read_only_names=tuple(OrderSerializer.Meta.fields))
         trade = orders.cancel_order(
             trade=trade, actor=request.user, context=AuditContext.from_request(request)
         )

@@ -83,6 +83,7 @@ class Command(BaseCommand):
                 slippage_pct=_decimal(options["slippage"], "slippage"),
                 context=AuditContext.system("manage.py backtest"),
                 enqueue=False,
+                limits=False,  # an operator's run, in this process: not a client's queue
             )
         except ValidationError as error:
             problems = "; ".join(

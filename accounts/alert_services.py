@@ -1,0 +1,161 @@
+"""Writes of the accounts domain's alerts: create, change, delete, each in one transaction with
+its audit row."""
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Alert, User
+from compliance.audit import AuditContext
+from compliance.models import AuditLog
+from compliance.services import audit_snapshot, changed_values, record_audit_event
+from core.validation import TIMEFRAME_PATTERN
+
+ALERT_FIELDS = (
+    "symbol",
+    "alert_type",
+    "condition",
+    "threshold",
+    "indicator",
+    "indicator_params",
+    "notify_email",
+    "notify_push",
+    "message",
+    "is_active",
+    "is_recurring",
+    "expires_at",
+)
+
+
+def _alert_errors(alert: Alert, *, expires_at_changed: bool) -> dict[str, list[str]]:
+    """The spec's alert types and conditions hold by the model's choices; this adds what an
+    alert needs to make sense: an indicator alert names an indicator of the rule language with
+    valid parameters, other types name none; a price or volume threshold is positive; a new
+    expiry lies in the future."""
+    from strategies.rules.schema import INDICATORS, validate_rules
+
+    errors: dict[str, list[str]] = {}
+    if alert.alert_type == Alert.AlertType.INDICATOR:
+        if not alert.indicator:
+            errors["indicator"] = [
+                f"An indicator alert needs an indicator: one of {', '.join(INDICATORS)}."
+            ]
+        elif alert.indicator not in INDICATORS:
+            errors["indicator"] = [f"Unknown indicator; expected one of {', '.join(INDICATORS)}."]
+        else:
+            params = alert.indicator_params or {}
+            if not isinstance(params, dict) or "indicator" in params:
+                errors["indicator_params"] = ["Must be an object of the indicator's parameters."]
+            else:
+                # "timeframe" picks the candles the alert checker reads (accounts.alert_feed);
+                # the rest are the indicator's own parameters.
+                indicator_params = {k: v for k, v in params.items() if k != "timeframe"}
+                operand = {"indicator": alert.indicator, **indicator_params}
+                problems = validate_rules({"left": operand, "op": ">", "right": 0}, path="alert")
+                problems = [p.replace("alert.left", "indicator_params") for p in problems]
+                timeframe = params.get("timeframe", "1m")
+                if not isinstance(timeframe, str) or not re.fullmatch(TIMEFRAME_PATTERN, timeframe):
+                    problems.append("indicator_params.timeframe: a timeframe such as 1m, 1h or 1d")
+                if problems:
+                    errors["indicator_params"] = problems
+    else:
+        if alert.indicator or alert.indicator_params:
+            errors["indicator"] = [
+                "Only indicator alerts name an indicator; leave indicator and indicator_params out."
+            ]
+        if (
+            alert.alert_type in (Alert.AlertType.PRICE, Alert.AlertType.VOLUME)
+            and isinstance(alert.threshold, Decimal)
+            and alert.threshold <= 0
+        ):
+            errors["threshold"] = [f"A {alert.alert_type} threshold must be above zero."]
+    if (
+        expires_at_changed
+        and alert.expires_at is not None
+        and (not isinstance(alert.expires_at, dt.datetime) or alert.expires_at <= timezone.now())
+    ):
+        errors["expires_at"] = ["The expiry must lie in the future."]
+    return errors
+
+
+def _validated_alert(alert: Alert, *, expires_at_changed: bool) -> None:
+    errors: dict[str, list[str]] = {}
+    try:
+        alert.full_clean()
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    for field, messages in _alert_errors(alert, expires_at_changed=expires_at_changed).items():
+        errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def create_alert(
+    *, user: User, values: dict[str, Any], context: AuditContext | None = None
+) -> Alert:
+    """A new alert of the user's (values: ALERT_FIELDS, symbol, alert_type, condition and
+    threshold required). Raises ValidationError keyed by field."""
+    unknown = set(values) - set(ALERT_FIELDS)
+    if unknown:
+        raise ValueError(f"Not alert fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        alert = Alert(user=user, **values)
+        _validated_alert(alert, expires_at_changed="expires_at" in values)
+        alert.save()
+        record_audit_event(
+            actor=user,
+            action=AuditLog.Action.CREATE,
+            resource_type="alert",
+            resource_id=alert.pk,
+            new_values=audit_snapshot(alert, list(ALERT_FIELDS)),
+            context=context,
+        )
+    alert.refresh_from_db()
+    return alert
+
+
+def update_alert(
+    *, alert: Alert, actor: User, changes: dict[str, Any], context: AuditContext | None = None
+) -> Alert:
+    """Change an alert's fields (ALERT_FIELDS); the whole alert is checked again."""
+    unknown = set(changes) - set(ALERT_FIELDS)
+    if unknown:
+        raise ValueError(f"Not alert fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        before = audit_snapshot(locked, list(changes))
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        _validated_alert(locked, expires_at_changed="expires_at" in changes)
+        locked.save(update_fields=list(changes))
+        old, new = changed_values(before, audit_snapshot(locked, list(changes)))
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            resource_type="alert",
+            resource_id=locked.pk,
+            old_values=old,
+            new_values=new,
+            context=context,
+        )
+    return locked
+
+
+def delete_alert(*, alert: Alert, actor: User, context: AuditContext | None = None) -> None:
+    with transaction.atomic():
+        snapshot = audit_snapshot(alert, list(ALERT_FIELDS))
+        alert_id = alert.pk
+        alert.delete()
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.DELETE,
+            resource_type="alert",
+            resource_id=alert_id,
+            old_values=snapshot,
+            context=context,
+        )
