@@ -25,7 +25,7 @@ from strategies.engine.metrics import (
     monthly_returns,
 )
 from strategies.engine.results import BacktestResult, Trade
-from strategies.rules.evaluate import evaluate_rules, required_warmup
+from strategies.rules.evaluate import IndicatorCache, evaluate_rules, required_warmup
 from strategies.rules.schema import ensure_valid_rules, rule_direction
 
 ENTRY_SIGNAL = "entry_rules"
@@ -375,11 +375,14 @@ def run_backtest(
     config: BacktestConfig,
     progress: Callable[[int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    indicator_cache: IndicatorCache | None = None,
 ) -> BacktestResult:
     """Simulate the strategy over the candles and compute every result the backtests table holds.
 
     `progress(pct)` and `should_cancel()` are called at most about 100 times; BacktestCancelled is
     raised as soon as should_cancel() returns True. Raises RuleValidationError for invalid rules.
+    `indicator_cache`, shared by runs over the same candles (an optimisation's variants), keeps
+    each distinct indicator series computed once; it must never be shared across candles.
     """
     ensure_valid_rules(entry_rules, path="entry_rules")
     ensure_valid_rules(exit_rules, path="exit_rules")
@@ -387,7 +390,7 @@ def run_backtest(
     side = -1 if rule_direction(entry_rules) == "short" else 1
     checkpoints = _Checkpoints(n, progress, should_cancel)
     checkpoints.report(0)
-    cache: dict = {}
+    cache: IndicatorCache = {} if indicator_cache is None else indicator_cache
     entry_signal = evaluate_rules(entry_rules, candles, cache)
     exit_signal = evaluate_rules(exit_rules, candles, cache)
     fills = _simulate(candles, entry_signal, exit_signal, side, config, checkpoints)
