@@ -4,7 +4,7 @@ import datetime as dt
 
 from celery import shared_task
 
-from strategies.services import backtests
+from strategies.services import backtests, optimisation_runs
 
 STALE_AFTER = dt.timedelta(minutes=10)
 
@@ -24,3 +24,22 @@ def fail_stale_backtests() -> dict[str, list[str]]:
     failed = backtests.fail_stale_backtests(older_than=STALE_AFTER)
     requeued = backtests.requeue_pending_backtests(older_than=STALE_AFTER)
     return {"failed": [str(pk) for pk in failed], "requeued": [str(pk) for pk in requeued]}
+
+
+@shared_task(
+    name="strategies.tasks.run_optimisation_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Sent to the "optimise" queue (settings.CELERY_TASK_ROUTES).
+)
+def run_optimisation_chunk(optimisation_id: str, fold: int, chunk: int) -> str:
+    """Run one chunk of an optimisation's variants. Idempotent: a redelivered chunk stores only
+    the variants it lacks, so a lost worker's chunk is simply run again."""
+    return optimisation_runs.run_chunk(optimisation_id=optimisation_id, fold=fold, chunk=chunk)
+
+
+@shared_task(name="strategies.tasks.recover_optimisations")
+def recover_optimisations() -> list[str]:
+    """Beat job (every 5 minutes): send again the chunks of optimisations that a dead worker left
+    incomplete, and finish those with nothing left to run."""
+    return optimisation_runs.recover_optimisations(older_than=STALE_AFTER)

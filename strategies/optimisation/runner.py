@@ -14,10 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from strategies import engine
+from strategies.engine.results import BACKTEST_DECIMAL_COLUMNS, BACKTEST_INTEGER_COLUMNS
 from strategies.optimisation.objective import meets_constraints, objective_value
 from strategies.optimisation.space import apply_parameters
 from strategies.rules.evaluate import IndicatorCache
 
+# The result columns a variant keeps: the metrics, not the series.
+METRIC_COLUMNS = frozenset(BACKTEST_DECIMAL_COLUMNS) | frozenset(BACKTEST_INTEGER_COLUMNS)
 RISK_FIELDS = ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_position_size_pct")
 
 
@@ -79,7 +82,11 @@ def run_variant(
             should_cancel=should_cancel,
             indicator_cache=indicator_cache,
         )
-        columns = engine.result_columns(result)
+        columns = {
+            name: value
+            for name, value in engine.result_columns(result).items()
+            if name in METRIC_COLUMNS
+        }
     except engine.BacktestCancelled:
         raise
     except ValueError as error:  # RuleValidationError, ColumnOverflow, config errors
