@@ -12,7 +12,7 @@ from django.utils import timezone
 from compliance.models import AuditLog
 from core.errors import LimitExceeded
 from strategies.models import Optimisation, OptimisationVariant, Strategy
-from strategies.optimisation_selectors import best_variant, variants_of
+from strategies.optimisation_selectors import best_variant, variants_of, walk_forward_report
 from strategies.services import optimisation_runs
 from strategies.services.optimisation_runs import (
     candle_cache,
@@ -320,3 +320,79 @@ def test_deleting_the_strategy_deletes_its_optimisations_in_the_database(strateg
     assert not Optimisation.objects.filter(pk=run.pk).exists()
     assert not OptimisationVariant.objects.filter(optimisation_id=run.pk).exists()
     assert not Strategy.objects.filter(pk=strategy.pk).exists()
+
+
+# Twelve bars for a 2-fold rolling walk-forward with ratio 1 (blocks of 4 bars): fold 1 is in
+# sample on bars 0-3 and out of sample on 4-7, fold 2 in sample on 4-7 and out of sample on 8-11.
+WALK_FORWARD_BARS = [
+    # in sample 1: a losing trade 107 -> 93 (the entry above 105 trades, above 200 never)
+    (100, 106),
+    (107, 108),
+    (108, 94),
+    (93, 93),
+    # out of sample 1: 1,000 buys 9.0909 at 110, sold at 88: -200, so -2.00%
+    (100, 106),
+    (110, 112),
+    (112, 90),
+    (88, 88),
+    # out of sample 2: 1,000 buys 10 at 100, held to the last close 120: +200, so +2.00%
+    (100, 106),
+    (100, 110),
+    (110, 120),
+    (120, 120),
+]
+
+
+def test_walk_forward_scores_each_folds_in_sample_winner_out_of_sample_by_hand():
+    insert_candles(WALK_FORWARD_BARS)
+    strategy = StrategyFactory(**ONE_TRADE_STRATEGY, max_position_size_pct=Decimal("10.00"))
+    run = start(
+        strategy,
+        parameter_space={ENTRY: {"values": [105, 200]}},
+        walk_forward_folds=2,
+        walk_forward_mode="rolling",
+        in_sample_ratio=1,
+    )
+    assert run.variants_total == 6  # 2 on the whole window + 2 per fold
+
+    assert set(run_everything(run)) == {"done"}
+
+    run.refresh_from_db()
+    assert run.status == "completed"
+    report = walk_forward_report(run)
+    minute = dt.timedelta(minutes=1)
+    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    first, second = report["folds"]
+    assert (first["in_sample_start"], first["in_sample_end"]) == (t0, t0 + 3 * minute)
+    assert (first["out_of_sample_start"], first["out_of_sample_end"]) == (
+        t0 + 4 * minute,
+        t0 + 7 * minute,
+    )
+    assert (second["in_sample_start"], second["out_of_sample_end"]) == (
+        t0 + 4 * minute,
+        t0 + 11 * minute,
+    )
+    assert first["parameters"] == second["parameters"] == {ENTRY: 105.0}
+    assert first["out_of_sample_objective"] == Decimal("-2.0000")
+    assert second["out_of_sample_objective"] == Decimal("2.0000")
+    assert first["in_sample_objective"] == Decimal("-1.3084")  # 107 -> 93, as in ONE_TRADE_BARS
+    # Stitched: fold 2's run (10,000 -> 10,100 -> 10,200 -> 10,200) scaled by 9,800 / 10,000.
+    assert [p["equity"] for p in report["stitched_equity"]] == [
+        10000.0,
+        10018.18,
+        9818.18,
+        9800.0,
+        9800.0,
+        9898.0,
+        9996.0,
+        9996.0,
+    ]
+    assert report["parameter_stability"][ENTRY]["distinct"] == 1
+    assert report["efficiency"] == pytest.approx(0.0)  # mean OOS 0 over mean IS
+
+
+def test_a_window_too_short_for_its_folds_fails_with_the_reason(strategy):
+    run = start(strategy, walk_forward_folds=10, in_sample_ratio=1)
+    assert run_chunk(optimisation_id=run.pk, fold=1, chunk=0) == "failed"
+    run.refresh_from_db()
+    assert "the window has 8 bars: too few for 10 folds" in run.error_message
