@@ -168,7 +168,9 @@ def leaf_domain(path: str, trees: dict[str, Any]) -> Domain:
             node = node[step]
             walked = f"{walked}[{step}]"
             continue
-        if not isinstance(node, dict) or step not in node:
+        if not isinstance(node, dict):
+            raise ValueError(f"{walked} is {node!r}; it has no {step!r}")
+        if step not in node:
             raise ValueError(f"{walked} has no {step!r}")
         node = node[step]
         walked = f"{walked}.{step}"
