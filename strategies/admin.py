@@ -245,3 +245,7 @@ class BacktestTradeAdmin(ReadOnlyModelAdmin):
     @admin.display(description="backtest")
     def backtest_link(self, trade: BacktestTrade) -> SafeString | str:
         return change_link(trade.backtest)
+
+
+# The optimisations' pages live in a module of their own; importing it registers them.
+import strategies.admin_optimisation  # noqa: E402, F401

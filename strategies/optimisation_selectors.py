@@ -87,3 +87,32 @@ def walk_forward_report(optimisation: Optimisation) -> dict[str, Any] | None:
             [f.in_sample_objective for f in folds], [f.out_of_sample_objective for f in folds]
         ),
     }
+
+
+def parameter_paths(optimisation: Optimisation) -> list[str]:
+    return list(optimisation.parameter_space or {})
+
+
+def objective_grid(
+    optimisation: Optimisation, x_path: str, y_path: str
+) -> tuple[dict[tuple[Any, Any], float | None], list[Any], list[Any]]:
+    """For the heatmap: per (x value, y value) of the whole window's variants, the best objective
+    among the qualifying ones (None: none qualified); and the sorted x and y values."""
+    cells: dict[tuple[Any, Any], float | None] = {}
+    rows = OptimisationVariant.objects.filter(optimisation=optimisation, fold=0).values_list(
+        "parameters", "objective_value", "meets_constraints"
+    )
+    for parameters, value, qualifies in rows:
+        key = (parameters.get(x_path), parameters.get(y_path))
+        score = float(value) if value is not None and qualifies else None
+        best = cells.get(key)
+        cells[key] = score if best is None else (best if score is None else max(best, score))
+
+    def ordered(values: set) -> list[Any]:
+        return sorted(values, key=lambda v: (v is not None, v if v is not None else 0))
+
+    return (
+        cells,
+        ordered({x for x, _y in cells}),
+        ordered({y for _x, y in cells}),
+    )
