@@ -4,7 +4,7 @@ import datetime as dt
 
 from celery import shared_task
 
-from strategies.services import backtests, optimisation_runs
+from strategies.services import backtests, optimisation_recovery, optimisation_runs
 
 STALE_AFTER = dt.timedelta(minutes=10)
 
@@ -42,4 +42,4 @@ def run_optimisation_chunk(optimisation_id: str, fold: int, chunk: int) -> str:
 def recover_optimisations() -> list[str]:
     """Beat job (every 5 minutes): send again the chunks of optimisations that a dead worker left
     incomplete, and finish those with nothing left to run."""
-    return optimisation_runs.recover_optimisations(older_than=STALE_AFTER)
+    return optimisation_recovery.recover_optimisations(older_than=STALE_AFTER)

@@ -5,17 +5,16 @@ when everything is; and the sweep that sends the chunks of a dead worker again.
 
 Every chunk task is idempotent: the variants it stores are unique per (optimisation, fold,
 variant_number), it skips those already stored, and `variants_done` rises by the rows it actually
-inserted, under the optimisation's row lock. docs/optimisation.md has the state machine.
+inserted, under the optimisation's row lock. docs/optimisation.md has the state machine; the
+sweep for dead workers' chunks is strategies.services.optimisation_recovery.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +30,8 @@ from strategies.models import Optimisation, OptimisationFold, OptimisationVarian
 from strategies.optimisation import Fold, fold_windows, run_variant
 from strategies.optimisation_selectors import best_variant
 from strategies.services.backtests import TASK_CONTEXT, NoCandlesError, load_candles
-from strategies.services.optimisations import (
-    chunk_enqueued_key,
-    chunks_of,
-    enqueue_chunks,
-    plan_variants,
-)
+from strategies.services.candle_cache import CandleCache
+from strategies.services.optimisations import plan_variants
 
 logger = logging.getLogger(__name__)
 
@@ -49,54 +44,6 @@ CANCEL_CHECK_INTERVAL = 1.0
 
 def chunk_heartbeat_key(optimisation_id: uuid.UUID | str, fold: int, chunk: int) -> str:
     return f"optimisation:heartbeat:{optimisation_id}:{fold}:{chunk}"
-
-
-# --- The per-process candle cache ---------------------------------------------------------------
-
-
-class CandleCache:
-    """Candles by (symbol, timeframe, start date, end date), least recently used dropped first
-    once their arrays pass `max_bytes`. One per worker process: chunks of the same optimisation
-    (and of others over the same window) that land on a process load from the database once.
-    An entry is loaded again after `max_age` seconds, so that candles stored since (a window
-    ending today) reach later optimisations."""
-
-    def __init__(self, max_bytes: int, max_age: float = 900.0):
-        self.max_bytes = max_bytes
-        self.max_age = max_age
-        self._entries: OrderedDict[tuple, tuple[float, engine.Candles]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.loads = 0
-
-    @staticmethod
-    def size(candles: engine.Candles) -> int:
-        return sum(
-            getattr(candles, name).nbytes
-            for name in ("time", "open", "high", "low", "close", "volume")
-        )
-
-    def get(self, key: tuple, load: Callable[[], engine.Candles]) -> engine.Candles:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and time.monotonic() - entry[0] < self.max_age:
-                self._entries.move_to_end(key)
-                return entry[1]
-        candles = load()
-        with self._lock:
-            self.loads += 1
-            self._entries[key] = (time.monotonic(), candles)
-            self._entries.move_to_end(key)
-            total = sum(self.size(c) for _t, c in self._entries.values())
-            while total > self.max_bytes and len(self._entries) > 1:
-                _key, (_t, dropped) = self._entries.popitem(last=False)
-                total -= self.size(dropped)
-        return candles
-
-    def clear(self) -> None:
-        """Forget every entry (and the count of loads)."""
-        with self._lock:
-            self._entries.clear()
-            self.loads = 0
 
 
 candle_cache = CandleCache(settings.OPTIMISATION_CANDLE_CACHE_MB * 1024 * 1024)
@@ -415,55 +362,3 @@ def score_fold_if_complete(run: Optimisation, fold_number: int, candles: engine.
             optimisation=run, fold_number=fold_number, defaults=values
         )
     return created
-
-
-# --- Recovery -----------------------------------------------------------------------------------
-
-
-def incomplete_chunks(run: Optimisation) -> list[tuple[int, int]]:
-    """The (fold, chunk)s with variants still missing, and for each walk-forward fold whose
-    variants are all in but which was never scored, its first chunk (running it again scores it)."""
-    per_fold = run.variants_total // (1 + (run.walk_forward_folds or 0))
-    stored: dict[tuple[int, int], int] = {}
-    for fold, number in OptimisationVariant.objects.filter(optimisation=run).values_list(
-        "fold", "variant_number"
-    ):
-        key = (fold, number // run.chunk_size)
-        stored[key] = stored.get(key, 0) + 1
-    scored = set(run.folds.values_list("fold_number", flat=True))
-    missing = []
-    for fold, chunk in chunks_of(run):
-        size = min(run.chunk_size, per_fold - chunk * run.chunk_size)
-        if stored.get((fold, chunk), 0) < size:
-            missing.append((fold, chunk))
-    for fold in range(1, (run.walk_forward_folds or 0) + 1):
-        if fold not in scored and not any(f == fold for f, _c in missing):
-            missing.append((fold, 0))
-    return missing
-
-
-def recover_optimisations(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> list[str]:
-    """Beat job: for optimisations pending or running for longer than `older_than`, send again
-    every chunk that is incomplete, not running (no heartbeat) and not sent recently. A worker that
-    died mid-chunk (OOM, node lost) leaves exactly such a chunk; running it again stores only the
-    variants it lacks. An optimisation with nothing left to run is finished. Returns
-    "id:fold:chunk" of every chunk sent."""
-    cutoff = timezone.now() - older_than
-    sent = []
-    for run in Optimisation.objects.filter(
-        status__in=Optimisation.ACTIVE_STATUSES, created_at__lt=cutoff
-    ):
-        missing = [
-            (fold, chunk)
-            for fold, chunk in incomplete_chunks(run)
-            if cache.get(chunk_heartbeat_key(run.pk, fold, chunk)) is None
-            and cache.get(chunk_enqueued_key(run.pk, fold, chunk)) is None
-        ]
-        if not missing:
-            finish_if_complete(run.pk)
-            continue
-        if enqueue_chunks(run.pk, missing):
-            sent.extend(f"{run.pk}:{fold}:{chunk}" for fold, chunk in missing)
-    if sent:
-        logger.warning("sent %d optimisation chunks again: %s", len(sent), sent)
-    return sent

@@ -14,12 +14,8 @@ from core.errors import LimitExceeded
 from strategies.models import Optimisation, OptimisationVariant, Strategy
 from strategies.optimisation_selectors import best_variant, variants_of, walk_forward_report
 from strategies.services import optimisation_runs
-from strategies.services.optimisation_runs import (
-    candle_cache,
-    incomplete_chunks,
-    recover_optimisations,
-    run_chunk,
-)
+from strategies.services.optimisation_recovery import incomplete_chunks, recover_optimisations
+from strategies.services.optimisation_runs import candle_cache, run_chunk
 from strategies.services.optimisations import (
     OptimisationStateError,
     apply_variant,
