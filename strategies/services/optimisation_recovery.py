@@ -39,21 +39,25 @@ def incomplete_chunks(run: Optimisation) -> list[tuple[int, int]]:
 
 
 def recover_optimisations(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> list[str]:
-    """Beat job: for optimisations pending or running for longer than `older_than`, send again
-    every chunk that is incomplete, not running (no heartbeat) and not sent recently. A worker that
-    died mid-chunk (OOM, node lost) leaves exactly such a chunk; running it again stores only the
-    variants it lacks. An optimisation with nothing left to run is finished. Returns
-    "id:fold:chunk" of every chunk sent."""
+    """Beat job: for optimisations pending or running for longer than `older_than` that no worker
+    is running right now (no chunk heartbeat), send again every chunk that is incomplete and was
+    not sent recently. A worker that died mid-chunk (OOM, machine lost) leaves exactly such a
+    chunk; running it again stores only the variants it lacks. While any chunk of an optimisation
+    runs, nothing of it is sent again: a chunk queued behind others is not duplicated. An
+    optimisation with nothing left to run is finished. Returns "id:fold:chunk" of every chunk
+    sent."""
     cutoff = timezone.now() - older_than
     sent = []
     for run in Optimisation.objects.filter(
         status__in=Optimisation.ACTIVE_STATUSES, created_at__lt=cutoff
     ):
+        beats = cache.get_many([chunk_heartbeat_key(run.pk, f, c) for f, c in chunks_of(run)])
+        if beats:
+            continue
         missing = [
             (fold, chunk)
             for fold, chunk in incomplete_chunks(run)
-            if cache.get(chunk_heartbeat_key(run.pk, fold, chunk)) is None
-            and cache.get(chunk_enqueued_key(run.pk, fold, chunk)) is None
+            if cache.get(chunk_enqueued_key(run.pk, fold, chunk)) is None
         ]
         if not missing:
             finish_if_complete(run.pk)

@@ -15,7 +15,7 @@ from strategies.models import Optimisation, OptimisationVariant, Strategy
 from strategies.optimisation_selectors import best_variant, variants_of, walk_forward_report
 from strategies.services import optimisation_runs
 from strategies.services.optimisation_recovery import incomplete_chunks, recover_optimisations
-from strategies.services.optimisation_runs import candle_cache, run_chunk
+from strategies.services.optimisation_runs import candle_cache, chunk_heartbeat_key, run_chunk
 from strategies.services.optimisations import (
     OptimisationStateError,
     apply_variant,
@@ -259,6 +259,10 @@ def test_a_dead_workers_chunk_is_sent_again_and_completes_without_double_countin
         created_at=timezone.now() - dt.timedelta(minutes=30)
     )
     with mock.patch("celery.canvas.group.apply_async", autospec=True) as send:
+        # While a chunk of the optimisation runs (its heartbeat), nothing is sent again.
+        cache.set(chunk_heartbeat_key(run.pk, 0, 0), "beat", timeout=60)
+        assert recover_optimisations(older_than=dt.timedelta(minutes=10)) == []
+        cache.delete(chunk_heartbeat_key(run.pk, 0, 0))
         sent = recover_optimisations(older_than=dt.timedelta(minutes=10))
         again = recover_optimisations(older_than=dt.timedelta(minutes=10))
     assert sent == [f"{run.pk}:0:0"]
