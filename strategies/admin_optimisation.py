@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
@@ -21,7 +22,11 @@ from strategies.optimisation_selectors import (
     ranked_variants,
     walk_forward_report,
 )
-from strategies.services.optimisations import OptimisationStateError, cancel_optimisation
+from strategies.services.optimisations import (
+    OptimisationStateError,
+    apply_variant,
+    cancel_optimisation,
+)
 
 TOP_VARIANTS = 20
 TOP_COLUMNS = (
@@ -159,7 +164,7 @@ class OptimisationAdmin(ReadOnlyModelAdmin):
     search_fields = ("strategy__name", "user__email")
     list_select_related = ("strategy", "user")
     date_hierarchy = "created_at"
-    actions = ["cancel_optimisations"]
+    actions = ["cancel_optimisations", "apply_best_variants"]
     readonly_fields = ("strategy_link", "user_link", "progress")
     fieldsets = (
         (None, {"fields": ("strategy_link", "user_link", "status", "progress", "error_message")}),
@@ -249,8 +254,32 @@ class OptimisationAdmin(ReadOnlyModelAdmin):
                 messages.WARNING,
             )
 
+    @admin.action(
+        description="Write the best variant into its strategy (next version)",
+        permissions=["cancel"],
+    )
+    def apply_best_variants(self, request: HttpRequest, queryset: QuerySet[Optimisation]) -> None:
+        context = AuditContext.from_request(request, channel="admin")
+        for optimisation in queryset:
+            try:
+                strategy = apply_variant(
+                    optimisation=optimisation, actor=request.user, context=context
+                )
+            except (OptimisationStateError, ValidationError) as error:
+                self.message_user(request, f"{optimisation}: {_reason(error)}", messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"{strategy} now holds the best variant of {optimisation}."
+                )
+
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("strategies.change_optimisation")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(error.messages)
+    return str(error)
 
 
 def _is_uuid(value: str) -> bool:

@@ -7,6 +7,7 @@ from django.test import Client
 
 from strategies.models import Optimisation
 from strategies.optimisation_charts import heatmap_svg
+from strategies.optimisation_selectors import best_variant
 from strategies.services.optimisation_runs import candle_cache, run_chunk
 from strategies.services.optimisations import chunks_of, start_optimisation
 from tests.factories import OperatorFactory, StrategyFactory
@@ -32,9 +33,9 @@ def operator() -> Client:
     return client
 
 
-def walk_forward_run() -> Optimisation:
+def walk_forward_run(**strategy_overrides) -> Optimisation:
     insert_candles(WALK_FORWARD_BARS)
-    strategy = StrategyFactory(**ONE_TRADE_STRATEGY)
+    strategy = StrategyFactory(**{**ONE_TRADE_STRATEGY, **strategy_overrides})
     run = start_optimisation(
         user=strategy.user,
         strategy=strategy,
@@ -145,3 +146,16 @@ def test_the_command_refuses_a_bad_space_with_the_reason():
             "--capital=10000",
             '--space={"entry_rules.nope": {"values": [1]}}',
         )
+
+
+def test_the_apply_action_writes_the_best_variant_into_the_strategy(operator):
+    # An entry threshold outside the space, so that the best variant changes the rules.
+    run = walk_forward_run(entry_rules={"left": "close", "op": ">", "right": 150})
+
+    operator.post(CHANGELIST, {"action": "apply_best_variants", "_selected_action": [str(run.pk)]})
+
+    run.strategy.refresh_from_db()
+    best = best_variant(run).parameters
+    assert run.strategy.version == 2
+    assert run.strategy.entry_rules["right"] == best[ENTRY]
+    assert run.strategy.exit_rules["right"] == best[EXIT]
