@@ -219,28 +219,17 @@ def engine_grid_time(candles, variants: list[dict], chunk_size: int = 25) -> flo
     return (time.perf_counter() - started) / len(variants)
 
 
-def reference_optimize(candles, tries: int) -> tuple[float, int]:
-    """backtesting.py's optimize() over the same grid (fast, slow, stop), `tries` variants drawn
-    from it (max_tries), on the same candles: seconds per variant and the variants run."""
-    import pandas as pd
+# backtesting.py's strategy for the reference: a module-level class, so that optimize() can hand
+# it to its pool. Fast and slow SMA and the stop are the optimised parameters; the target and the
+# position size are the bench strategy's.
+def _reference_strategy():
     from backtesting import Strategy
-    from backtesting.lib import FractionalBacktest, crossover
+    from backtesting.lib import crossover
     from backtesting.test import SMA
 
     from bench.backtest import CONFIG
     from strategies.rules.indicators import rsi
 
-    frame = pd.DataFrame(
-        {
-            "Open": candles.open,
-            "High": candles.high,
-            "Low": candles.low,
-            "Close": candles.close,
-            "Volume": candles.volume,
-        },
-        index=pd.DatetimeIndex(candles.time.astype("datetime64[ns]")),
-    )
-    rsi14 = rsi(candles.close, 14)
     target = CONFIG.take_profit_pct / 100
     size = CONFIG.max_position_size_pct / 100
 
@@ -252,7 +241,7 @@ def reference_optimize(candles, tries: int) -> tuple[float, int]:
         def init(self):
             self.fast_ma = self.I(SMA, self.data.Close, self.fast)
             self.slow_ma = self.I(SMA, self.data.Close, self.slow)
-            self.rsi = self.I(lambda: rsi14)
+            self.rsi = self.I(rsi, self.data.Close, 14)
 
         def next(self):
             if self.position:
@@ -262,11 +251,38 @@ def reference_optimize(candles, tries: int) -> tuple[float, int]:
                 price = self.data.Close[-1]
                 self.buy(size=size, sl=price * (1 - self.stop / 100), tp=price * (1 + target))
 
+    return SmaCrossRsi
+
+
+def reference_optimize(candles, tries: int) -> tuple[float, int]:
+    """backtesting.py's optimize() over the same grid (fast, slow, stop), `tries` variants drawn
+    from it (max_tries), on the same candles, in one process (its pool replaced by a one-thread
+    pool, so that per variant it is compared with one engine process): seconds per variant and
+    the variants run."""
+    from multiprocessing.dummy import Pool as ThreadPool
+
+    import backtesting
+    import pandas as pd
+    from backtesting.lib import FractionalBacktest
+
+    from bench.backtest import CONFIG
+
+    backtesting.Pool = lambda *args, **kwargs: ThreadPool(1)
+    frame = pd.DataFrame(
+        {
+            "Open": candles.open,
+            "High": candles.high,
+            "Low": candles.low,
+            "Close": candles.close,
+            "Volume": candles.volume,
+        },
+        index=pd.DatetimeIndex(candles.time.astype("datetime64[ns]")),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         backtest = FractionalBacktest(
             frame,
-            SmaCrossRsi,
+            _reference_strategy(),
             cash=CONFIG.initial_capital,
             commission=CONFIG.commission_pct,
             spread=CONFIG.slippage_pct,
@@ -300,6 +316,9 @@ def main() -> int:
         help="variants of the grid backtesting.py runs (its max_tries; all 1,000 take long)",
     )
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--skip-workers", action="store_true", help="only the per-variant comparison"
+    )
     args = parser.parse_args()
 
     setup_django()
@@ -328,7 +347,8 @@ def main() -> int:
     print(f"load average before the worker runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
     walls = {}
-    for processes in [int(p) for p in args.processes.split(",")]:
+    counts = [] if args.skip_workers else [int(p) for p in args.processes.split(",")]
+    for processes in counts:
         wall, run = run_optimisation(strategy, first_day, last_day, processes)
         walls[processes] = wall
         per_variant = wall * processes / run.variants_total
