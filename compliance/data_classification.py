@@ -43,6 +43,16 @@ MODEL_CLASSIFICATION: dict[str, Classification] = {
     "strategies.BacktestTrade": Classification(
         DataCategory.USER_CONTENT, Erasure.DELETE, "1 year", True
     ),
+    # Optimisations are backtests in bulk: the same classification and retention.
+    "strategies.Optimisation": Classification(
+        DataCategory.USER_CONTENT, Erasure.DELETE, "1 year", True
+    ),
+    "strategies.OptimisationVariant": Classification(
+        DataCategory.USER_CONTENT, Erasure.DELETE, "1 year", True
+    ),
+    "strategies.OptimisationFold": Classification(
+        DataCategory.USER_CONTENT, Erasure.DELETE, "1 year", True
+    ),
     "trading.Portfolio": Classification(
         DataCategory.FINANCIAL_RECORD, Erasure.ANONYMISE, "10 years", True
     ),
