@@ -46,6 +46,7 @@ BENCH_ENV = {
     "OPTIMISATION_MAX_VARIANTS": "100000",
     "OPTIMISATION_CHUNK_SIZE": "25",
 }
+WORKER_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 FAST = "entry_rules.all[0].left.period"
 SLOW = "entry_rules.all[0].right.period"
 # 10 x 10 x 10 = 1,000 variants: two SMA periods (20 distinct series) and the stop.
@@ -99,7 +100,10 @@ def start_worker(processes: int) -> subprocess.Popen:
     answers a ping."""
     from apextrade.celery import app
 
-    env = {**os.environ, **BENCH_ENV}
+    # One BLAS thread per worker process (docs/optimisation.md): the indicators' blocked
+    # recurrences use matrix products, and OpenBLAS's own threads (one per core, spinning after
+    # each product) would fight the other worker processes for the same cores.
+    env = {**os.environ, **BENCH_ENV, **WORKER_THREADS}
     worker = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/celery"),
