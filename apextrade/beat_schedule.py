@@ -14,6 +14,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "strategies.tasks.fail_stale_backtests",
         "schedule": timedelta(seconds=20),
     },
+    "strategies.recover_optimisations": {
+        "task": "strategies.tasks.recover_optimisations",
+        "schedule": crontab(minute="*/5"),
+    },
     # The timeseries database: rollups every 10 minutes like the ohlcv_1h policy, retention
     # daily. Under TimescaleDB its policies do this; the rollup job then only retries refreshes
     # of logged history that failed, and retention does nothing.

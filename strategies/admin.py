@@ -147,18 +147,17 @@ class StrategyAdmin(AuditedModelAdmin):
 class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
     """The report (chart, trades) and the cancel action come from BacktestReportMixin."""
 
+    # Eight short columns, so that the key metrics fit a 1280-pixel screen without the table
+    # scrolling sideways: the period and status are compact, and the user is a filter and a
+    # search rather than a column.
     list_display = (
-        "__str__",
+        "period",
         "strategy",
-        "user",
-        "status",
-        "progress_pct",
-        "initial_capital",
-        "final_capital",
-        "total_return_pct",
-        "sharpe_ratio",
-        "max_drawdown_pct",
-        "total_trades",
+        "run_status",
+        "return_pct",
+        "sharpe",
+        "max_drawdown",
+        "trades",
         "created_at",
     )
     list_filter = ("status",)
@@ -214,6 +213,32 @@ class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
     def strategy_link(self, backtest: Backtest) -> SafeString | str:
         return change_link(backtest.strategy)
 
+    @admin.display(description="period", ordering="start_date")
+    def period(self, backtest: Backtest) -> str:
+        return f"{backtest.start_date:%Y-%m-%d} → {backtest.end_date:%Y-%m-%d}"
+
+    @admin.display(description="status", ordering="status")
+    def run_status(self, backtest: Backtest) -> str:
+        if backtest.status == Backtest.Status.RUNNING:
+            return f"running {backtest.progress_pct}%"
+        return str(backtest.status)
+
+    @admin.display(description="return %", ordering="total_return_pct")
+    def return_pct(self, backtest: Backtest) -> Any:
+        return _metric(backtest.total_return_pct, "{:.2f}")
+
+    @admin.display(description="Sharpe", ordering="sharpe_ratio")
+    def sharpe(self, backtest: Backtest) -> Any:
+        return _metric(backtest.sharpe_ratio, "{:.2f}")
+
+    @admin.display(description="max DD %", ordering="max_drawdown_pct")
+    def max_drawdown(self, backtest: Backtest) -> Any:
+        return _metric(backtest.max_drawdown_pct, "{:.2f}")
+
+    @admin.display(description="trades", ordering="total_trades")
+    def trades(self, backtest: Backtest) -> Any:
+        return _metric(backtest.total_trades, "{}")
+
     @admin.display(description="user")
     def user_link(self, backtest: Backtest) -> SafeString | str:
         return change_link(backtest.user)
@@ -222,6 +247,10 @@ class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
     def trades_link(self, backtest: Backtest) -> SafeString:
         count = backtest.trades.count()
         return changelist_link(BacktestTrade, f"{count} trades", backtest=backtest.pk)
+
+
+def _metric(value: Any, template: str) -> str:
+    return "-" if value is None else template.format(value)
 
 
 @admin.register(BacktestTrade)
@@ -251,3 +280,7 @@ class BacktestTradeAdmin(ReadOnlyModelAdmin):
     @admin.display(description="backtest")
     def backtest_link(self, trade: BacktestTrade) -> SafeString | str:
         return change_link(trade.backtest)
+
+
+# The optimisations' pages live in a module of their own; importing it registers them.
+import strategies.admin_optimisation  # noqa: E402, F401

@@ -5,7 +5,8 @@ the report's fieldsets are added after the page's "Results"."""
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.functions import Mod
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -18,6 +19,8 @@ from strategies.selectors import backtest_trades_for
 from strategies.services.backtests import BacktestStateError, cancel_backtest
 
 TRADES_SHOWN = 100
+# The chart marks at most this many trades (every k-th one when there are more).
+TRADES_MARKED = 300
 TRADE_COLUMNS = (
     ("#", "trade_number"),
     ("side", "side"),
@@ -56,9 +59,18 @@ class BacktestReportMixin:
     def equity_chart(self, backtest: Backtest) -> SafeString | str:
         if not backtest.equity_curve:
             return "No equity curve (the backtest has not completed)."
+        trades = backtest_trades_for(backtest)
+        total = trades.count()
+        every = max(1, -(-total // TRADES_MARKED))
+        marked = trades.annotate(position=Mod(F("trade_number") - 1, every)).filter(position=0)
         # equity_chart_svg escapes every text it writes; the rest is numbers it formats.
         return mark_safe(
-            equity_chart_svg(backtest.equity_curve, max_drawdown_pct=backtest.max_drawdown_pct)
+            equity_chart_svg(
+                backtest.equity_curve,
+                max_drawdown_pct=backtest.max_drawdown_pct,
+                trades=marked.values("entry_date", "exit_date", "side"),
+                trades_total=total,
+            )
         )
 
     @admin.display(description="trades")

@@ -45,6 +45,27 @@ def declare() -> None:
                 owner="backtest__user",
                 time_field="backtest__created_at",
             ),
+            ModelPolicy(
+                "strategies.Optimisation",
+                Erasure.ERASED,
+                exported=True,
+                section="optimisations",
+                owner="user",
+            ),
+            ModelPolicy(
+                "strategies.OptimisationVariant",
+                Erasure.ERASED,
+                exported=True,
+                section="optimisation_variants",
+                owner="optimisation__user",
+            ),
+            ModelPolicy(
+                "strategies.OptimisationFold",
+                Erasure.ERASED,
+                exported=True,
+                section="optimisation_folds",
+                owner="optimisation__user",
+            ),
         ],
         audit_events=[
             AuditEvents(
@@ -53,6 +74,9 @@ def declare() -> None:
                 model="strategies.Strategy",
             ),
             AuditEvents("backtest", ("create", "update", "delete"), model="strategies.Backtest"),
+            AuditEvents(
+                "optimisation", ("create", "update", "delete"), model="strategies.Optimisation"
+            ),
         ],
         archival_jobs=[
             ArchivalJob(

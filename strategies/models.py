@@ -403,3 +403,27 @@ class BacktestTrade(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.trade_number} {self.side} {self.quantity} {self.symbol}"
+
+
+# Optimisations live in a module of their own; importing them here registers them with the app.
+from strategies.optimisation_models import (  # noqa: E402
+    Optimisation,
+    OptimisationFold,
+    OptimisationStatus,
+    OptimisationVariant,
+)
+
+__all__ = [
+    "BACKTEST_RESULT_FIELDS",
+    "Backtest",
+    "BacktestStatus",
+    "BacktestTrade",
+    "Optimisation",
+    "OptimisationFold",
+    "OptimisationStatus",
+    "OptimisationVariant",
+    "Side",
+    "Strategy",
+    "StrategyStatus",
+    "StrategyTradingMode",
+]

@@ -1,8 +1,12 @@
 """Celery tasks of the strategies domain: unpack ids, call a service, nothing else."""
 
+import datetime as dt
+
 from celery import shared_task
 
-from strategies.services import backtest_runs, backtests
+from strategies.services import backtest_runs, backtests, optimisation_recovery, optimisation_runs
+
+STALE_AFTER = dt.timedelta(minutes=10)
 
 
 @shared_task(name="strategies.tasks.run_backtest_task", acks_late=True)
@@ -22,3 +26,22 @@ def fail_stale_backtests() -> dict[str, list[str]]:
     requeued = backtests.requeue_pending_backtests()
     failed += backtests.fail_unstarted_backtests()
     return {"failed": [str(pk) for pk in failed], "requeued": [str(pk) for pk in requeued]}
+
+
+@shared_task(
+    name="strategies.tasks.run_optimisation_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Sent to the "optimise" queue (settings.CELERY_TASK_ROUTES).
+)
+def run_optimisation_chunk(optimisation_id: str, fold: int, chunk: int) -> str:
+    """Run one chunk of an optimisation's variants. Idempotent: a redelivered chunk stores only
+    the variants it lacks, so a lost worker's chunk is simply run again."""
+    return optimisation_runs.run_chunk(optimisation_id=optimisation_id, fold=fold, chunk=chunk)
+
+
+@shared_task(name="strategies.tasks.recover_optimisations")
+def recover_optimisations() -> list[str]:
+    """Beat job (every 5 minutes): send again the chunks of optimisations that a dead worker left
+    incomplete, and finish those with nothing left to run."""
+    return optimisation_recovery.recover_optimisations(older_than=STALE_AFTER)

@@ -153,6 +153,10 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int(
 )
 CELERY_WORKER_MEMORY_LIMIT_MB = env.int("CELERY_WORKER_MEMORY_LIMIT_MB", default=4096)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Interactive work (backtests, everything else) goes to the default queue "celery"; parameter
+# sweeps to "optimise", which workers on other machines can serve alone (docs/optimisation.md).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"strategies.tasks.run_optimisation_chunk": {"queue": "optimise"}}
 # Periodic jobs are listed in apextrade/beat_schedule.py; the database
 # scheduler copies them into django_celery_beat's tables when beat starts.
 CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOADS)}
@@ -160,6 +164,14 @@ CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOA
 # --- Email (alert notifications). The console backend unless configured.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="alerts@apextrade.local")
+
+# --- Optimisations (docs/optimisation.md): a cap on the variants of one optimisation, variants
+# per chunk task, per-user limits, and each worker process's candle cache.
+OPTIMISATION_MAX_VARIANTS = env.int("OPTIMISATION_MAX_VARIANTS", default=10_000)
+OPTIMISATION_CHUNK_SIZE = env.int("OPTIMISATION_CHUNK_SIZE", default=25)
+OPTIMISATION_VARIANTS_PER_HOUR = env.int("OPTIMISATION_VARIANTS_PER_HOUR", default=50_000)
+OPTIMISATION_RUNNING_PER_USER = env.int("OPTIMISATION_RUNNING_PER_USER", default=2)
+OPTIMISATION_CANDLE_CACHE_MB = env.int("OPTIMISATION_CANDLE_CACHE_MB", default=512)
 
 # --- Field encryption (broker API credentials). A comma-separated list of Fernet keys: the first
 # encrypts, all decrypt, so keys can be rotated.

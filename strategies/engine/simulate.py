@@ -26,6 +26,7 @@ from strategies.engine.metrics import (
 )
 from strategies.engine.results import BacktestResult, Trade
 from strategies.rules.evaluate import (
+    IndicatorCache,
     compute_indicators,
     evaluate_rules,
     indicator_keys,
@@ -400,17 +401,20 @@ def _signals(
     entry_rules: dict[str, Any],
     exit_rules: dict[str, Any],
     checkpoints: _Checkpoints,
+    shared_cache: IndicatorCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entry and exit signals. Each distinct indicator is computed once (a cancel check before
-    each), and all of them are freed once the signals exist: only booleans go on."""
+    each), and, unless the cache is shared with other runs over the same candles, all of them are
+    freed once the signals exist: only booleans go on."""
     keys = indicator_keys(entry_rules)
     keys += [key for key in indicator_keys(exit_rules) if key not in keys]
-    cache: dict = {}
+    cache: IndicatorCache = {} if shared_cache is None else shared_cache
     compute_indicators(keys, candles, cache, lambda done: checkpoints.indicator(done, len(keys)))
     checkpoints.indicator(len(keys), len(keys))
     entry_signal = evaluate_rules(entry_rules, candles, cache)
     exit_signal = evaluate_rules(exit_rules, candles, cache)
-    cache.clear()
+    if shared_cache is None:
+        cache.clear()
     return entry_signal, exit_signal
 
 
@@ -422,6 +426,7 @@ def run_backtest(
     config: BacktestConfig,
     progress: Callable[[int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    indicator_cache: IndicatorCache | None = None,
 ) -> BacktestResult:
     """Simulate the strategy over the candles and compute every result the backtests table holds.
 
@@ -429,7 +434,8 @@ def run_backtest(
     progress through INDICATORS_PHASE (should_cancel() is asked before each indicator), the
     simulation through SIMULATION_PHASE, the results through RESULTS_PHASE. BacktestCancelled
     is raised as soon as should_cancel() returns True. Raises RuleValidationError for invalid
-    rules.
+    rules. `indicator_cache`, shared by runs over the same candles (an optimisation's variants),
+    keeps each distinct indicator series computed once; it must never be shared across candles.
     """
     ensure_valid_rules(entry_rules, path="entry_rules")
     ensure_valid_rules(exit_rules, path="exit_rules")
@@ -437,7 +443,9 @@ def run_backtest(
     side = -1 if rule_direction(entry_rules) == "short" else 1
     checkpoints = _Checkpoints(n, progress, should_cancel)
     checkpoints.report(0)
-    entry_signal, exit_signal = _signals(candles, entry_rules, exit_rules, checkpoints)
+    entry_signal, exit_signal = _signals(
+        candles, entry_rules, exit_rules, checkpoints, shared_cache=indicator_cache
+    )
     fills = _simulate(candles, entry_signal, exit_signal, side, config, checkpoints)
     checkpoints.report(RESULTS_PHASE[0])
     arrays = _trade_arrays(fills, side, config)

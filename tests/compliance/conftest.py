@@ -16,6 +16,7 @@ from compliance.audit import AuditContext
 from compliance.services import record_audit_event
 from core.cache_keys import portfolio_key, rate_limit_key
 from marketdata.models import EquityHistory
+from strategies.models import Optimisation, OptimisationFold, OptimisationVariant
 from tests.factories import (
     AlertFactory,
     ApiKeyFactory,
@@ -63,6 +64,36 @@ def make_person() -> Person:
     PositionFactory(portfolio=portfolio)
     TradeFactory(portfolio=portfolio)
     StrategyDeployment.objects.create(strategy=trade.backtest.strategy, portfolio=portfolio)
+    optimisation = Optimisation.objects.create(
+        strategy=trade.backtest.strategy,
+        user=user,
+        start_date=dt.date(2026, 1, 1),
+        end_date=dt.date(2026, 3, 1),
+        initial_capital=Decimal("10000.00"),
+        commission_pct=Decimal("0.0010"),
+        slippage_pct=Decimal("0.0005"),
+        strategy_snapshot={"name": trade.backtest.strategy.name},
+        parameter_space={"stop_loss_pct": {"values": [1, 2]}},
+        search_method="grid",
+        max_variants=2,
+        objective="sharpe",
+        chunk_size=2,
+    )
+    OptimisationVariant.objects.create(
+        optimisation=optimisation,
+        fold=0,
+        variant_number=0,
+        parameters={"stop_loss_pct": 1},
+        meets_constraints=True,
+    )
+    OptimisationFold.objects.create(
+        optimisation=optimisation,
+        fold_number=1,
+        in_sample_start=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        in_sample_end=dt.datetime(2026, 1, 31, 23, 59, tzinfo=dt.UTC),
+        out_of_sample_start=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        out_of_sample_end=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+    )
     # A portfolio whose only trade is past its ten years: nothing of it is kept.
     old_portfolio = PortfolioFactory(user=user, name=f"{LAST_NAME} 2010")
     old_trade = TradeFactory(portfolio=old_portfolio)

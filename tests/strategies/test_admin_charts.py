@@ -124,3 +124,61 @@ def test_a_curve_without_drawdown_is_labelled_zero_not_minus_zero():
     assert "Drawdown (max 0.00%)" in labels(equity_chart_svg(rising, max_drawdown_pct=0.0))
     assert "0.00%" in labels(equity_chart_svg(rising, [0.0, -1e-9, 0.0]))
     assert not any("-0.00" in label for label in labels(equity_chart_svg(rising)))
+
+
+def test_date_ticks_fall_on_round_moments_with_labels_as_precise_as_their_step():
+    from strategies.admin_charts import time_ticks
+
+    day = 86_400
+    jan_1 = 1_735_689_600  # 2025-01-01 00:00 UTC
+    assert [label for _t, label in time_ticks(jan_1 + 3600, jan_1 + 4 * day)] == [
+        "2025-01-02",
+        "2025-01-03",
+        "2025-01-04",
+        "2025-01-05",
+    ]
+    assert [label for _t, label in time_ticks(jan_1, jan_1 + 3 * 3600)][:2] == [
+        "01-01 00:00",
+        "01-01 00:30",
+    ]
+    months = time_ticks(jan_1 + day, jan_1 + 200 * day)
+    assert [label for _t, label in months] == ["2025-03", "2025-05", "2025-07"]
+    assert len(time_ticks(jan_1, jan_1 + 3000 * day)) <= 7
+
+
+def test_the_chart_draws_tick_lines_under_its_date_labels():
+    root = ET.fromstring(equity_chart_svg(CURVE))
+    ticks = [line for line in root.iter(f"{SVG}line") if line.get("class") == "tick"]
+    assert len(ticks) == 5  # 1 to 5 January
+    assert "2025-01-03" in labels(equity_chart_svg(CURVE))
+
+
+def test_trades_are_marked_at_their_entry_and_exit_on_the_equity_line():
+    width, height = 416, 244
+    trades = [
+        {"entry_date": "2025-01-02T00:00:00Z", "exit_date": "2025-01-03T00:00:00Z", "side": "BUY"}
+    ]
+    root = ET.fromstring(equity_chart_svg(CURVE, trades=trades, width=width, height=height))
+
+    marks = {
+        p.get("class"): points(p)
+        for p in root.iter(f"{SVG}polygon")
+        if p.get("class", "").startswith("trade")
+    }
+
+    # The entry at the 120 peak (top of the panel), the exit at the 90 trough (its bottom); the
+    # entry triangle of a long points up, the exit's down.
+    equity_bottom = TOP + (height - TOP - BOTTOM - GAP) * 0.7
+    entry_tip, exit_tip = marks["trade-entry"][0], marks["trade-exit"][0]
+    assert entry_tip == (LEFT + 82, TOP - 6)
+    assert exit_tip == (LEFT + 164, round(equity_bottom + 6, 1))
+    assert "▲ entry ▼ exit (1 trades)" in labels(
+        equity_chart_svg(CURVE, trades=trades, width=width, height=height)
+    )
+
+
+def test_the_legend_says_when_only_some_trades_are_marked():
+    trades = [{"entry_date": "2025-01-02T00:00:00Z", "exit_date": None, "side": "SELL"}]
+    assert "▲ entry ▼ exit (1 of 40 trades)" in labels(
+        equity_chart_svg(CURVE, trades=trades, trades_total=40)
+    )

@@ -123,3 +123,33 @@ def test_staff_who_may_only_view_backtests_are_not_offered_the_cancel_action():
 
     assert response.status_code == 200
     assert "cancel_backtests" not in response.content.decode()
+
+
+def test_the_list_shows_the_key_metrics_in_eight_short_columns(operator):
+    backtest = completed_backtest()
+
+    response = operator.get(CHANGELIST)
+
+    page = response.content.decode()
+    headers = [column["text"] for column in response.context["result_headers"]]
+    assert headers[1:] == [
+        "period",
+        "strategy",
+        "status",
+        "return %",
+        "Sharpe",
+        "max DD %",
+        "trades",
+        "created at",
+    ]
+    assert f"{backtest.start_date:%Y-%m-%d} → {backtest.end_date:%Y-%m-%d}" in page
+    assert f">{backtest.total_return_pct:.2f}<" in page
+
+
+def test_the_report_chart_marks_the_trades(operator):
+    backtest = completed_backtest()
+
+    page = operator.get(f"{CHANGELIST}{backtest.pk}/change/").content.decode()
+
+    assert page.count('class="trade-entry"') == 1
+    assert page.count('class="trade-exit"') == 1
