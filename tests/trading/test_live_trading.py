@@ -6,7 +6,6 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from celery import current_app
 from rest_framework.test import APIClient
 
 from core.errors import StateConflict
@@ -26,19 +25,6 @@ def portfolio():
     live = PortfolioFactory(live=True, total_value=D("10000.00"))
     ApiKeyFactory(user=live.user, permissions=["read", "trade"])
     return live
-
-
-@pytest.fixture
-def run_tasks(django_capture_on_commit_callbacks):
-    """Tasks sent by name run in this process (as a worker would run them), after the commit."""
-    sent = []
-
-    def send_task(name, args=None, kwargs=None, **options):
-        sent.append(name)
-        return current_app.tasks[name].apply(args=args, kwargs=kwargs, throw=True)
-
-    with mock.patch("celery.current_app.send_task", side_effect=send_task):
-        yield lambda: django_capture_on_commit_callbacks(execute=True), sent
 
 
 def live_order(portfolio, run_tasks, **fields) -> Trade:
