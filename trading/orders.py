@@ -224,6 +224,9 @@ def _place(
         if ticker is None and trade.order_type == "MARKET":
             raise ValidationError({"symbol": [f"No price is known for {trade.symbol} yet."]})
     if not portfolio.is_paper:
+        if trade.expires_at is not None:
+            # Expiry is the paper exchange's beat job; a live order would stay on the exchange.
+            raise ValidationError({"expires_at": ["Live orders are good till cancelled (GTC)."]})
         live_trading.trading_key_for(portfolio)  # 409 before anything is written
     estimate = trade.price if trade.order_type != "MARKET" else (ticker and ticker.close)
     _check_affordable(portfolio=portfolio, trade=trade, estimate=estimate, position=position)

@@ -2,10 +2,13 @@
 submission after commit, the task sends it once, and every fill the exchange reports is booked
 into the position and the portfolio as a paper fill is."""
 
+import datetime as dt
 from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.errors import StateConflict
@@ -187,6 +190,22 @@ def test_a_live_order_needs_a_valid_key_with_the_trade_permission(
         )
     assert not Trade.objects.exists()
     assert fake_binance.calls("POST", "/order") == []
+
+
+def test_a_live_order_with_an_expiry_is_refused(fake_binance, portfolio) -> None:
+    with pytest.raises(ValidationError) as refused:
+        place_order(
+            portfolio=portfolio,
+            actor=portfolio.user,
+            symbol=SYMBOL,
+            side="BUY",
+            order_type="LIMIT",
+            quantity=D("0.02"),
+            price=D("39000"),
+            expires_at=timezone.now() + dt.timedelta(hours=1),
+        )
+    assert "expires_at" in refused.value.message_dict
+    assert not Trade.objects.exists()
 
 
 def test_cancelling_an_open_live_order_cancels_it_on_the_exchange(
