@@ -18,7 +18,11 @@ def price_arrived_to_alerts(*, symbol, price, at, **kwargs) -> None:
 
 
 @receiver(candle_closed, dispatch_uid="accounts.candle_closed")
-def candle_closed_to_alerts(*, symbol, timeframe, time, close_at, **kwargs) -> None:
+def candle_closed_to_alerts(*, symbol, timeframe, time, close_at, close, **kwargs) -> None:
+    if timeframe == "1m":
+        # A 1m close is the symbol's latest price (market data announces no separate price for
+        # it, so the paper exchange sees the candle once): price and change_pct alerts too.
+        _send("accounts.tasks.evaluate_price_alerts", symbol, str(close), close_at.isoformat())
     _send(
         "accounts.tasks.evaluate_candle_alerts",
         symbol,

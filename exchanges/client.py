@@ -8,6 +8,7 @@ frames the credentials).
 """
 
 import decimal
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from exchanges.records import (
     to_decimal,
 )
 from exchanges.redaction import ScrubbingLogger
+
+logger = logging.getLogger(__name__)
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
 SIDES = ("BUY", "SELL")
@@ -70,7 +73,10 @@ class ExchangeClient:
         testnet: bool = False,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         api_urls: Mapping[str, str] | None = None,
+        on_call: Callable[[errors.ExchangeError | None], None] | None = None,
     ) -> None:
+        """`on_call` is told of every call made through this client: None when it succeeded,
+        the (scrubbed) error otherwise (connections.client_for_key: the key's usage)."""
         ccxt_id = CCXT_IDS.get(exchange)
         if ccxt_id is None or not hasattr(ccxt, ccxt_id):
             raise errors.UnsupportedExchange(
@@ -81,6 +87,7 @@ class ExchangeClient:
                 f"A {credentials.exchange} key cannot be used on {exchange}."
             )
         self.exchange = exchange
+        self._on_call = on_call
         self._credentials = credentials
         self._secrets: tuple[str, ...] = credentials.secrets if credentials else ()
         config: dict[str, Any] = {
@@ -378,7 +385,7 @@ class ExchangeClient:
             # trapped) and leave it so: every later quantize() in the process, our money
             # included, would round differently. A local context keeps the change inside.
             with decimal.localcontext():
-                return method(*args)
+                result = method(*args)
         except ccxt.BaseError as error:
             failure = errors.from_ccxt(
                 error,
@@ -387,8 +394,20 @@ class ExchangeClient:
                 placing=placing,
                 retry_after=self._retry_after(),
             )
+        else:
+            self._report_call(None)
+            return result
+        self._report_call(failure)
         # Raised outside the except block: no __context__ pointing at ccxt's exception.
         raise failure
+
+    def _report_call(self, failure: errors.ExchangeError | None) -> None:
+        if self._on_call is None:
+            return
+        try:
+            self._on_call(failure)
+        except Exception:  # bookkeeping must never change what the exchange answered
+            logger.exception("Recording a call to %s failed", self.exchange)
 
     def _retry_after(self) -> float | None:
         headers = getattr(self._ccxt, "last_response_headers", None) or {}

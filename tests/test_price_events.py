@@ -55,6 +55,11 @@ def test_a_closed_candle_queues_alerts_and_the_paper_exchange(
         )
     sent = {call.args[0]: call.kwargs["args"] for call in send_task.call_args_list}
     assert sent["accounts.tasks.evaluate_candle_alerts"][:2] == ["BTC/USDT", timeframe]
+    # A 1m close is the latest price: price alerts follow it (a coarser candle's close is not).
+    expected = ["BTC/USDT", "1.5", (AT + dt.timedelta(minutes=1)).isoformat()]
+    assert sent.get("accounts.tasks.evaluate_price_alerts") == (
+        expected if timeframe == "1m" else None
+    )
     assert sent["trading.tasks.process_candle"] == [
         "BTC/USDT",
         timeframe,

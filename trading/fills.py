@@ -159,6 +159,65 @@ def _move_position(
     return position, gross
 
 
+def book_fill(
+    *,
+    portfolio: Portfolio,
+    trade: Trade,
+    quantity: Decimal,
+    price: Decimal,
+    commission: Decimal,
+    at: datetime,
+    mark_price: Decimal,
+) -> Decimal:
+    """Book a fill of `quantity` at `price` (paper or live) into the position and the portfolio:
+    the position moves (average entry, realized P&L, close, reversal) and is marked at
+    `mark_price`; the trade gets its realized P&L and position and is saved; the portfolio's cash
+    and totals move and are saved, its cache is dropped. The caller holds the portfolio's and the
+    trade's row locks, in a transaction. Returns the fill's gross realized P&L. Refusals (cash,
+    position) are the caller's: a live fill has happened on the exchange and is booked as is."""
+    position = (
+        Position.objects.select_for_update()
+        .filter(portfolio=portfolio, symbol=trade.symbol, is_open=True)
+        .first()
+    )
+    notional = quantity * price
+    if trade.side == BUY:
+        cash_change = -money(notional + commission)
+        signed = quantity
+    else:
+        cash_change = money(notional - commission)
+        signed = -quantity
+    position, gross = _move_position(
+        portfolio=portfolio,
+        position=position,
+        symbol=trade.symbol,
+        signed_quantity=signed,
+        price=price,
+        commission=commission,
+        at=at,
+    )
+    if position.is_open:
+        mark_position(position, mark_price)
+        position.save()
+    trade.realized_pnl = (trade.realized_pnl or ZERO) + gross - commission
+    trade.position = position
+    trade.save()
+
+    portfolio.cash_balance += cash_change
+    refresh_portfolio_totals(portfolio)
+    portfolio.save(
+        update_fields=[
+            "cash_balance",
+            "positions_value",
+            "unrealized_pnl",
+            "realized_pnl",
+            "total_value",
+        ]
+    )
+    invalidate_portfolio_cache(portfolio.pk, after_commit=True)
+    return gross
+
+
 def apply_fill(
     *,
     trade_id: UUID,
@@ -201,35 +260,17 @@ def apply_fill(
         commission = eight(notional * portfolio.commission_pct)
         slippage = eight(size * abs(fill_price - reference))
 
-        position = (
-            Position.objects.select_for_update()
-            .filter(portfolio=portfolio, symbol=trade.symbol, is_open=True)
-            .first()
-        )
-        held = position.quantity if position else ZERO
         if trade.side == BUY:
-            cash_change = -money(notional + commission)
-            if portfolio.cash_balance + cash_change < 0:
+            if portfolio.cash_balance - money(notional + commission) < 0:
                 return _fail(trade, "Not enough cash for this fill.", event.at)
-            signed = size
         else:
-            cash_change = money(notional - commission)
+            held = (
+                Position.objects.filter(portfolio=portfolio, symbol=trade.symbol, is_open=True)
+                .values_list("quantity", flat=True)
+                .first()
+            ) or ZERO
             if size > max(held, ZERO) and not may_sell_short(trade):
                 return _fail(trade, "Not enough of the position to sell.", event.at)
-            signed = -size
-
-        position, gross = _move_position(
-            portfolio=portfolio,
-            position=position,
-            symbol=trade.symbol,
-            signed_quantity=signed,
-            price=fill_price,
-            commission=commission,
-            at=event.at,
-        )
-        if position.is_open:
-            mark_position(position, event.close)
-            position.save()
 
         filled_before = trade.filled_quantity or ZERO
         filled_after = filled_before + size
@@ -239,24 +280,18 @@ def apply_fill(
         trade.filled_value = money(previous_notional + notional)
         trade.commission = (trade.commission or ZERO) + commission
         trade.slippage = (trade.slippage or ZERO) + slippage
-        trade.realized_pnl = (trade.realized_pnl or ZERO) + gross - commission
         trade.status = (
             Trade.Status.FILLED if filled_after == trade.quantity else Trade.Status.PARTIAL
         )
         trade.filled_at = event.at
-        trade.position = position
-        trade.save()
-
-        portfolio.cash_balance += cash_change
-        refresh_portfolio_totals(portfolio)
-        portfolio.save(
-            update_fields=[
-                "cash_balance",
-                "positions_value",
-                "unrealized_pnl",
-                "realized_pnl",
-                "total_value",
-            ]
+        book_fill(
+            portfolio=portfolio,
+            trade=trade,
+            quantity=size,
+            price=fill_price,
+            commission=commission,
+            at=event.at,
+            mark_price=event.close,
         )
         record_audit_event(
             actor=None,
@@ -272,5 +307,4 @@ def apply_fill(
             },
             metadata={"portfolio_id": str(portfolio.pk), "at": event.at.isoformat()},
         )
-        invalidate_portfolio_cache(portfolio.pk, after_commit=True)
     return FillOutcome(trade=trade, quantity=size)

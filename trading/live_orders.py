@@ -224,10 +224,10 @@ def cancel_live_order(
             client.close()
 
 
-def reconcile_open_live_orders() -> dict[str, int]:
-    """Beat job: reconcile every live trade still `submitted` or `partial`, one client per key.
-    Counts the trades by the status they end in; an exchange error skips a trade until the next
-    run."""
+def reconcile_open_live_orders(*, on_fill: FillHook | None = None) -> dict[str, int]:
+    """Beat job: reconcile every live trade still `submitted` or `partial`, one client per key,
+    handing new fills to `on_fill`. Counts the trades by the status they end in; an exchange error
+    skips a trade until the next run."""
     counts: dict[str, int] = {}
     trades = (
         Trade.objects.filter(is_paper=False, status__in=OPEN_STATUSES)
@@ -241,7 +241,9 @@ def reconcile_open_live_orders() -> dict[str, int]:
                 key = api_key_for_portfolio(trade.portfolio)
                 if key.pk not in clients:
                     clients[key.pk] = client_for_key(key)
-                result = reconcile_live_order(trade=trade, api_key=key, client=clients[key.pk])
+                result = reconcile_live_order(
+                    trade=trade, api_key=key, client=clients[key.pk], on_fill=on_fill
+                )
                 status = result.status
             except (errors.ExchangeError, LiveOrderError) as error:
                 logger.warning("Reconciling live order %s failed: %s", trade.pk, error)

@@ -1,6 +1,7 @@
 """Placing, cancelling and expiring orders (services). Paper orders fill on the paper exchange
-(trading.fills, trading.price_events); a live portfolio's order is handed to `submit_live_order`,
-which the exchange adapter layer provides.
+(trading.fills, trading.paper_exchange); a live portfolio's order is committed `pending` and sent
+to its exchange by a task queued after the commit (trading.live_trading), which books its fills
+with the same `book_fill` as paper fills.
 
 Lifecycle (spec §3.7): an accepted paper order is `submitted` at once; fills make it `partial`
 then `filled`; `cancelled` by its owner, `expired` past its expires_at, `failed` when a fill
@@ -9,7 +10,6 @@ cannot be paid for (or a live submission is refused).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +25,7 @@ from compliance.services import record_audit_event
 from core.errors import StateConflict
 from core.validation import symbol_validator
 from strategies.models import Strategy
+from trading import live_trading
 from trading.fills import OPEN_STATUSES, apply_fill, eight, may_sell_short, money
 from trading.matching import BUY, SELL, RestingOrder, reference_price, stop_reached
 from trading.models import Portfolio, Position, Trade
@@ -32,31 +33,6 @@ from trading.price_feed import latest_price
 
 PRICED_TYPES = ("LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
 MAX_QUANTITY = Decimal("9999999999.99999999")  # NUMERIC(18,8)
-
-
-class LiveTradingUnavailable(StateConflict):
-    """No exchange adapter is installed to take live orders."""
-
-
-def _refuse_live_order(trade: Trade) -> None:
-    raise LiveTradingUnavailable(
-        "Live orders need an exchange adapter, and none is configured; use a paper portfolio."
-    )
-
-
-# The exchange adapter layer replaces this (set_live_order_submitter) with a function that sends
-# the order (inside the placing transaction's on_commit, or its own reconciling task).
-_live_order_submitter: Callable[[Trade], None] = _refuse_live_order
-
-
-def set_live_order_submitter(submitter: Callable[[Trade], None] | None) -> None:
-    """Install the function that hands a live trade to its exchange (None: refuse live orders)."""
-    global _live_order_submitter
-    _live_order_submitter = submitter or _refuse_live_order
-
-
-def submit_live_order(trade: Trade) -> None:
-    _live_order_submitter(trade)
 
 
 def _decimal(value: Any, field: str, errors: dict[str, list[str]]) -> Decimal | None:
@@ -247,6 +223,11 @@ def _place(
         ticker = latest_price(trade.symbol)
         if ticker is None and trade.order_type == "MARKET":
             raise ValidationError({"symbol": [f"No price is known for {trade.symbol} yet."]})
+    if not portfolio.is_paper:
+        if trade.expires_at is not None:
+            # Expiry is the paper exchange's beat job; a live order would stay on the exchange.
+            raise ValidationError({"expires_at": ["Live orders are good till cancelled (GTC)."]})
+        live_trading.trading_key_for(portfolio)  # 409 before anything is written
     estimate = trade.price if trade.order_type != "MARKET" else (ticker and ticker.close)
     _check_affordable(portfolio=portfolio, trade=trade, estimate=estimate, position=position)
 
@@ -274,7 +255,7 @@ def _place(
         context=context,
     )
     if not portfolio.is_paper:
-        submit_live_order(trade)
+        live_trading.queue_submission(trade)
         return trade
 
     # The paper exchange accepts the order at once.
@@ -296,7 +277,10 @@ def _place(
 
 def cancel_order(*, trade: Trade, actor: User, context: AuditContext | None = None) -> Trade:
     """Cancel an order not yet (completely) filled; what a partial order already filled stays.
-    A filled, cancelled, failed or expired order is a StateConflict."""
+    A filled, cancelled, failed or expired order is a StateConflict. A live order is cancelled on
+    its exchange (outside any transaction: call it from a view or a task, not inside atomic)."""
+    if not trade.is_paper:
+        return live_trading.cancel(trade=trade)
     with transaction.atomic():
         Portfolio.objects.select_for_update().get(pk=trade.portfolio_id)
         locked = Trade.objects.select_for_update().get(pk=trade.pk)

@@ -8,10 +8,11 @@ for the matcher, expiries for the beat job.
 
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from celery import shared_task
 
-from trading import equity, live_orders, orders, paper_exchange, strategy_runs
+from trading import equity, live_trading, orders, paper_exchange, strategy_runs
 from trading.matching import PriceEvent
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True}
@@ -87,8 +88,16 @@ def record_equity_snapshots() -> int:
     return equity.record_equity_snapshots()
 
 
-@shared_task(name="trading.tasks.reconcile_live_orders")
+@shared_task(name="trading.tasks.submit_live_order", **MONEY_TASK)
+def submit_live_order(trade_id: str) -> str:
+    """Send a pending live order to its exchange and book its fills (queued after the placing
+    transaction commits). Idempotent: a trade no longer pending is never sent again."""
+    return live_trading.submit(trade_id=UUID(trade_id)).status
+
+
+@shared_task(name="trading.tasks.reconcile_live_orders", **MONEY_TASK)
 def reconcile_live_orders() -> dict[str, int]:
-    """Beat job: bring open live orders in line with their exchange (live_orders docstring).
-    Idempotent: a trade already in the exchange's state is left as it is."""
-    return live_orders.reconcile_open_live_orders()
+    """Beat job: send live orders left pending, bring open ones in line with their exchange and
+    book what filled (live_orders docstring). Idempotent: a trade already in the exchange's state
+    is left as it is, a fill is booked once."""
+    return live_trading.reconcile_open()

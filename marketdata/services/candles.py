@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.utils import timezone
 
 from core.validation import symbol_validator, timeframe_validator
 from marketdata import retention, rollups
@@ -26,7 +27,9 @@ from marketdata.ingest.ohlcv import (
     too_old_reason,
 )
 from marketdata.models import DEFAULT_SOURCE
+from marketdata.price_events import announce_candle_closed
 from marketdata.services.ticker import publish_stored_price
+from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB
 
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
@@ -180,6 +183,8 @@ def upsert_candles(
         result = load_candle_rows(
             rows=lambda: iter(rows), symbol=symbol, timeframe=timeframe, source=source, using=using
         )
+        if result.report.rows_written:
+            _announce_after_commit(symbol, timeframe, [c for _n, c in numbered], using)
         return result.report.rows_written
     report = LoadReport(rows_read=len(candles))
     horizon = _write_horizon(timeframe)
@@ -212,4 +217,35 @@ def upsert_candles(
             latest=max(c.time for c in candles),
             using=using,
         )
+        _announce_after_commit(symbol, timeframe, candles, using)
     return written
+
+
+def _announce_after_commit(
+    symbol: str, timeframe: str, candles: Sequence[CandleInput], using: str
+) -> None:
+    """After the commit, announce the batch's newest candle as closed (paper exchange,
+    strategies, alerts) when its period has ended and it is recent: it ended at most two periods
+    ago. A backfill of older candles (a first download, an import) announces nothing, so no
+    strategy acts on history as if it had just happened."""
+    newest = max(candles, key=lambda candle: candle.time)
+    frame = Timeframe.parse(timeframe)
+    close_at = frame.after(newest.time)
+    now = timezone.now()
+    if close_at > now or frame.after(close_at) < now:
+        return
+
+    def announce() -> None:
+        announce_candle_closed(
+            symbol=symbol,
+            timeframe=timeframe,
+            time=newest.time,
+            close_at=close_at,
+            open=newest.open,
+            high=newest.high,
+            low=newest.low,
+            close=newest.close,
+            volume=newest.volume,
+        )
+
+    transaction.on_commit(announce, using=using)

@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db import connections, transaction
 
 from marketdata.models import DEFAULT_SOURCE
+from marketdata.price_events import announce_price
 from marketdata.services.candles import COPY_THRESHOLD, validate_series
 from marketdata.services.ticker import update_ticker
 from marketdata.timescale import TIMESERIES_DB
@@ -100,15 +101,23 @@ def record_ticks(*, ticks: Iterable[TickInput], using: str = TIMESERIES_DB) -> i
                 newest[tick.symbol] = tick
 
         def publish() -> None:
+            # A tick that became the symbol's latest price is announced (paper exchange, price
+            # alerts); an older one, arriving late, only stays stored.
             for tick in newest.values():
-                update_ticker(
+                if update_ticker(
                     symbol=tick.symbol,
                     price=tick.last_price,
                     at=tick.time,
                     origin="tick",
                     bid=tick.bid,
                     ask=tick.ask,
-                )
+                ):
+                    announce_price(
+                        symbol=tick.symbol,
+                        price=tick.last_price,
+                        at=tick.time,
+                        volume=tick.last_volume,
+                    )
 
         transaction.on_commit(publish, using=using)
     return written

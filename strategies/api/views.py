@@ -121,6 +121,41 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def rules_schema(self, request: Request) -> Response:
         return Response(RULES_JSON_SCHEMA)
 
+    @extend_schema(
+        summary="Start trading a draft or paused strategy (409 otherwise)",
+        request=None,
+        responses={200: StrategySerializer, 409: OpenApiResponse(description="Not allowed now.")},
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str) -> Response:
+        return self._transition(request, strategy_services.activate_strategy)
+
+    @extend_schema(
+        summary="Pause an active strategy (409 otherwise)",
+        request=None,
+        responses={200: StrategySerializer, 409: OpenApiResponse(description="Not allowed now.")},
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        return self._transition(request, strategy_services.pause_strategy)
+
+    @extend_schema(
+        summary="Archive a strategy for good (409 when it is already archived)",
+        request=None,
+        responses={200: StrategySerializer, 409: OpenApiResponse(description="Not allowed now.")},
+    )
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str) -> Response:
+        return self._transition(request, strategy_services.archive_strategy)
+
+    def _transition(self, request: Request, service) -> Response:
+        strategy = service(
+            strategy=self.get_object(),
+            actor=request.user,
+            context=AuditContext.from_request(request),
+        )
+        return Response(StrategySerializer(strategy).data)
+
     @staticmethod
     def _validated(data: object, *, partial: bool = False) -> dict:
         serializer = StrategyInputSerializer(data=data, partial=partial)

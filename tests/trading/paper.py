@@ -53,7 +53,7 @@ def candle(clock: Clock, o: str, h: str, low: str, c: str, volume: str | None = 
     return on_price(event)
 
 
-def assert_books_balance(portfolio: Portfolio) -> None:
+def assert_books_balance(portfolio: Portfolio) -> Portfolio:
     """cash + positions = total; realized P&L = the trades'; cash = initial minus what the fills
     cost (each settled to the cent); positions value = the open positions'."""
     portfolio.refresh_from_db()
@@ -66,3 +66,4 @@ def assert_books_balance(portfolio: Portfolio) -> None:
         total=Sum("market_value")
     )["total"] or Decimal(0)
     assert portfolio.positions_value == open_value
+    return portfolio

@@ -151,7 +151,7 @@ def test_cancelling_another_users_order_is_a_404(api):
     assert trade.status == "submitted"
 
 
-def test_a_live_portfolio_without_an_exchange_adapter_is_a_409(api, portfolio):
+def test_a_live_portfolio_without_a_broker_key_is_a_409(api, portfolio):
     live = PortfolioFactory(user=portfolio.user, live=True)
     response = api.post(
         url(live),
@@ -159,7 +159,8 @@ def test_a_live_portfolio_without_an_exchange_adapter_is_a_409(api, portfolio):
         format="json",
     )
     assert response.status_code == 409
-    assert "exchange adapter" in response.json()["detail"]
+    assert "No binance API key" in response.json()["detail"]
+    assert not Trade.objects.filter(portfolio=live).exists()
 
 
 def test_placing_an_order_needs_a_signed_in_user(portfolio):

@@ -3,6 +3,7 @@ computation, overdraft refusal, idempotent retries."""
 
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core.cache import cache
@@ -12,15 +13,13 @@ from django.utils import timezone
 from compliance.models import AuditLog
 from core.cache_keys import portfolio_key
 from core.errors import StateConflict
-from tests.factories import PortfolioFactory, StrategyFactory, UserFactory
+from tests.factories import ApiKeyFactory, PortfolioFactory, StrategyFactory, UserFactory
 from tests.trading.paper import SYMBOL, Clock, assert_books_balance, candle, set_ticker, tick
 from trading.models import Position, Trade
 from trading.orders import (
-    LiveTradingUnavailable,
     cancel_order,
     expire_orders,
     place_order,
-    set_live_order_submitter,
 )
 from trading.portfolio_cache import portfolio_view
 
@@ -385,18 +384,21 @@ def test_an_idempotency_key_from_another_portfolio_is_a_conflict(portfolio):
         order(second, idempotency_key="k")
 
 
-def test_a_live_portfolio_order_goes_to_the_live_submitter_or_is_refused(portfolio):
+def test_a_live_portfolio_order_is_pending_and_queued_after_commit_or_refused(
+    portfolio, django_capture_on_commit_callbacks
+):
     live = PortfolioFactory(user=portfolio.user, live=True)
-    with pytest.raises(LiveTradingUnavailable):
+    with pytest.raises(StateConflict):  # no broker key
         order(live)
     assert not Trade.objects.exists()
-    sent = []
-    set_live_order_submitter(sent.append)
-    try:
+    ApiKeyFactory(user=portfolio.user, permissions=["read", "trade"])
+    with (
+        mock.patch("celery.current_app.send_task") as send_task,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         trade = order(live)
-    finally:
-        set_live_order_submitter(None)
-    assert [t.pk for t in sent] == [trade.pk]
+        assert send_task.call_count == 0
+    send_task.assert_called_once_with("trading.tasks.submit_live_order", args=[str(trade.pk)])
     assert trade.status == Trade.Status.PENDING and trade.is_paper is False
 
 
