@@ -47,7 +47,7 @@ def daily_csv(path: Path, days: int) -> Path:
 def test_a_daily_import_is_served_by_the_api_and_the_arrays(tmp_path: Path, symbol: str) -> None:
     path = daily_csv(tmp_path / "daily.csv", 7300)
     call_command("import_ohlcv", str(path), "--symbol", symbol, "--timeframe", "1d",
-                 stdout=StringIO(), stderr=StringIO())  # fmt: skip
+                 "--timezone", "UTC", stdout=StringIO(), stderr=StringIO())  # fmt: skip
     end = DAILY_FROM + dt.timedelta(days=7300)
 
     arrays = candle_arrays(symbol=symbol, timeframe="1d", start=DAILY_FROM, end=end)
@@ -174,6 +174,25 @@ time,open,high,low,close,volume
 
     assert "line 2: 1m candles before" in err.getvalue()
     assert "retention horizon (5 years)" in err.getvalue()
+    assert not Ohlcv.objects.filter(symbol=symbol).exists()
+
+
+def test_a_dry_run_of_old_1m_history_reports_the_same_refusal(tmp_path: Path, symbol: str) -> None:
+    path = write_csv(tmp_path / "old.csv", """
+time,open,high,low,close,volume
+2019-06-03T00:00:00Z,100,101,99,100.5,10
+2019-06-03T00:01:00Z,100.5,102,100,101.5,12
+""")  # fmt: skip
+    arguments = (str(path), "--symbol", symbol, "--timeframe", "1m")
+    real, dry = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="2 bad row"):
+        call_command("import_ohlcv", *arguments, stdout=StringIO(), stderr=real)
+
+    with pytest.raises(CommandError, match=r"2 bad row.*nothing would be written"):
+        call_command("import_ohlcv", *arguments, "--dry-run", stdout=StringIO(), stderr=dry)
+
+    assert "retention horizon (5 years)" in dry.getvalue()
+    assert dry.getvalue() == real.getvalue()
     assert not Ohlcv.objects.filter(symbol=symbol).exists()
 
 
