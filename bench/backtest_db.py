@@ -113,9 +113,13 @@ def drop_candles(symbol: str) -> None:
         cursor.execute("DELETE FROM ohlcv WHERE symbol = %s AND source = %s", [symbol, DB_SOURCE])
 
 
-def copy_floor(candles, symbol: str) -> float:
-    """Seconds for a binary COPY of the candles' stored columns, read by this client."""
+def copy_floor(candles, symbol: str, *, lean: bool = False) -> float:
+    """Seconds for a binary COPY of the candles' stored columns, read by this client: through
+    psycopg's iteration (the issue's floor), or with `lean` straight from libpq's messages as
+    candle_arrays reads them (marketdata.columnar.read_copy_messages)."""
     from django.db import connections
+
+    from marketdata.columnar import read_copy_messages
 
     start, end = window(candles)
     sql = (
@@ -129,8 +133,12 @@ def copy_floor(candles, symbol: str) -> float:
         connections["timeseries"].cursor() as cursor,
         cursor.cursor.copy(sql, [symbol, start, end]) as copy,
     ):
-        for chunk in copy:
-            data += chunk
+        if lean:
+            read_copy_messages(cursor.cursor.connection.pgconn, data)
+            assert not copy.read()
+        else:
+            for chunk in copy:
+                data += chunk
     assert data
     return time.perf_counter() - started
 
@@ -246,6 +254,13 @@ def run_with_db(args: argparse.Namespace, generate_candles, time_engine, run_ref
         f"floor: binary COPY of the stored columns, read by psycopg: best {floor_best:.3f} s, "
         f"median {floor_median:.3f} s"
     )
+    lean_best, lean_median, _ = timed(
+        lambda: copy_floor(generated, args.db_symbol, lean=True), repeats
+    )
+    print(
+        f"the same COPY read straight from libpq (as candle_arrays reads it): best "
+        f"{lean_best:.3f} s, median {lean_median:.3f} s"
+    )
     cold_best, cold_median, loaded = timed(
         lambda: load(generated, args.db_symbol, use_cache=False), repeats
     )
@@ -256,7 +271,8 @@ def run_with_db(args: argparse.Namespace, generate_candles, time_engine, run_ref
     print(
         f"cold load (candle_arrays, binary COPY decoded by NumPy, + Candles): best "
         f"{cold_best:.3f} s, median {cold_median:.3f} s; largest close difference "
-        f"{price_error:.1e}; cold / COPY {cold_median / floor_median:.2f}x (target <= 1.3x)"
+        f"{price_error:.1e}; cold / COPY {cold_median / floor_median:.2f}x (target <= 1.3x); "
+        f"cold / libpq-read COPY {cold_median / lean_median:.2f}x"
     )
     array_cache.evict(limit=0)
     load(generated, args.db_symbol, use_cache=True)  # stores the entry

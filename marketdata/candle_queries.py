@@ -142,13 +142,13 @@ def candles_sql(
     timeframe: Timeframe,
     *,
     timescale: bool,
-    as_float: bool = False,
+    for_arrays: bool = False,
     natives: frozenset[str] = frozenset(),
 ) -> str:
     """Candles of `timeframe` for %(symbol)s with bucket starts in [%(lo)s, %(hi)s), oldest
     first; `natives` are the timeframes the symbol has candles stored at (see the module doc).
-    With `as_float`, prices come as float8 (for NumPy; times stay timestamptz, whose binary COPY
-    form is already an integer)."""
+    With `for_arrays`, the six columns that marketdata.columnar decodes from binary COPY (no
+    candle_count)."""
     relation = source_sql(
         timeframe.source, "%(lo)s", "%(hi)s", timescale=timescale, natives=natives
     )
@@ -156,11 +156,8 @@ def candles_sql(
         relation = rollup_sql(relation, timeframe, timescale=timescale)
         if timeframe.code in natives:
             relation = native_merge_sql(timeframe.code, relation, "%(lo)s", "%(hi)s")
-    if as_float:
-        columns = (
-            "c.bucket, c.open::float8, c.high::float8, "
-            "c.low::float8, c.close::float8, c.volume::float8"
-        )
+    if for_arrays:
+        columns = "c.bucket, c.open, c.high, c.low, c.close, c.volume"
     else:
         columns = "c.bucket, c.open, c.high, c.low, c.close, c.volume, c.candle_count::bigint"
     return f"SELECT {columns} FROM ({relation}) c ORDER BY c.bucket"

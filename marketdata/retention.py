@@ -1,6 +1,10 @@
 """Spec §7.1 retention for the time-series tables: OHLCV 5 years, equity history 10 years, ticks
-7 days. TimescaleDB mode drops whole chunks through its retention policies; plain mode deletes
-the rows with this job. Rollups are left alone, as drop_chunks leaves continuous aggregates."""
+7 days. OHLCV's retention applies to 1m candles only: candles stored at their own timeframe (1h,
+1d imports) are kept however old, so twenty years of daily history can be backtested (a deviation
+from §7.1, docs/timeseries.md). TimescaleDB mode drops whole chunks of equity_history and
+tick_data through retention policies and deletes old 1m candles with the custom job
+`ohlcv_retention` (migration 0004); plain mode deletes the rows with this job. Rollups are left
+alone, as drop_chunks leaves continuous aggregates."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,12 +20,13 @@ from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 class RetentionRule:
     table: str
     keep: timedelta
-    interval: str  # as the TimescaleDB policy is written
+    interval: str  # as the TimescaleDB policy (or job) is written
+    rows: str = "TRUE"  # which rows of the table retention applies to (SQL)
 
 
 OHLCV_RETENTION = "5 years"
 RETENTION = (
-    RetentionRule("ohlcv", timedelta(days=5 * 365), OHLCV_RETENTION),
+    RetentionRule("ohlcv", timedelta(days=5 * 365), OHLCV_RETENTION, "timeframe = '1m'"),
     RetentionRule("equity_history", timedelta(days=10 * 365), "10 years"),
     RetentionRule("tick_data", timedelta(days=7), "7 days"),
 )
@@ -34,9 +39,15 @@ def ohlcv_horizon(*, now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - RETENTION[0].keep
 
 
+def write_horizon(timeframe: str) -> datetime | None:
+    """Candles of `timeframe` must not start before this (None: no limit). Only 1m candles are
+    subject to ohlcv's retention, so only they have a horizon."""
+    return ohlcv_horizon() if timeframe == "1m" else None
+
+
 def enforce_retention(*, now: datetime | None = None, using: str = TIMESERIES_DB) -> dict:
-    """Plain mode: delete rows older than each table's retention; returns rows deleted per
-    table. TimescaleDB mode: nothing to do here."""
+    """Plain mode: delete rows older than each table's retention (of ohlcv, 1m candles only);
+    returns rows deleted per table. TimescaleDB mode: nothing to do here."""
     if timescaledb_enabled(using):
         return {}
     now = now or timezone.now()
@@ -44,7 +55,8 @@ def enforce_retention(*, now: datetime | None = None, using: str = TIMESERIES_DB
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         for rule in RETENTION:
             cursor.execute(
-                f"DELETE FROM {rule.table} WHERE time < %s::timestamptz - %s::interval",
+                f"DELETE FROM {rule.table} "
+                f"WHERE {rule.rows} AND time < %s::timestamptz - %s::interval",
                 [now, rule.interval],
             )
             deleted[rule.table] = cursor.rowcount

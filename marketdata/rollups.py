@@ -29,9 +29,9 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
-from marketdata.candle_queries import DAY, HOUR, hourly_sql, raw_minutes_sql, rollup_sql
+from marketdata.candle_queries import DAY, HOUR, hourly_sql, rollup_sql
 from marketdata.data_versions import move_data_versions
-from marketdata.timeframes import Timeframe
+from marketdata.timeframes import Timeframe, bucket_sql
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 REFRESH_ATTEMPTS = 6
@@ -55,10 +55,30 @@ class Rollup:
 
     def compute_sql(self) -> str:
         if self.name == "ohlcv_1h":
-            source = raw_minutes_sql("%(lo)s", "%(hi)s")
-        else:
-            source = hourly_sql("%(lo)s", "%(hi)s", timescale=False)
+            return _HOURLY_FROM_MINUTES_SQL.format(
+                bucket=bucket_sql(self.timeframe, "time", timescale=False)
+            )
+        source = hourly_sql("%(lo)s", "%(hi)s", timescale=False)
         return rollup_sql(source, self.timeframe, timescale=False)
+
+
+# Plain mode's hourly refresh: the same buckets as rollup_sql over raw_minutes_sql, computed
+# without sorting the minutes. first/last as `(array_agg(x ORDER BY time))[1]` sort every
+# minute by bucket (a million minutes: a sort spilling to disk, 2.6-3.0 s on the loaded bench
+# machine); here a hash aggregate finds each bucket's first and last minute, and one index
+# look-up each reads their open and close (LIMIT 1 keeps the planner from turning the look-ups
+# into hash joins over every minute): 1.7-1.9 s (bench/README.md, ingest).
+_HOURLY_FROM_MINUTES_SQL = (
+    "SELECT g.bucket, f.open, g.high, g.low, l.close, g.volume, g.candle_count FROM ("
+    "SELECT {bucket} AS bucket, min(time) AS first_time, max(time) AS last_time, "
+    "max(high) AS high, min(low) AS low, sum(volume) AS volume, count(*) AS candle_count "
+    "FROM ohlcv WHERE symbol = %(symbol)s AND timeframe = '1m' "
+    "AND time >= %(lo)s AND time < %(hi)s GROUP BY 1) g "
+    "CROSS JOIN LATERAL (SELECT open FROM ohlcv WHERE symbol = %(symbol)s "
+    "AND timeframe = '1m' AND time = g.first_time LIMIT 1) f "
+    "CROSS JOIN LATERAL (SELECT close FROM ohlcv WHERE symbol = %(symbol)s "
+    "AND timeframe = '1m' AND time = g.last_time LIMIT 1) l"
+)
 
 
 HOURLY = Rollup("ohlcv_1h", HOUR, timedelta(hours=1), timedelta(hours=3), dependent="ohlcv_1d")

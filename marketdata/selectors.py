@@ -202,7 +202,7 @@ def candle_arrays(
     else:
         lo, hi, _ = window
         sql = candles_sql(
-            frame, timescale=timescaledb_enabled(using), as_float=True, natives=natives
+            frame, timescale=timescaledb_enabled(using), for_arrays=True, natives=natives
         )
         arrays = columnar.copy_arrays(
             connections[using], sql, {"symbol": symbol, "lo": lo, "hi": hi}

@@ -95,15 +95,18 @@ def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) 
         if timescale:
             status["policies"] = _fetch_dicts(
                 cursor,
-                "SELECT j.job_id, j.application_name AS job, "
-                "coalesce(j.hypertable_name, '') AS relation, "
+                "SELECT j.job_id, CASE WHEN j.proc_name = 'ohlcv_retention' "
+                "THEN 'Retention of 1m candles (ohlcv_retention)' "
+                "ELSE j.application_name END AS job, "
+                "coalesce(j.hypertable_name, "
+                "CASE WHEN j.proc_name = 'ohlcv_retention' THEN 'ohlcv' END, '') AS relation, "
                 "j.schedule_interval::text AS schedule, j.config::text AS config, "
                 "s.last_run_started_at AS last_run_at, s.last_run_status, s.next_start, "
                 "s.total_runs, s.total_failures "
                 "FROM timescaledb_information.jobs j "
                 "LEFT JOIN timescaledb_information.job_stats s USING (job_id) "
                 "WHERE j.hypertable_name IN ('ohlcv', 'equity_history', 'tick_data', "
-                "'ohlcv_1h', 'ohlcv_1d') "
+                "'ohlcv_1h', 'ohlcv_1d') OR j.proc_name = 'ohlcv_retention' "
                 "ORDER BY j.job_id",
             )
             status["continuous_aggregates"] = _fetch_dicts(

@@ -15,7 +15,9 @@ from marketdata.ingest.ohlcv import (
     LoadReport,
     _reject_duplicates,
     _stage,
+    too_old_reason,
 )
+from marketdata.retention import write_horizon
 from marketdata.timeframes import Timeframe
 
 # What an upsert would do with each staged row (the first of duplicate timestamps), with the
@@ -89,7 +91,10 @@ def preview_candles(
         report = LoadReport()
         cursor.execute("DROP TABLE IF EXISTS pg_temp.ohlcv_staging")
         cursor.execute(STAGING_SQL)
-        _stage(cursor.cursor, rows(), report, timeframe=timeframe)
+        # The same refusal of 1m candles past the retention horizon as load_candles gives.
+        horizon = write_horizon(timeframe)
+        _stage(cursor.cursor, rows(), report, timeframe=timeframe, not_before=horizon,
+               too_old=too_old_reason(horizon))  # fmt: skip
         duplicates = _reject_duplicates(cursor, report)
         preview = Preview(report)
         params = {

@@ -106,7 +106,7 @@ def load_candle_rows(
             timeframe=timeframe,
             source=source,
             skip_invalid=skip_invalid,
-            not_before=_write_horizon(timeframe),
+            not_before=retention.write_horizon(timeframe),
             using=using,
         )
         if report.rows_written:
@@ -122,11 +122,6 @@ def load_candle_rows(
     finished = time.perf_counter()
     loaded = committed_at[0] if committed_at else finished
     return ImportResult(report, loaded - started, finished - loaded)
-
-
-def _write_horizon(timeframe: str) -> datetime | None:
-    """Candles of `timeframe` must not start before this (None: no limit)."""
-    return retention.ohlcv_horizon() if timeframe == "1m" else None
 
 
 def _after_candles_written(
@@ -187,7 +182,7 @@ def upsert_candles(
             _announce_after_commit(symbol, timeframe, [c for _n, c in numbered], using)
         return result.report.rows_written
     report = LoadReport(rows_read=len(candles))
-    horizon = _write_horizon(timeframe)
+    horizon = retention.write_horizon(timeframe)
     for n, c in numbered:
         problem = candle_problem(c.open, c.high, c.low, c.close, c.volume)
         if problem is None and horizon is not None and c.time < horizon:

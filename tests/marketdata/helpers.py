@@ -4,7 +4,11 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+from django.db import connections
+
+from marketdata.retention import enforce_retention
 from marketdata.services import CandleInput, upsert_candles
+from marketdata.timescale import timescaledb_enabled
 
 UTC = dt.UTC
 
@@ -31,3 +35,17 @@ def write_minutes(symbol: str, candles: list[CandleInput]) -> int:
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text.lstrip("\n"))
     return path
+
+
+def run_ohlcv_retention() -> None:
+    """Run what enforces ohlcv's retention in this mode, now: the plain beat job, or
+    TimescaleDB's ohlcv_retention job (the scheduler is paused in tests, tests/conftest.py)."""
+    if not timescaledb_enabled():
+        enforce_retention()
+        return
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'ohlcv_retention'"
+        )
+        (job_id,) = cursor.fetchone()
+        cursor.execute("CALL run_job(%s)", [job_id])

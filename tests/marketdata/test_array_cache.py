@@ -13,11 +13,10 @@ from django.test import override_settings
 
 from marketdata import array_cache, columnar, rollups
 from marketdata.models import Ohlcv
-from marketdata.retention import enforce_retention
 from marketdata.selectors import candle_arrays, candles
 from marketdata.services import CandleInput, refresh_rollups, upsert_candles
 from marketdata.timescale import timescaledb_enabled
-from tests.marketdata.helpers import minute_candles, write_minutes
+from tests.marketdata.helpers import minute_candles, run_ohlcv_retention, write_minutes
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
 
@@ -100,11 +99,11 @@ def test_the_rollup_refresh_moves_the_version(symbol: str) -> None:
     assert read and hourly["high"][0] == 5000.0
 
 
-@pytest.mark.plain_postgres
 def test_the_retention_job_moves_every_version_when_it_deletes(symbol: str) -> None:
+    """Both modes: the plain beat job, and TimescaleDB's ohlcv_retention job."""
     write_minutes(symbol, minute_candles(START, 120))
     load(symbol)
-    enforce_retention()
+    run_ohlcv_retention()
     _, read_when_nothing_went = load(symbol)
     with connections["timeseries"].cursor() as cursor:
         cursor.execute(
@@ -113,7 +112,7 @@ def test_the_retention_job_moves_every_version_when_it_deletes(symbol: str) -> N
             [symbol.replace("/", "OLD/")],
         )
 
-    enforce_retention()
+    run_ohlcv_retention()
     _, read = load(symbol)
 
     assert (read_when_nothing_went, read) == (False, True)

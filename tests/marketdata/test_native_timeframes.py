@@ -177,6 +177,25 @@ time,open,high,low,close,volume
     assert not Ohlcv.objects.filter(symbol=symbol).exists()
 
 
+def test_a_dry_run_of_old_1m_history_reports_the_same_refusal(tmp_path: Path, symbol: str) -> None:
+    path = write_csv(tmp_path / "old.csv", """
+time,open,high,low,close,volume
+2019-06-03T00:00:00Z,100,101,99,100.5,10
+2019-06-03T00:01:00Z,100.5,102,100,101.5,12
+""")  # fmt: skip
+    arguments = (str(path), "--symbol", symbol, "--timeframe", "1m")
+    real, dry = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="2 bad row"):
+        call_command("import_ohlcv", *arguments, stdout=StringIO(), stderr=real)
+
+    with pytest.raises(CommandError, match=r"2 bad row.*nothing would be written"):
+        call_command("import_ohlcv", *arguments, "--dry-run", stdout=StringIO(), stderr=dry)
+
+    assert "retention horizon (5 years)" in dry.getvalue()
+    assert dry.getvalue() == real.getvalue()
+    assert not Ohlcv.objects.filter(symbol=symbol).exists()
+
+
 def test_synthetic_1m_history_past_the_horizon_is_refused(symbol: str) -> None:
     with pytest.raises(RowsRejected):
         generate_synthetic_ohlcv(symbol=symbol, timeframe="1m", bars=10, seed=1,

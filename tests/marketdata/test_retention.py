@@ -1,5 +1,6 @@
-"""Spec §7.1: OHLCV 5 years, equity history 10 years, ticks 7 days. Plain mode deletes with a beat
-job; TimescaleDB mode has retention policies."""
+"""Spec §7.1: OHLCV 5 years (1m candles only: native 1h/1d history is kept), equity history 10
+years, ticks 7 days. Plain mode deletes with a beat job; TimescaleDB mode has retention policies
+and, for ohlcv, the custom job ohlcv_retention."""
 
 import datetime as dt
 import uuid
@@ -8,10 +9,12 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
-from marketdata.models import EquityHistory, MaintenanceJobRun, Ohlcv, TickData
+from marketdata.models import EquityHistory, MaintenanceJobRun, Ohlcv, OhlcvDataVersion, TickData
 from marketdata.retention import enforce_retention
 from marketdata.services import enforce_retention as enforce_retention_job
 from marketdata.tasks import enforce_retention as enforce_retention_task
+from marketdata.timescale import timescaledb_enabled
+from tests.marketdata.helpers import run_ohlcv_retention
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
@@ -19,8 +22,8 @@ UTC = dt.UTC
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def candle(symbol: str, time: dt.datetime) -> Ohlcv:
-    return Ohlcv(time=time, symbol=symbol, timeframe="1m", open=1, high=1, low=1, close=1,
+def candle(symbol: str, time: dt.datetime, timeframe: str = "1m") -> Ohlcv:
+    return Ohlcv(time=time, symbol=symbol, timeframe=timeframe, open=1, high=1, low=1, close=1,
                  volume=1)  # fmt: skip
 
 
@@ -74,17 +77,46 @@ def test_the_beat_task_records_its_run() -> None:
 
 
 @pytest.mark.timescaledb
-def test_timescaledb_has_the_spec_retention_policies() -> None:
+def test_timescaledb_has_the_spec_retention_policies_and_a_1m_job_for_ohlcv() -> None:
     with connections["timeseries"].cursor() as cursor:
         cursor.execute(
             "SELECT hypertable_name, config->>'drop_after' FROM timescaledb_information.jobs "
             "WHERE proc_name = 'policy_retention' ORDER BY hypertable_name"
         )
-        assert cursor.fetchall() == [
-            ("equity_history", "10 years"),
-            ("ohlcv", "5 years"),
-            ("tick_data", "7 days"),
-        ]
+        assert cursor.fetchall() == [("equity_history", "10 years"), ("tick_data", "7 days")]
+        cursor.execute(
+            "SELECT schedule_interval, config->>'drop_after' FROM timescaledb_information.jobs "
+            "WHERE proc_name = 'ohlcv_retention'"
+        )
+        assert cursor.fetchall() == [(dt.timedelta(days=1), "5 years")]
+
+
+def test_retention_deletes_old_1m_candles_and_keeps_native_history(symbol: str) -> None:
+    """Both modes: twenty-year-old daily and six-year-old hourly candles stay; only the 1m
+    candle past the 5-year horizon goes. In TimescaleDB mode the old chunks are compressed
+    first: the job deletes from compressed chunks too."""
+    now = dt.datetime.now(UTC)
+    old, recent = now - dt.timedelta(days=365 * 5 + 30), now - dt.timedelta(days=365 * 5 - 30)
+    Ohlcv.objects.bulk_create(
+        [candle(symbol, old), candle(symbol, recent),
+         candle(symbol, old - dt.timedelta(days=365), "1h"),
+         candle(symbol, now - dt.timedelta(days=365 * 20), "1d")]
+    )  # fmt: skip
+    with connections["timeseries"].cursor() as cursor:
+        if timescaledb_enabled():
+            cursor.execute(
+                "SELECT count(compress_chunk(c)) FROM show_chunks('ohlcv', older_than => %s) c",
+                [recent - dt.timedelta(days=30)],
+            )
+            assert cursor.fetchone()[0] >= 3
+        cursor.execute("INSERT INTO ohlcv_data_versions (symbol, version) VALUES (%s, 0)", [symbol])
+
+    run_ohlcv_retention()
+
+    kept = Ohlcv.objects.filter(symbol=symbol).order_by("time").values_list("timeframe", "time")
+    assert [timeframe for timeframe, _ in kept] == ["1d", "1h", "1m"]
+    assert kept[2][1] == recent
+    assert OhlcvDataVersion.objects.get(symbol=symbol).version > 0  # moved
 
 
 @pytest.mark.timescaledb

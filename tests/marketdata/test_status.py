@@ -77,6 +77,7 @@ def test_timescaledb_status_lists_chunks_compression_and_policies() -> None:
     for policy in ("Columnstore Policy", "Retention Policy", "Refresh Continuous Aggregate"):
         assert policy in text
     assert "ohlcv_1h: real-time on" in text
+    assert "Retention of 1m candles (ohlcv_retention) on ohlcv, every 1 day" in text
 
 
 def test_operators_see_the_status_and_the_latest_candles_in_the_console(symbol: str) -> None:

@@ -1,6 +1,7 @@
 """A daily strategy over twenty years of imported daily candles: the import is stored at 1d,
-read as it is by candle_arrays(), and backtested end to end (most of it lies far past the 1m
-candles' retention horizon)."""
+outlives ohlcv's retention (which deletes 1m candles only, in both modes), is read as it is by
+candle_arrays(), and backtested end to end (most of it lies far past the 1m candles' retention
+horizon)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -13,6 +14,7 @@ from strategies.models import Backtest, BacktestTrade
 from strategies.services.backtest_runs import run_backtest
 from strategies.services.backtests import start_backtest
 from tests.factories import StrategyFactory
+from tests.marketdata.helpers import run_ohlcv_retention
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
@@ -34,10 +36,11 @@ def daily_file(path: Path) -> Path:
     return path
 
 
-def test_a_1d_import_is_backtested_end_to_end(tmp_path: Path) -> None:
+def test_a_1d_import_survives_retention_and_is_backtested_end_to_end(tmp_path: Path) -> None:
     result = import_ohlcv(path=daily_file(tmp_path / "daily.csv"), symbol="DAILY/USD",
                           timeframe="1d", source="stooq")  # fmt: skip
     assert result.report.rows_written == DAYS
+    run_ohlcv_retention()
     strategy = StrategyFactory(
         asset_symbol="DAILY/USD",
         timeframe="1d",
