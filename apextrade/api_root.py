@@ -9,8 +9,16 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 RESOURCES = {
+    "profile": "profile",
+    "export": "me-export",
     "strategies": "strategy-list",
     "backtests": "backtest-list",
+    "optimisations": "optimisation-list",
+    "portfolios": "portfolio-list",
+    "positions": "position-list",
+    "trades": "trade-list",
+    "api_keys": "api-key-list",
+    "alerts": "alert-list",
     "candles": "marketdata-candles",
     "access_tokens": "access-token-list",
 }

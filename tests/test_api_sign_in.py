@@ -140,6 +140,23 @@ def test_the_root_redirects_to_the_api_root_which_links_resources_sign_in_and_do
     assert body["docs"].endswith("/api/v1/docs/")
 
 
+def test_the_api_root_links_every_collection_of_the_api():
+    """Every list route under /api/v1/ (read from the URLconf, so a later one counts too) is
+    linked from the root."""
+    from django.urls import get_resolver, reverse
+
+    def list_routes(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from list_routes(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif prefix.startswith("api/v1/") and (pattern.name or "").endswith("-list"):
+                yield pattern.name
+
+    linked = set(Client().get("/api/v1/").json()["resources"].values())
+    for name in set(list_routes(get_resolver().url_patterns)):
+        assert any(link.endswith(reverse(name)) for link in linked), name
+
+
 AUTH_WRITE_ROUTES = [
     "/api/v1/auth/login/",
     "/api/v1/auth/logout/",
