@@ -23,8 +23,21 @@ from core.validation import (
 ZERO = Decimal("0")
 
 
+# Spec deviation (docs/schema-deviations.md): valid_take_profit allows up to 1000, but the column
+# is NUMERIC(5,2), whose largest value is 999.99; the column's limit is the one users are told.
+TAKE_PROFIT_LIMIT = Decimal("999.99")
+TAKE_PROFIT_LIMIT_MESSAGE = (
+    "Take-profit is at most 999.99%: the column holds NUMERIC(5,2), so the schema's 1000 cannot "
+    "be stored."
+)
+
+
 def percent_field(
-    *, maximum: int, default: Decimal | None = None, **kwargs: object
+    *,
+    maximum: int | Decimal,
+    default: Decimal | None = None,
+    maximum_message: str | None = None,
+    **kwargs: object,
 ) -> models.Field:
     """NUMERIC(5,2) percentage, validated to the range its CHECK constraint allows."""
     extra: dict[str, object] = {"null": True, "blank": True}
@@ -34,7 +47,12 @@ def percent_field(
     return models.DecimalField(
         max_digits=5,
         decimal_places=2,
-        validators=[MinValueValidator(ZERO), MaxValueValidator(Decimal(maximum))],
+        validators=[
+            MinValueValidator(ZERO),
+            MaxValueValidator(Decimal(maximum), message=maximum_message)
+            if maximum_message
+            else MaxValueValidator(Decimal(maximum)),
+        ],
         **extra,
     )
 
@@ -78,7 +96,11 @@ class Strategy(models.Model):
     exit_rules = models.JSONField(blank=True)
 
     stop_loss_pct = percent_field(maximum=100)
-    take_profit_pct = percent_field(maximum=1000)
+    take_profit_pct = percent_field(
+        # Django formats a validator's message with %: the percent sign is doubled for it.
+        maximum=TAKE_PROFIT_LIMIT,
+        maximum_message=TAKE_PROFIT_LIMIT_MESSAGE.replace("%", "%%"),
+    )
     max_position_size_pct = models.DecimalField(
         max_digits=5,
         decimal_places=2,

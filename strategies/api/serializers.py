@@ -10,7 +10,14 @@ from rest_framework import serializers
 
 from core.api_serializers import StrictFieldsMixin
 from strategies.api.openapi import ENTRY_RULES_REF, EXIT_RULES_REF, RULES_REF
-from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
+from strategies.models import (
+    BACKTEST_RESULT_FIELDS,
+    TAKE_PROFIT_LIMIT,
+    TAKE_PROFIT_LIMIT_MESSAGE,
+    Backtest,
+    BacktestTrade,
+    Strategy,
+)
 from strategies.rules.schema import validate_rules
 from strategies.selectors import strategies_for
 from strategies.services.backtests import DEFAULT_COMMISSION_PCT, DEFAULT_SLIPPAGE_PCT
@@ -45,7 +52,7 @@ class ExitRulesField(RulesField):
         super().__init__(path="exit_rules", **kwargs)
 
 
-def _percent(maximum: int, **kwargs: Any) -> serializers.DecimalField:
+def _percent(maximum: int | Decimal, **kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=5,
         decimal_places=2,
@@ -68,7 +75,13 @@ class StrategyInputSerializer(StrictFieldsMixin, serializers.Serializer):
     entry_rules = EntryRulesField()
     exit_rules = ExitRulesField()
     stop_loss_pct = _percent(100)
-    take_profit_pct = _percent(1000)
+    take_profit_pct = _percent(
+        TAKE_PROFIT_LIMIT,
+        error_messages={
+            key: TAKE_PROFIT_LIMIT_MESSAGE
+            for key in ("max_value", "max_digits", "max_whole_digits")
+        },
+    )
     max_position_size_pct = serializers.DecimalField(
         max_digits=5,
         decimal_places=2,

@@ -1,6 +1,8 @@
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -116,6 +118,31 @@ def test_bad_columns_are_reported_on_their_field(api, field, value):
 
     assert response.status_code == 400
     assert list(response.json()) == [field]
+
+
+@pytest.mark.parametrize("value", ["1000", "999.995", "1000.00"])
+def test_take_profit_past_its_column_is_refused_with_the_columns_limit(api, value):
+    response = api.post(LIST_URL, payload(take_profit_pct=value), format="json")
+
+    assert response.status_code == 400
+    [message] = response.json()["take_profit_pct"]
+    assert "at most 999.99%" in message
+
+
+def test_take_profit_at_its_columns_limit_is_stored(api):
+    response = api.post(LIST_URL, payload(take_profit_pct="999.99"), format="json")
+
+    assert response.status_code == 201
+    assert Strategy.objects.get().take_profit_pct == Decimal("999.99")
+
+
+def test_the_model_reports_take_profit_past_its_column_with_the_columns_limit(user):
+    strategy = StrategyFactory.build(user=user, take_profit_pct=Decimal("1000"))
+
+    with pytest.raises(ValidationError) as refused:
+        strategy.full_clean()
+
+    assert "at most 999.99%" in refused.value.message_dict["take_profit_pct"][0]
 
 
 def test_list_shows_only_your_own_strategies_newest_first(api, user):
