@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.credential_encryption import encrypt_credential
 from accounts.models import AccessToken, Alert, ApiKey, User
 from compliance.models import AuditLog
-from strategies.models import Backtest, BacktestTrade, Side, Strategy
+from strategies.models import Backtest, BacktestTrade, Optimisation, Side, Strategy
 from trading.models import Portfolio, Position, Trade
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -241,3 +241,24 @@ class AccessTokenFactory(factory.django.DjangoModelFactory):
         lambda token: hashlib.sha256(token.secret.encode()).hexdigest()
     )
     scopes = factory.LazyFunction(lambda: ["read"])
+
+
+class OptimisationFactory(factory.django.DjangoModelFactory):
+    """A finished-looking grid optimisation of one of the user's strategies (nothing queued)."""
+
+    class Meta:
+        model = Optimisation
+
+    user = factory.SubFactory(UserFactory)
+    strategy = factory.SubFactory(StrategyFactory, user=factory.SelfAttribute("..user"))
+    start_date = dt.date(2026, 1, 1)
+    end_date = dt.date(2026, 3, 1)
+    initial_capital = Decimal("10000.00")
+    commission_pct = Decimal("0.0010")
+    slippage_pct = Decimal("0.0005")
+    strategy_snapshot = factory.LazyAttribute(lambda o: {"name": o.strategy.name})
+    parameter_space = factory.LazyFunction(lambda: {"stop_loss_pct": {"values": [1, 2]}})
+    search_method = "grid"
+    max_variants = 2
+    objective = "sharpe"
+    chunk_size = 2

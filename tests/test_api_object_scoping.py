@@ -15,11 +15,13 @@ from drf_spectacular.generators import EndpointEnumerator
 from rest_framework.test import APIClient
 
 from accounts.models import Alert, ApiKey, User
-from strategies.models import Backtest, Strategy
+from strategies.models import Backtest, Optimisation, Strategy
 from tests.factories import (
+    AccessTokenFactory,
     AlertFactory,
     ApiKeyFactory,
     BacktestFactory,
+    OptimisationFactory,
     PortfolioFactory,
     PositionFactory,
     StrategyFactory,
@@ -47,12 +49,8 @@ MAKERS: dict[type[models.Model], Callable[[User], models.Model]] = {
     ApiKey: lambda user: ApiKeyFactory(user=user, **next(_KEY_SLOTS)),
     Alert: lambda user: AlertFactory(user=user),
 }
-try:  # personal access tokens (branch i10-auth): walked once merged
-    from tests.factories import AccessTokenFactory
-except ImportError:
-    pass
-else:
-    MAKERS[AccessTokenFactory._meta.model] = lambda user: AccessTokenFactory(user=user)
+MAKERS[AccessTokenFactory._meta.model] = lambda user: AccessTokenFactory(user=user)
+MAKERS[Optimisation] = lambda user: OptimisationFactory(user=user)
 
 # Path parameters that name public things, not a user's objects.
 PUBLIC_PARAMETERS = {("/api/v1/marketdata/ticker/{symbol}", "symbol")}

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api_serializers import StrictFieldsMixin
 from strategies.api.serializers import BacktestInputSerializer
 from strategies.models import BACKTEST_RESULT_FIELDS, Optimisation, OptimisationVariant
 from strategies.optimisation import METHODS, MODES, OBJECTIVES
@@ -144,7 +145,7 @@ class OptimisationDetailSerializer(OptimisationSerializer):
         return None if report is None else WalkForwardReportSerializer(report).data
 
 
-class ApplyVariantSerializer(serializers.Serializer):
+class ApplyVariantSerializer(StrictFieldsMixin, serializers.Serializer):
     variant = serializers.UUIDField(
         required=False,
         allow_null=True,

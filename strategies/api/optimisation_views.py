@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from compliance.audit import AuditContext
 from core.api_parsers import DepthLimitedJSONParser
+from core.api_serializers import refuse_body_fields
 from strategies.api.optimisation_serializers import (
     ApplyVariantSerializer,
     OptimisationDetailSerializer,
@@ -101,8 +102,12 @@ class OptimisationViewSet(
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
+        optimisation = self.get_object()
+        refuse_body_fields(
+            request.data, read_only_names=tuple(OptimisationDetailSerializer.Meta.fields)
+        )
         run = optimisation_services.cancel_optimisation(
-            optimisation=self.get_object(),
+            optimisation=optimisation,
             actor=request.user,
             context=AuditContext.from_request(request),
         )

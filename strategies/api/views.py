@@ -149,8 +149,10 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self._transition(request, strategy_services.archive_strategy)
 
     def _transition(self, request: Request, service) -> Response:
+        strategy = self.get_object()
+        refuse_body_fields(request.data, read_only_names=tuple(StrategySerializer.Meta.fields))
         strategy = service(
-            strategy=self.get_object(),
+            strategy=strategy,
             actor=request.user,
             context=AuditContext.from_request(request),
         )

@@ -10,13 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.audit import AuditContext
+from core.api_serializers import StrictFieldsMixin
 from strategies.api.serializers import StrategySerializer
 from strategies.selectors import strategies_for
 from trading.selectors import portfolios_for
 from trading.strategy_runs import run_strategy
 
 
-class DeployInputSerializer(serializers.Serializer):
+class DeployInputSerializer(StrictFieldsMixin, serializers.Serializer):
     portfolio_id = serializers.UUIDField()
 
 
