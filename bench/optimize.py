@@ -328,7 +328,9 @@ def main() -> int:
     setup_django()
     from datetime import timedelta
 
-    from bench.backtest import _window, generate_candles, store_candles
+    from bench.backtest import generate_candles
+    from bench.backtest_db import store_candles
+    from bench.backtest_db import window as _window
 
     candles = generate_candles(args.bars, 7)
     stored, seconds = store_candles(candles, SYMBOL)
