@@ -125,7 +125,7 @@ def test_staff_who_may_only_view_backtests_are_not_offered_the_cancel_action():
     assert "cancel_backtests" not in response.content.decode()
 
 
-def test_the_list_shows_the_key_metrics_in_eight_short_columns(operator):
+def test_the_list_shows_the_key_metrics_in_seven_short_columns(operator):
     backtest = completed_backtest()
 
     response = operator.get(CHANGELIST)
@@ -140,7 +140,6 @@ def test_the_list_shows_the_key_metrics_in_eight_short_columns(operator):
         "Sharpe",
         "max DD %",
         "trades",
-        "created at",
     ]
     assert f"{backtest.start_date:%Y-%m-%d} → {backtest.end_date:%Y-%m-%d}" in page
     assert f">{backtest.total_return_pct:.2f}<" in page
