@@ -36,8 +36,16 @@ _password_request: ContextVar[HttpRequest] = ContextVar("password_request")
 
 
 def changed_fields(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, object]:
-    """The form's changed values among `names`."""
-    return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
+    """The form's values among `names` that differ from the stored row (a form reports a JSON
+    field changed whenever its text differs)."""
+    instance = form.instance
+    stored = type(instance)._default_manager.filter(pk=instance.pk).first()
+    return {
+        name: form.cleaned_data[name]
+        for name in names
+        if name in form.changed_data
+        and (stored is None or getattr(stored, name) != form.cleaned_data[name])
+    }
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -396,7 +404,8 @@ class AlertAdmin(AuditedModelAdmin):
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     date_hierarchy = "created_at"
-    # The checker sets is_triggered and triggered_at; an alert keeps its owner.
+    # The checker sets is_triggered and triggered_at; an alert keeps its owner and its id.
+    exclude = ("id",)
     readonly_fields = ("is_triggered", "created_at", "triggered_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Alert | None = None) -> tuple:

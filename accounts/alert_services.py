@@ -94,6 +94,13 @@ def _validated_alert(alert: Alert, *, expires_at_changed: bool) -> None:
         raise ValidationError(errors)
 
 
+def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    """An empty message is no message (a form's empty text box and an API's null alike)."""
+    if values.get("message") == "":
+        return {**values, "message": None}
+    return values
+
+
 def _alert_clean(*, expires_at_changed: bool):
     def clean(alert: Alert) -> None:
         _validated_alert(alert, expires_at_changed=expires_at_changed)
@@ -115,7 +122,7 @@ def create_alert(
     if unknown:
         raise ValueError(f"Not alert fields: {', '.join(sorted(unknown))}")
     alert = audited_create(
-        instance=Alert(user=user, **values),
+        instance=Alert(user=user, **_normalised(values)),
         actor=actor or user,
         fields=list(ALERT_FIELDS),
         clean=_alert_clean(expires_at_changed=values.get("expires_at") is not None),
@@ -136,7 +143,7 @@ def update_alert(
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         audited_update(
             instance=locked,
-            changes=changes,
+            changes=_normalised(changes),
             actor=actor,
             clean=_alert_clean(expires_at_changed="expires_at" in changes),
             context=context,

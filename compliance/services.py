@@ -11,10 +11,13 @@ Both write through `record_audit_event`, which refuses a resource type or action
 (`compliance.registry.UndeclaredAuditEvent`), puts every value through the one encoder
 (compliance.encoding) and redacts the values of every declared secret field name."""
 
+import contextlib
+import decimal
 import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router, transaction
 
 from compliance.audit import AuditContext
@@ -57,14 +60,27 @@ def audit_values(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return _encoded(values, registry.secret_fields())
 
 
+def _field_value(instance: models.Model, name: str) -> Any:
+    """The value of `name` (a field's name or attname) as JSON, as the column holds it: a Decimal
+    at its column's scale (2500 in NUMERIC(18, 8) is "2500.00000000", whoever wrote it)."""
+    value = getattr(instance, name)
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        try:
+            field = instance._meta.get_field(name)
+        except FieldDoesNotExist:
+            field = None
+        if isinstance(field, models.DecimalField) and field.decimal_places is not None:
+            with contextlib.suppress(decimal.InvalidOperation):
+                value = value.quantize(decimal.Decimal(1).scaleb(-field.decimal_places))
+    return json_value(value)
+
+
 def audit_snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
     """The instance's concrete field values as JSON (compliance.encoding), without the secret
     fields the apps declare."""
     names = fields or [field.attname for field in instance._meta.concrete_fields]
     secrets = registry.secret_fields()
-    return {
-        name: json_value(getattr(instance, name)) for name in names if not _is_secret(name, secrets)
-    }
+    return {name: _field_value(instance, name) for name in names if not _is_secret(name, secrets)}
 
 
 def changed_values(
@@ -110,7 +126,7 @@ def record_audit_event(
 def _stored_values(instance: models.Model, names: list[str]) -> dict[str, Any]:
     """The named values as JSON, secrets included (record_audit_event redacts them), so that a
     changed secret shows as changed."""
-    return {name: json_value(getattr(instance, name)) for name in names}
+    return {name: _field_value(instance, name) for name in names}
 
 
 def save_audited_changes(

@@ -45,10 +45,11 @@ def test_create_update_delete_each_write_their_row_with_context():
     assert {(row.ip_address, row.user_agent, row.user_id) for row in rows} == {
         ("192.0.2.44", "tests", user.pk)
     }
-    assert rows[0].new_values["threshold"] == "1"  # Decimal as a string, not a float
+    # Decimal as a string at its column's scale, not a float
+    assert rows[0].new_values["threshold"] == "1.00000000"
     assert (rows[1].old_values, rows[1].new_values) == (
-        {"threshold": "1"},
-        {"threshold": "2.5"},
+        {"threshold": "1.00000000"},
+        {"threshold": "2.50000000"},
     )
     assert rows[2].old_values == {"symbol": "BTC/USDT"}
     assert not Alert.objects.filter(pk=alert_id).exists()
