@@ -4,6 +4,10 @@ Secrets stay out of every page: the password hash is never rendered (only a link
 password-change form), `mfa_secret` is not a field of any form, and broker credentials appear only
 as "stored encrypted (n bytes)"; API keys are created by `accounts.services.create_api_key`, never
 here.
+
+Every write goes through the services the API calls (accounts.services, accounts.alert_services,
+accounts.security), so a console edit obeys the same rules and writes the same audit row, with
+the operator as actor (core.admin_console.AuditedModelAdmin shows a refusal on the form).
 """
 
 from contextvars import ContextVar
