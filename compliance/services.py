@@ -260,6 +260,46 @@ def audited_delete(
         )
 
 
+def _related_names(instance: models.Model, name: str) -> list[str]:
+    return sorted(str(related) for related in getattr(instance, name).all())
+
+
+def audited_relations_update(
+    *,
+    instance: models.Model,
+    names: list[str],
+    apply: Callable[[], None],
+    actor: Any,
+    context: AuditContext | None = None,
+    created: bool = False,
+    resource_type: str | None = None,
+) -> None:
+    """Many-to-many fields `names` of `instance` changed by `apply()` (a form's save_m2m), and
+    one update row in the same transaction: each changed field's related rows as a sorted list
+    of names, old and new (only new, for an instance just created). Nothing changed: no row."""
+    resource_type, resource_id, key = _resource(instance, resource_type)
+    registry.check_audit_event(resource_type, AuditLog.Action.UPDATE)
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        before = {} if created else {name: _related_names(instance, name) for name in names}
+        apply()
+        after = {name: _related_names(instance, name) for name in names}
+        old, new = changed_values(before, after)
+        if created:
+            old, new = None, {name: value for name, value in after.items() if value}
+        if not (old or new):
+            return
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            old_values=old,
+            new_values=new,
+            metadata=key,
+            context=context,
+        )
+
+
 # An UPDATE expression for a JSON column ({column}) of audit_logs: a value that is the person's
 # id, on rows about the person's account a value of one of the named (personal) keys, and in
 # old_values/new_values ({values_column}) of rows about what they owned any value, becomes the

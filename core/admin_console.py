@@ -21,8 +21,8 @@ from compliance.registry import registry
 from compliance.services import (
     audited_create,
     audited_delete,
+    audited_relations_update,
     audited_update,
-    changed_values,
     record_audit_event,
 )
 from core.errors import LimitExceeded, StateConflict
@@ -217,23 +217,24 @@ class AuditedModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         """Many-to-many fields (a user's groups and permissions, a group's permissions) are saved
-        here, after save_model, so their changes get an update row of their own: each field's
-        related rows as a sorted list of names, old and new (only new for an addition)."""
+        here, after save_model, with an update row of their own
+        (compliance.services.audited_relations_update)."""
         obj = form.instance
         names = [field.name for field in obj._meta.many_to_many if field.name in form.changed_data]
-        before = {name: self._related_names(obj, name) for name in names} if change else {}
-        super().save_related(request, form, formsets, change)
-        after = {name: self._related_names(obj, name) for name in names}
-        if change:
-            old, new = changed_values(before, after)
-            if old or new:
-                self._record(request, obj, AuditLog.Action.UPDATE, old_values=old, new_values=new)
-        elif after:
-            self._record(request, obj, AuditLog.Action.UPDATE, new_values=after)
-
-    @staticmethod
-    def _related_names(obj: models.Model, name: str) -> list[str]:
-        return sorted(str(related) for related in getattr(obj, name).all())
+        if not names:
+            super().save_related(request, form, formsets, change)
+            return
+        audited_relations_update(
+            instance=obj,
+            names=names,
+            apply=lambda: super(AuditedModelAdmin, self).save_related(
+                request, form, formsets, change
+            ),
+            actor=request.user,
+            context=self.audit_context(request),
+            created=not change,
+            resource_type=self.audit_type(),
+        )
 
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         audited_delete(
