@@ -4,27 +4,52 @@ Secrets stay out of every page: the password hash is never rendered (only a link
 password-change form), `mfa_secret` is not a field of any form, and broker credentials appear only
 as "stored encrypted (n bytes)"; API keys are created by `accounts.services.create_api_key`, never
 here.
+
+Every write goes through the services the API calls (accounts.services, accounts.alert_services,
+accounts.security), so a console edit obeys the same rules and writes the same audit row, with
+the operator as actor (core.admin_console.AuditedModelAdmin shows a refusal on the form).
 """
+
+from contextvars import ContextVar
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from accounts import alert_services, services
 from accounts.forms import AdminSignInForm
 from accounts.models import AccessToken, Alert, ApiKey, User
+from accounts.security.access_tokens import revoke_access_token
+from accounts.security.passwords import set_password
 from accounts.selectors import api_key_last_four
 from compliance.admin_actions import export_personal_data
+from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from core.admin_console import AuditedModelAdmin, change_link, related_rows
+
+# The request of the password form being saved (OperatorPasswordForm.save needs its operator,
+# address and agent; Django builds the form without it).
+_password_request: ContextVar[HttpRequest] = ContextVar("password_request")
+
+
+def changed_fields(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, object]:
+    """The form's values among `names` that differ from the stored row (a form reports a JSON
+    field changed whenever its text differs)."""
+    instance = form.instance
+    stored = type(instance)._default_manager.filter(pk=instance.pk).first()
+    return {
+        name: form.cleaned_data[name]
+        for name in names
+        if name in form.changed_data
+        and (stored is None or getattr(stored, name) != form.cleaned_data[name])
+    }
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -33,6 +58,24 @@ class UserCreationForm(AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
+
+
+class OperatorPasswordForm(AdminPasswordChangeForm):
+    """Django's password form for an operator, saved through accounts.security.passwords: the
+    validators and the same audit row (settings_changed, password redacted) as a user's own
+    change, with how = "set_by_operator"."""
+
+    def save(self, commit: bool = True) -> User:
+        request = _password_request.get()
+        usable = self.cleaned_data["set_usable_password"]
+        set_password(
+            user=self.user,
+            new_password=self.cleaned_data["password1"] if usable else None,
+            actor=request.user,
+            how="set_by_operator" if usable else "disabled_by_operator",
+            context=AuditContext.from_request(request, channel="admin"),
+        )
+        return self.user
 
 
 class UserChangeForm(forms.ModelForm):
@@ -60,6 +103,7 @@ class UserChangeForm(forms.ModelForm):
 class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = OperatorPasswordForm
     exclude = ("password", "mfa_secret")
     actions = [export_personal_data]
 
@@ -94,21 +138,39 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:
-        """Django's password form, plus an audit row when an operator sets a password (the row
-        says that it changed, never what to). Django's view is not atomic by itself: the new
-        password and its audit row commit together or not at all."""
-        with transaction.atomic():
-            response = super().user_change_password(request, id, form_url)
-            succeeded = response.status_code == 302 and response.url != request.get_full_path()
-            if request.method == "POST" and succeeded:
-                user = self.get_object(request, unquote(id))
-                self._record(
-                    request,
-                    user,
-                    AuditLog.Action.SETTINGS_CHANGED,
-                    new_values={"password": "set by an operator"},
-                )
-        return response
+        """Django's password page, saved by OperatorPasswordForm through the password service."""
+        token = _password_request.set(request)
+        try:
+            return self._refused(
+                request,
+                lambda: super(UserAdmin, self).user_change_password(request, id, form_url),
+            )
+        finally:
+            _password_request.reset(token)
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        """Through accounts.services, like the API: a new account by add_user; a change of the
+        profile by update_profile (settings_changed, as the user's own), of email, status or
+        operator access by change_account. Groups and permissions: save_related."""
+        context = self.audit_context(request)
+        if not change:
+            usable = form.cleaned_data.get("set_usable_password", True)
+            created = services.add_user(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data.get("password1") if usable else None,
+                actor=request.user,
+                context=context,
+            )
+            obj.pk, obj.password = created.pk, created.password
+            obj._state.adding, obj._state.db = False, created._state.db
+            return
+        if profile := changed_fields(form, services.PROFILE_FIELDS):
+            services.update_profile(user=obj, actor=request.user, changes=profile, context=context)
+        if account := changed_fields(form, services.ACCOUNT_FIELDS):
+            services.change_account(user=obj, actor=request.user, changes=account, context=context)
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        services.delete_user(user=obj, actor=request.user, context=self.audit_context(request))
 
     list_display = (
         "email",
@@ -293,6 +355,20 @@ class ApiKeyAdmin(AuditedModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        if changes := changed_fields(form, services.API_KEY_EDITABLE_FIELDS):
+            services.update_api_key(
+                api_key=obj,
+                actor=request.user,
+                changes=changes,
+                context=self.audit_context(request),
+            )
+
+    def delete_model(self, request: HttpRequest, obj: ApiKey) -> None:
+        services.delete_api_key(
+            api_key=obj, actor=request.user, context=self.audit_context(request)
+        )
+
     @admin.display(description="user")
     def user_link(self, api_key: ApiKey) -> SafeString | str:
         return change_link(api_key.user)
@@ -332,7 +408,34 @@ class AlertAdmin(AuditedModelAdmin):
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     date_hierarchy = "created_at"
-    readonly_fields = ("created_at", "triggered_at")
+    # The checker sets is_triggered and triggered_at; an alert keeps its owner and its id.
+    exclude = ("id",)
+    readonly_fields = ("is_triggered", "created_at", "triggered_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Alert | None = None) -> tuple:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "user") if obj is not None else readonly
+
+    def save_model(self, request: HttpRequest, obj: Alert, form, change: bool) -> None:
+        """Through accounts.alert_services, like the API (its rules: an indicator alert names a
+        known indicator with valid parameters, thresholds above zero, a future expiry)."""
+        context = self.audit_context(request)
+        if change:
+            if changes := changed_fields(form, alert_services.ALERT_FIELDS):
+                alert_services.update_alert(
+                    alert=obj, actor=request.user, changes=changes, context=context
+                )
+            return
+        values = {name: getattr(obj, name) for name in alert_services.ALERT_FIELDS}
+        created = alert_services.create_alert(
+            user=obj.user, values=values, actor=request.user, context=context
+        )
+        obj.pk, obj._state.adding, obj._state.db = created.pk, False, created._state.db
+
+    def delete_model(self, request: HttpRequest, obj: Alert) -> None:
+        alert_services.delete_alert(
+            alert=obj, actor=request.user, context=self.audit_context(request)
+        )
 
 
 @admin.register(AccessToken)
@@ -350,6 +453,10 @@ class AccessTokenAdmin(AuditedModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: AccessToken) -> None:
+        """Revoked as its owner revokes it (accounts.security.access_tokens)."""
+        revoke_access_token(token=obj, actor=request.user, context=self.audit_context(request))
 
 
 # The console's login page signs in through accounts.security.sign_in (throttled, audited, with

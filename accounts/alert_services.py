@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Alert, User
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-from compliance.services import audit_snapshot, changed_values, record_audit_event
+from compliance.services import audited_create, audited_delete, audited_update
 from core.validation import TIMEFRAME_PATTERN
 
 ALERT_FIELDS = (
@@ -95,26 +94,40 @@ def _validated_alert(alert: Alert, *, expires_at_changed: bool) -> None:
         raise ValidationError(errors)
 
 
+def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    """An empty message is no message (a form's empty text box and an API's null alike)."""
+    if values.get("message") == "":
+        return {**values, "message": None}
+    return values
+
+
+def _alert_clean(*, expires_at_changed: bool):
+    def clean(alert: Alert) -> None:
+        _validated_alert(alert, expires_at_changed=expires_at_changed)
+
+    return clean
+
+
 def create_alert(
-    *, user: User, values: dict[str, Any], context: AuditContext | None = None
+    *,
+    user: User,
+    values: dict[str, Any],
+    actor: User | None = None,
+    context: AuditContext | None = None,
 ) -> Alert:
     """A new alert of the user's (values: ALERT_FIELDS, symbol, alert_type, condition and
-    threshold required). Raises ValidationError keyed by field."""
+    threshold required). Raises ValidationError keyed by field. `actor`: who makes it, the user
+    unless an operator does (the console)."""
     unknown = set(values) - set(ALERT_FIELDS)
     if unknown:
         raise ValueError(f"Not alert fields: {', '.join(sorted(unknown))}")
-    with transaction.atomic():
-        alert = Alert(user=user, **values)
-        _validated_alert(alert, expires_at_changed="expires_at" in values)
-        alert.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.CREATE,
-            resource_type="alert",
-            resource_id=alert.pk,
-            new_values=audit_snapshot(alert, list(ALERT_FIELDS)),
-            context=context,
-        )
+    alert = audited_create(
+        instance=Alert(user=user, **_normalised(values)),
+        actor=actor or user,
+        fields=list(ALERT_FIELDS),
+        clean=_alert_clean(expires_at_changed=values.get("expires_at") is not None),
+        context=context,
+    )
     alert.refresh_from_db()
     return alert
 
@@ -128,34 +141,15 @@ def update_alert(
         raise ValueError(f"Not alert fields: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
-        before = audit_snapshot(locked, list(changes))
-        for name, value in changes.items():
-            setattr(locked, name, value)
-        _validated_alert(locked, expires_at_changed="expires_at" in changes)
-        locked.save(update_fields=list(changes))
-        old, new = changed_values(before, audit_snapshot(locked, list(changes)))
-        record_audit_event(
+        audited_update(
+            instance=locked,
+            changes=_normalised(changes),
             actor=actor,
-            action=AuditLog.Action.UPDATE,
-            resource_type="alert",
-            resource_id=locked.pk,
-            old_values=old,
-            new_values=new,
+            clean=_alert_clean(expires_at_changed="expires_at" in changes),
             context=context,
         )
     return locked
 
 
 def delete_alert(*, alert: Alert, actor: User, context: AuditContext | None = None) -> None:
-    with transaction.atomic():
-        snapshot = audit_snapshot(alert, list(ALERT_FIELDS))
-        alert_id = alert.pk
-        alert.delete()
-        record_audit_event(
-            actor=actor,
-            action=AuditLog.Action.DELETE,
-            resource_type="alert",
-            resource_id=alert_id,
-            old_values=snapshot,
-            context=context,
-        )
+    audited_delete(instance=alert, actor=actor, fields=list(ALERT_FIELDS), context=context)

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_update
 
 
 def record_api_key_use(*, api_key_id: UUID, requests: int = 1) -> None:
@@ -30,18 +29,14 @@ def mark_api_key_refused(*, api_key_id: UUID, reason: str) -> bool:
         key = ApiKey.objects.select_for_update().filter(pk=api_key_id).first()
         if key is None or (key.is_valid is False and key.validation_error == reason):
             return False
-        before = {"is_valid": key.is_valid, "validation_error": key.validation_error}
-        key.is_valid = False
-        key.validation_error = reason
-        key.last_validated_at = timezone.now()
-        key.save(update_fields=["is_valid", "validation_error", "last_validated_at"])
-        record_audit_event(
+        audited_update(
+            instance=key,
+            changes={
+                "is_valid": False,
+                "validation_error": reason,
+                "last_validated_at": timezone.now(),
+            },
             actor=None,
-            action=AuditLog.Action.UPDATE,
-            resource_type="api_key",
-            resource_id=key.pk,
-            old_values=before,
-            new_values={"is_valid": False, "validation_error": reason},
             metadata={"user_id": str(key.user_id), "exchange": key.exchange, "reason": reason},
             context=AuditContext.system("exchanges"),
         )

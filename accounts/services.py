@@ -1,22 +1,23 @@
 """Writes of the accounts domain: users, their profile and broker API keys (alerts:
 accounts/alert_services.py). Each runs in one transaction with its audit row."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.credential_encryption import encrypt_credential
 from accounts.models import ApiKey, User, default_notification_preferences
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import (
-    audit_snapshot,
     audited_create,
     audited_delete,
+    audited_update,
     record_audit_event,
-    save_audited_changes,
 )
 from core.currencies import validate_iso_4217
 
@@ -50,6 +51,37 @@ def _validate_new_user(user: User, *, password: str) -> None:
         raise ValidationError(errors)
 
 
+# What the register row records of a new client's account.
+REGISTRATION_AUDIT_FIELDS = ["email", "first_name", "last_name"]
+# What a row about an account an operator makes or deletes records (never password or MFA secret).
+USER_AUDIT_FIELDS = [
+    "email",
+    "first_name",
+    "last_name",
+    "is_active",
+    "is_verified",
+    "is_staff",
+    "is_superuser",
+]
+# What an operator changes about an account besides its profile (accounts.admin).
+ACCOUNT_FIELDS = ("email", "is_active", "is_verified", "is_staff", "is_superuser")
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser")
+
+
+def _validated_new_user(password: str | None) -> Callable[[User], None]:
+    """The `clean` of a new account for audited_create: see _validate_new_user; None: the
+    account has no usable password (it signs in once a reset link sets one)."""
+
+    def clean(user: User) -> None:
+        if password is None:
+            user.set_unusable_password()
+            user.full_clean()
+        else:
+            _validate_new_user(user, password=password)
+
+    return clean
+
+
 def register_user(
     *,
     email: str,
@@ -60,44 +92,103 @@ def register_user(
 ) -> User:
     """A new client account. The password must pass the password validators and is hashed with
     Argon2; validation errors are raised as ValidationError with field keys."""
-    with transaction.atomic():
-        user = User(
-            email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name
-        )
-        _validate_new_user(user, password=password)
-        user.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.REGISTER,
-            resource_type="user",
-            resource_id=user.pk,
-            new_values=audit_snapshot(user, ["email", "first_name", "last_name"]),
-            context=context,
-        )
+    user = User(
+        email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name
+    )
+    audited_create(
+        instance=user,
+        actor=user,
+        action=AuditLog.Action.REGISTER,
+        fields=REGISTRATION_AUDIT_FIELDS,
+        clean=_validated_new_user(password),
+        context=context,
+    )
     return user
 
 
-def create_operator(*, email: str, password: str, context: AuditContext | None = None) -> User:
+def create_operator(
+    *,
+    email: str,
+    password: str,
+    actor: User | None = None,
+    context: AuditContext | None = None,
+) -> User:
     """An operator of the admin console (staff and superuser); the password must pass the
-    password validators."""
-    with transaction.atomic():
-        user = User(
-            email=User.objects.normalize_email(email),
-            is_staff=True,
-            is_superuser=True,
-            is_verified=True,
-        )
-        _validate_new_user(user, password=password)
-        user.save()
-        record_audit_event(
-            actor=None,
-            action=AuditLog.Action.CREATE,
-            resource_type="user",
-            resource_id=user.pk,
-            new_values=audit_snapshot(user, ["email", "is_staff", "is_superuser"]),
-            context=context or AuditContext.system("operator_setup"),
-        )
+    password validators. `actor`: the operator who made it, None for a command or set-up."""
+    user = User(
+        email=User.objects.normalize_email(email),
+        is_staff=True,
+        is_superuser=True,
+        is_verified=True,
+    )
+    audited_create(
+        instance=user,
+        actor=actor,
+        fields=USER_AUDIT_FIELDS,
+        clean=_validated_new_user(password),
+        context=context or AuditContext.system("operator_setup"),
+    )
     return user
+
+
+def add_user(
+    *, email: str, password: str | None, actor: User, context: AuditContext | None = None
+) -> User:
+    """A client account an operator makes (the console's "add user"): the password through the
+    validators, or None for an account without a usable password."""
+    user = User(email=User.objects.normalize_email(email))
+    audited_create(
+        instance=user,
+        actor=actor,
+        fields=USER_AUDIT_FIELDS,
+        clean=_validated_new_user(password),
+        context=context,
+    )
+    return user
+
+
+def _account_errors(user: User, actor: User, changes: dict[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name in PRIVILEGE_FIELDS:
+        if name in changes and changes[name] != getattr(user, name) and not actor.is_superuser:
+            errors[name] = ["Only a superuser gives or takes operator access."]
+    if user.pk == actor.pk:
+        for name in ("is_active", *PRIVILEGE_FIELDS):
+            if changes.get(name) is False and getattr(user, name):
+                errors.setdefault(name, []).append(
+                    "You cannot take this from your own account; ask another operator."
+                )
+    return errors
+
+
+def change_account(
+    *, user: User, actor: User, changes: dict[str, Any], context: AuditContext | None = None
+) -> User:
+    """An operator's change of an account's email, status or operator access (ACCOUNT_FIELDS);
+    the profile goes through update_profile. Only a superuser changes operator access; nobody
+    deactivates or demotes their own account. Verifying an account stamps verified_at."""
+    unknown = set(changes) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise ValueError(f"Not account fields: {', '.join(sorted(unknown))}")
+    if "email" in changes:
+        changes = {**changes, "email": User.objects.normalize_email(changes["email"])}
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if errors := _account_errors(locked, actor, changes):
+            raise ValidationError(errors)
+        if changes.get("is_verified") and not locked.is_verified and locked.verified_at is None:
+            changes = {**changes, "verified_at": timezone.now()}
+        audited_update(instance=locked, changes=changes, actor=actor, context=context)
+    user.refresh_from_db()
+    return user
+
+
+def delete_user(*, user: User, actor: User, context: AuditContext | None = None) -> None:
+    """An operator deletes an account (the console); not their own. GDPR erasure
+    (compliance.gdpr) is the path for a person who asks to be forgotten."""
+    if user.pk == actor.pk:
+        raise ValidationError("You cannot delete your own account; ask another operator.")
+    audited_delete(instance=user, actor=actor, fields=USER_AUDIT_FIELDS, context=context)
 
 
 NOTIFICATION_KEYS = tuple(default_notification_preferences())
@@ -156,12 +247,11 @@ def update_profile(
                 **changes,
                 "notification_preferences": {**merged, **changes["notification_preferences"]},
             }
-        save_audited_changes(
+        audited_update(
             instance=locked,
             changes=changes,
             actor=actor,
             action=AuditLog.Action.SETTINGS_CHANGED,
-            resource_type="user",
             context=context,
         )
     user.refresh_from_db()
@@ -219,8 +309,30 @@ def delete_api_key(*, api_key: ApiKey, actor: User, context: AuditContext | None
     )
 
 
+API_KEY_EDITABLE_FIELDS = ("name", "is_valid")
+
+
+def update_api_key(
+    *, api_key: ApiKey, actor: User, changes: dict[str, Any], context: AuditContext | None = None
+) -> ApiKey:
+    """Rename a broker key or mark it valid or invalid (the console); its credentials, exchange
+    and network are never changed (store a new key instead). Marking it valid clears the
+    exchange's last refusal."""
+    unknown = set(changes) - set(API_KEY_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable fields of a broker key: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if changes.get("is_valid") and locked.validation_error:
+            changes = {**changes, "validation_error": None}
+        audited_update(instance=locked, changes=changes, actor=actor, context=context)
+    api_key.refresh_from_db()
+    return api_key
+
+
 def record_sign_in(*, user: User, context: AuditContext | None = None) -> None:
-    """A successful sign-in (admin console or API session), for the audit trail."""
+    """A successful sign-in (admin console or API session), for the audit trail: an event, not a
+    write of the user (compliance.services.record_audit_event)."""
     record_audit_event(
         actor=user,
         action=AuditLog.Action.LOGIN,

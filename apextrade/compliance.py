@@ -42,15 +42,19 @@ def declare() -> None:
                 for name in BEAT_MODELS
             ),
         ],
-        # The console's edits of beat's schedules (apextrade.admin).
+        # The console's edits of operators' permission groups (accounts.admin) and of beat's
+        # schedules (apextrade.admin).
         audit_events=[
-            AuditEvents(resource, ("create", "update", "delete", "activate", "deactivate"))
-            for resource in (
-                "periodic_task",
-                "interval_schedule",
-                "crontab_schedule",
-                "solar_schedule",
-                "clocked_schedule",
-            )
+            AuditEvents("group", ("create", "update", "delete"), model="auth.Group"),
+            *(
+                AuditEvents(resource, ("create", "update", "delete", "activate", "deactivate"))
+                for resource in (
+                    "periodic_task",
+                    "interval_schedule",
+                    "crontab_schedule",
+                    "solar_schedule",
+                    "clocked_schedule",
+                )
+            ),
         ],
     )

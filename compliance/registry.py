@@ -13,6 +13,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 
+class UndeclaredAuditEvent(LookupError):
+    """An audit row about a resource type, or with an action, that no app declared in its
+    `<app>/compliance.py` (`AuditEvents`): refused before anything is written."""
+
+
 class Erasure(StrEnum):
     """What GDPR erasure (Art. 17) does to a model's rows of the person."""
 
@@ -170,6 +175,25 @@ class ComplianceRegistry:
             if events.model == label:
                 return events.resource_type
         return label.split(".")[-1].lower()
+
+    def check_audit_event(self, resource_type: str, action: str) -> None:
+        """Raise UndeclaredAuditEvent unless an app declared `action` on `resource_type`."""
+        events = self._resources.get(resource_type)
+        if events is None:
+            raise UndeclaredAuditEvent(
+                f"Audit resource type {resource_type!r} is not declared by any app: add "
+                f"AuditEvents({resource_type!r}, ...) to the owning app's compliance.py "
+                "(see docs/compliance.md)."
+            )
+        if action not in events.actions:
+            raise UndeclaredAuditEvent(
+                f"Action {action!r} is not declared for audit resource type {resource_type!r} "
+                f"(declared: {', '.join(events.actions)})."
+            )
+
+    def is_declared(self, resource_type: str, action: str) -> bool:
+        events = self._resources.get(resource_type)
+        return events is not None and action in events.actions
 
     def secret_fields(self) -> frozenset[str]:
         """Every declared secret field name: never exported, never in an audit value."""

@@ -1,12 +1,23 @@
 """Writes of the compliance domain. Every business service writes its audit row inside its own
-transaction, so an action and its audit row commit or roll back together: through the audited
-write helpers (`audited_create`, `audited_update`, `audited_delete`) for plain writes of a model,
-or `record_audit_event` for an event with a shape of its own."""
+transaction, so an action and its audit row commit or roll back together:
 
+- plain writes of a model go through the audited-write helpers `audited_create`,
+  `audited_update` and `audited_delete` (validation, the write and its row in one transaction);
+- an event that is not a create, update or delete of one model (a sign-in, a sign-out, a refused
+  sign-in, an export, a batch job) goes through `record_audit_event`, with what happened in
+  `metadata`.
+
+Both write through `record_audit_event`, which refuses a resource type or action no app declared
+(`compliance.registry.UndeclaredAuditEvent`), puts every value through the one encoder
+(compliance.encoding) and redacts the values of every declared secret field name."""
+
+import contextlib
+import decimal
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models, router, transaction
 
 from compliance.audit import AuditContext
@@ -18,6 +29,50 @@ from compliance.registry import registry
 # What an erased value of old_values/new_values becomes; the only new value that audit_logs'
 # append-only trigger accepts (compliance migration 0005).
 ERASED = "[erased]"
+# What the value of a declared secret field becomes in an audit row: the row says that the
+# secret was set or changed, never to what. None stays None (that no secret is set tells nothing).
+REDACTED = "[redacted]"
+
+
+def _is_secret(name: str, secrets: frozenset[str]) -> bool:
+    return name in secrets or name.removesuffix("_id") in secrets
+
+
+def _encoded(value: Any, secrets: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            str(key): REDACTED
+            if _is_secret(str(key), secrets) and item is not None
+            else _encoded(item, secrets)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_encoded(item, secrets) for item in value]
+    return json_value(value)
+
+
+def audit_values(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`values` as an audit row stores them: every value (nested ones too) through the one
+    encoder, the value of every declared secret field name (`password`, `token_hash`...)
+    REDACTED."""
+    if values is None:
+        return None
+    return _encoded(values, registry.secret_fields())
+
+
+def _field_value(instance: models.Model, name: str) -> Any:
+    """The value of `name` (a field's name or attname) as JSON, as the column holds it: a Decimal
+    at its column's scale (2500 in NUMERIC(18, 8) is "2500.00000000", whoever wrote it)."""
+    value = getattr(instance, name)
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        try:
+            field = instance._meta.get_field(name)
+        except FieldDoesNotExist:
+            field = None
+        if isinstance(field, models.DecimalField) and field.decimal_places is not None:
+            with contextlib.suppress(decimal.InvalidOperation):
+                value = value.quantize(decimal.Decimal(1).scaleb(-field.decimal_places))
+    return json_value(value)
 
 
 def audit_snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
@@ -25,11 +80,7 @@ def audit_snapshot(instance: models.Model, fields: list[str] | None = None) -> d
     fields the apps declare."""
     names = fields or [field.attname for field in instance._meta.concrete_fields]
     secrets = registry.secret_fields()
-    return {
-        name: json_value(getattr(instance, name))
-        for name in names
-        if name not in secrets and name.removesuffix("_id") not in secrets
-    }
+    return {name: _field_value(instance, name) for name in names if not _is_secret(name, secrets)}
 
 
 def changed_values(
@@ -51,7 +102,13 @@ def record_audit_event(
     metadata: dict[str, Any] | None = None,
     context: AuditContext | None = None,
 ) -> AuditLog:
-    """Append one row to the audit trail. `actor` is the acting user, or None for the system."""
+    """Append one row to the audit trail; the helper for events that are not a plain create,
+    update or delete (sign-in, sign-out, export...: say what happened in `metadata`), and what
+    the audited-write helpers write through. `actor` is the acting user, or None for the system.
+    Raises UndeclaredAuditEvent, writing nothing, when no app declared `action` on
+    `resource_type`. Values and metadata go through `audit_values` (one encoder, secrets
+    redacted)."""
+    registry.check_audit_event(resource_type, action)
     context = context or AuditContext()
     return AuditLog.objects.create(
         user=actor if getattr(actor, "pk", None) else None,
@@ -60,10 +117,16 @@ def record_audit_event(
         resource_id=resource_id,
         ip_address=context.ip_address,
         user_agent=context.user_agent,
-        old_values=old_values,
-        new_values=new_values,
-        metadata={"channel": context.channel, **(metadata or {})},
+        old_values=audit_values(old_values),
+        new_values=audit_values(new_values),
+        metadata=audit_values({"channel": context.channel, **(metadata or {})}),
     )
+
+
+def _stored_values(instance: models.Model, names: list[str]) -> dict[str, Any]:
+    """The named values as JSON, secrets included (record_audit_event redacts them), so that a
+    changed secret shows as changed."""
+    return {name: _field_value(instance, name) for name in names}
 
 
 def save_audited_changes(
@@ -74,22 +137,28 @@ def save_audited_changes(
     action: str,
     resource_type: str,
     context: AuditContext | None = None,
+    metadata: dict[str, Any] | None = None,
+    clean: Callable[[models.Model], None] | None = None,
 ) -> models.Model:
-    """Apply `changes` to a (locked) instance, validate, save those columns, and audit what really
-    changed, old and new. Call inside the service's transaction."""
-    before = audit_snapshot(instance, list(changes))
+    """Apply `changes` to a (locked) instance, validate (`clean`, default full_clean), save
+    those columns, and audit what really changed, old and new (a changed secret as REDACTED).
+    Call inside the service's transaction; prefer `audited_update`."""
+    registry.check_audit_event(resource_type, action)
+    before = _stored_values(instance, list(changes))
     for name, value in changes.items():
         setattr(instance, name, value)
-    instance.full_clean()
+    (clean or type(instance).full_clean)(instance)
     instance.save(update_fields=list(changes))
-    old, new = changed_values(before, audit_snapshot(instance, list(changes)))
+    old, new = changed_values(before, _stored_values(instance, list(changes)))
+    resource_type, resource_id, key = _resource(instance, resource_type)
     record_audit_event(
         actor=actor,
         action=action,
         resource_type=resource_type,
-        resource_id=instance.pk,
+        resource_id=resource_id,
         old_values=old,
         new_values=new,
+        metadata={**key, **(metadata or {})},
         context=context,
     )
     return instance
@@ -112,20 +181,24 @@ def audited_create(
     action: str = AuditLog.Action.CREATE,
     fields: list[str] | None = None,
     resource_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    clean: Callable[[models.Model], None] | None = None,
 ) -> models.Model:
-    """Validate and insert `instance`, and audit its values (`fields`, or all; secrets never),
-    in one transaction."""
+    """Validate (`clean`, default full_clean) and insert `instance`, and audit its values
+    (`fields`, or all; secrets never), in one transaction. An undeclared resource type or
+    action is refused before anything is written."""
+    registry.check_audit_event(_resource(instance, resource_type)[0], action)
     with transaction.atomic(using=router.db_for_write(type(instance))):
-        instance.full_clean()
+        (clean or type(instance).full_clean)(instance)
         instance.save(force_insert=True)
-        resource_type, resource_id, metadata = _resource(instance, resource_type)
+        resource_type, resource_id, key = _resource(instance, resource_type)
         record_audit_event(
             actor=actor,
             action=action,
             resource_type=resource_type,
             resource_id=resource_id,
             new_values=audit_snapshot(instance, fields),
-            metadata=metadata,
+            metadata={**key, **(metadata or {})},
             context=context,
         )
     return instance
@@ -139,9 +212,11 @@ def audited_update(
     context: AuditContext | None = None,
     action: str = AuditLog.Action.UPDATE,
     resource_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    clean: Callable[[models.Model], None] | None = None,
 ) -> models.Model:
-    """Apply `changes` to a (locked) instance, validate, save those columns, and audit what
-    really changed, old and new, in one transaction."""
+    """Apply `changes` to a (locked) instance, validate (`clean`, default full_clean), save
+    those columns, and audit what really changed, old and new, in one transaction."""
     resource_type = resource_type or registry.resource_type_for(instance._meta.label)
     with transaction.atomic(using=router.db_for_write(type(instance))):
         return save_audited_changes(
@@ -151,6 +226,8 @@ def audited_update(
             action=action,
             resource_type=resource_type,
             context=context,
+            metadata=metadata,
+            clean=clean,
         )
 
 
@@ -162,11 +239,13 @@ def audited_delete(
     action: str = AuditLog.Action.DELETE,
     fields: list[str] | None = None,
     resource_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
     """Delete `instance` and audit its values (`fields`, or all; secrets never), in one
     transaction."""
+    resource_type, resource_id, key = _resource(instance, resource_type)
+    registry.check_audit_event(resource_type, action)
     with transaction.atomic(using=router.db_for_write(type(instance))):
-        resource_type, resource_id, metadata = _resource(instance, resource_type)
         old_values = audit_snapshot(instance, fields)
         instance.delete()
         # The row last: audited transactions take turns from their first audit row to commit.
@@ -176,7 +255,47 @@ def audited_delete(
             resource_type=resource_type,
             resource_id=resource_id,
             old_values=old_values,
-            metadata=metadata,
+            metadata={**key, **(metadata or {})},
+            context=context,
+        )
+
+
+def _related_names(instance: models.Model, name: str) -> list[str]:
+    return sorted(str(related) for related in getattr(instance, name).all())
+
+
+def audited_relations_update(
+    *,
+    instance: models.Model,
+    names: list[str],
+    apply: Callable[[], None],
+    actor: Any,
+    context: AuditContext | None = None,
+    created: bool = False,
+    resource_type: str | None = None,
+) -> None:
+    """Many-to-many fields `names` of `instance` changed by `apply()` (a form's save_m2m), and
+    one update row in the same transaction: each changed field's related rows as a sorted list
+    of names, old and new (only new, for an instance just created). Nothing changed: no row."""
+    resource_type, resource_id, key = _resource(instance, resource_type)
+    registry.check_audit_event(resource_type, AuditLog.Action.UPDATE)
+    with transaction.atomic(using=router.db_for_write(type(instance))):
+        before = {} if created else {name: _related_names(instance, name) for name in names}
+        apply()
+        after = {name: _related_names(instance, name) for name in names}
+        old, new = changed_values(before, after)
+        if created:
+            old, new = None, {name: value for name, value in after.items() if value}
+        if not (old or new):
+            return
+        record_audit_event(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            old_values=old,
+            new_values=new,
+            metadata=key,
             context=context,
         )
 

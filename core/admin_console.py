@@ -3,11 +3,13 @@ between related rows, audit rows for what operators change, and a view-only base
 only services or the engine write."""
 
 import uuid
+from collections.abc import Callable
 
-from django.contrib import admin
-from django.db import models
+from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models, transaction
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -16,9 +18,19 @@ from django.utils.safestring import SafeString
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.registry import registry
-from compliance.services import audit_snapshot, changed_values, record_audit_event
+from compliance.services import (
+    audited_create,
+    audited_delete,
+    audited_relations_update,
+    audited_update,
+    record_audit_event,
+)
+from core.errors import LimitExceeded, StateConflict
 
 RELATED_ROWS_SHOWN = 10
+# What a service raises to refuse a write; the console shows it as a message.
+# (Not PermissionDenied: Django's own permission checks raise it, and answer 403.)
+SERVICE_REFUSALS = (ValidationError, StateConflict, LimitExceeded)
 
 
 def change_link(obj: models.Model | None, text: str | None = None) -> SafeString | str:
@@ -62,79 +74,180 @@ class SecretLookupsRefused:
         return super().lookup_allowed(lookup, value, request)
 
 
-class AuditedModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
-    """Every add, change and delete an operator makes is written to the audit log, in the same
-    transaction as the change (the admin wraps each form and delete in one), with the operator as
-    actor and channel "admin". Secrets never enter the row (compliance.services.audit_snapshot)."""
+def refusal_errors(error: Exception) -> dict[str, list[str]]:
+    """A service's refusal as form errors: field name (or NON_FIELD_ERRORS) to messages."""
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return error.message_dict
+        return {NON_FIELD_ERRORS: error.messages}
+    return {NON_FIELD_ERRORS: [str(error) or "Not allowed."]}
 
-    audit_resource_type: str | None = None  # default: the model's name
+
+def refusal_message(error: Exception) -> str:
+    """A service's refusal as one line for the console's message bar."""
+    return "; ".join(
+        " ".join(messages) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(messages)}"
+        for field, messages in refusal_errors(error).items()
+    )
+
+
+class AuditedModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
+    """Every add, change and delete an operator makes is written through compliance's audited-
+    write helpers (the model validated, the write and its audit row in one transaction), with the
+    operator as actor, the request's address and agent, and channel "admin". Pages whose model
+    has services (accounts.admin) override save_model / delete_model / delete_queryset to call
+    them, so that a console edit obeys the API's rules and writes the API's row.
+
+    A service's refusal (ValidationError, StateConflict, LimitExceeded) raised while saving or
+    deleting rolls the whole request back and comes back as an error message on the page. The
+    console offers only the writes whose audit events the model's app declared (add: create,
+    change: update, delete: `audit_delete_action`); compliance refuses any other."""
+
+    audit_resource_type: str | None = None  # default: what the model's app declared for it
     audit_delete_action: str = AuditLog.Action.DELETE
 
-    def _resource(self, obj: models.Model) -> tuple[str, uuid.UUID | None, dict]:
-        resource_type = self.audit_resource_type or obj._meta.model_name
-        if isinstance(obj.pk, uuid.UUID):
-            return resource_type, obj.pk, {}
-        return resource_type, None, {"pk": str(obj.pk)}
+    def audit_type(self) -> str:
+        return self.audit_resource_type or registry.resource_type_for(self.model._meta.label)
+
+    def audit_context(self, request: HttpRequest) -> AuditContext:
+        return AuditContext.from_request(request, channel="admin")
+
+    def _declares(self, action: str) -> bool:
+        return registry.is_declared(self.audit_type(), action)
+
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
+        return super().has_add_permission(request, *args) and self._declares(AuditLog.Action.CREATE)
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._declares(
+            AuditLog.Action.UPDATE
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._declares(
+            self.audit_delete_action
+        )
+
+    def _refused(self, request: HttpRequest, view: Callable[[], HttpResponse]) -> HttpResponse:
+        """Run an admin view; a service's refusal undoes everything the request wrote (the
+        view's transaction) and shows the reason on the page it came from."""
+        try:
+            with transaction.atomic():
+                return view()
+        except SERVICE_REFUSALS as error:
+            messages.error(request, f"Not saved: {refusal_message(error)}")
+            return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request: HttpRequest, *args: object, **kwargs: object):
+        """A service's refusal of a form undoes the request and shows the form again, as posted,
+        with the refusal as its errors (see get_form)."""
+        view = super().changeform_view
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        try:
+            with transaction.atomic():
+                return view(request, *args, **kwargs)
+        except SERVICE_REFUSALS as error:
+            request.service_refusal = error
+            return view(request, *args, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: models.Model | None = None, **kwargs: object):
+        form_class = super().get_form(request, obj, **kwargs)
+        refusal = getattr(request, "service_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            """The form as posted, invalid with the service's refusal."""
+
+            def clean(self) -> dict:
+                cleaned = super().clean()
+                for field, errors in refusal_errors(refusal).items():
+                    self.add_error(field if field in self.fields else None, errors)
+                return cleaned
+
+        return RefusedForm
+
+    def delete_view(self, request: HttpRequest, *args: object, **kwargs: object):
+        return self._refused(
+            request, lambda: super(AuditedModelAdmin, self).delete_view(request, *args, **kwargs)
+        )
+
+    def changelist_view(self, request: HttpRequest, *args: object, **kwargs: object):
+        """List actions (bulk delete included) run here, on POST."""
+        view = super().changelist_view
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        return self._refused(request, lambda: view(request, *args, **kwargs))
 
     def _record(self, request: HttpRequest, obj: models.Model, action: str, **values) -> None:
-        resource_type, resource_id, metadata = self._resource(obj)
+        """An audit row of the operator's for `obj`, for a console write that is not a plain
+        save or delete (a list action, a password set)."""
+        resource_id = obj.pk if isinstance(obj.pk, uuid.UUID) else None
         record_audit_event(
             actor=request.user,
             action=action,
-            resource_type=resource_type,
+            resource_type=self.audit_type(),
             resource_id=resource_id,
-            metadata=metadata,
-            context=AuditContext.from_request(request, channel="admin"),
+            metadata={} if resource_id else {"pk": str(obj.pk)},
+            context=self.audit_context(request),
             **values,
         )
 
     def save_model(self, request: HttpRequest, obj: models.Model, form, change: bool) -> None:
-        fields = [
-            field.attname
-            for field in obj._meta.concrete_fields
-            if field.name in form.changed_data or not change
+        context = self.audit_context(request)
+        if not change:
+            audited_create(
+                instance=obj, actor=request.user, context=context, resource_type=self.audit_type()
+            )
+            return
+        names = [
+            field.attname for field in obj._meta.concrete_fields if field.name in form.changed_data
         ]
-        before = {}
-        if change:
-            stored = type(obj)._default_manager.filter(pk=obj.pk).first()
-            before = audit_snapshot(stored, fields) if stored is not None else {}
-        super().save_model(request, obj, form, change)
-        after = audit_snapshot(obj, fields)
-        if change:
-            old, new = changed_values(before, after)
-            if old or new:
-                self._record(request, obj, AuditLog.Action.UPDATE, old_values=old, new_values=new)
-        else:
-            self._record(request, obj, AuditLog.Action.CREATE, new_values=after)
+        if not names:
+            return
+        stored = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+        audited_update(
+            instance=stored,
+            changes={name: getattr(obj, name) for name in names},
+            actor=request.user,
+            context=context,
+            resource_type=self.audit_type(),
+        )
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         """Many-to-many fields (a user's groups and permissions, a group's permissions) are saved
-        here, after save_model, so their changes get an update row of their own: each field's
-        related rows as a sorted list of names, old and new (only new for an addition)."""
+        here, after save_model, with an update row of their own
+        (compliance.services.audited_relations_update)."""
         obj = form.instance
         names = [field.name for field in obj._meta.many_to_many if field.name in form.changed_data]
-        before = {name: self._related_names(obj, name) for name in names} if change else {}
-        super().save_related(request, form, formsets, change)
-        after = {name: self._related_names(obj, name) for name in names}
-        if change:
-            old, new = changed_values(before, after)
-            if old or new:
-                self._record(request, obj, AuditLog.Action.UPDATE, old_values=old, new_values=new)
-        elif after:
-            self._record(request, obj, AuditLog.Action.UPDATE, new_values=after)
-
-    @staticmethod
-    def _related_names(obj: models.Model, name: str) -> list[str]:
-        return sorted(str(related) for related in getattr(obj, name).all())
+        if not names:
+            super().save_related(request, form, formsets, change)
+            return
+        audited_relations_update(
+            instance=obj,
+            names=names,
+            apply=lambda: super(AuditedModelAdmin, self).save_related(
+                request, form, formsets, change
+            ),
+            actor=request.user,
+            context=self.audit_context(request),
+            created=not change,
+            resource_type=self.audit_type(),
+        )
 
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
-        self._record(request, obj, self.audit_delete_action, old_values=audit_snapshot(obj))
-        super().delete_model(request, obj)
+        audited_delete(
+            instance=obj,
+            actor=request.user,
+            context=self.audit_context(request),
+            action=self.audit_delete_action,
+            resource_type=self.audit_type(),
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet) -> None:
         for obj in queryset:
-            self._record(request, obj, self.audit_delete_action, old_values=audit_snapshot(obj))
-        super().delete_queryset(request, queryset)
+            self.delete_model(request, obj)
 
 
 class ReadOnlyModelAdmin(AuditedModelAdmin):

@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AccessToken, User
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-from compliance.services import audit_snapshot, record_audit_event
+from compliance.services import audited_create, audited_delete
 
 TOKEN_PREFIX = "apx_"
 # The prefix plus this many characters of the secret are kept to tell tokens apart.
@@ -48,16 +47,7 @@ def create_access_token(
             scopes=sorted(set(scopes)),
             expires_at=expires_at,
         )
-        token.full_clean()
-        token.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.CREATE,
-            resource_type="access_token",
-            resource_id=token.pk,
-            new_values=audit_snapshot(token, AUDITED_FIELDS),
-            context=context,
-        )
+        audited_create(instance=token, actor=user, fields=AUDITED_FIELDS, context=context)
     return token, secret
 
 
@@ -65,18 +55,7 @@ def revoke_access_token(
     *, token: AccessToken, actor: User, context: AuditContext | None = None
 ) -> None:
     """The token stops working at once (its row is deleted; the audit trail keeps it)."""
-    with transaction.atomic():
-        snapshot = audit_snapshot(token, AUDITED_FIELDS)
-        token_id = token.pk
-        token.delete()
-        record_audit_event(
-            actor=actor,
-            action=AuditLog.Action.DELETE,
-            resource_type="access_token",
-            resource_id=token_id,
-            old_values=snapshot,
-            context=context,
-        )
+    audited_delete(instance=token, actor=actor, fields=AUDITED_FIELDS, context=context)
 
 
 def token_in_force(secret: str) -> AccessToken | None:

@@ -19,29 +19,48 @@ from accounts.security.account_emails import send_account_email
 from accounts.security.sign_in import confirm_identity
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_update
 
 INVALID_RESET = "The reset link is not valid or has expired; ask for a new one."
 
 
-def _set_password(*, user: User, new_password: str, how: str, context: AuditContext | None) -> User:
-    try:
-        validate_password(new_password, user)
-    except ValidationError as error:
-        raise ValidationError({"new_password": list(error.messages)}) from error
+def set_password(
+    *,
+    user: User,
+    new_password: str | None,
+    actor: User | None,
+    how: str,
+    context: AuditContext | None = None,
+) -> User:
+    """Set the user's password (through the password validators), or with None take password
+    sign-in away, with its audit row: settings_changed, the password REDACTED, `how` in the
+    metadata ("changed", "reset", "set_by_operator"). The caller has checked who may."""
+    if new_password is not None:
+        try:
+            validate_password(new_password, user)
+        except ValidationError as error:
+            raise ValidationError({"new_password": list(error.messages)}) from error
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        locked.set_password(new_password)
-        locked.save(update_fields=["password"])
-        record_audit_event(
-            actor=locked,
+        probe = User(password=locked.password)
+        if new_password is None:
+            probe.set_unusable_password()
+        else:
+            probe.set_password(new_password)
+        audited_update(
+            instance=locked,
+            changes={"password": probe.password},
+            actor=actor,
             action=AuditLog.Action.SETTINGS_CHANGED,
-            resource_type="user",
-            resource_id=locked.pk,
-            new_values={"password": how},
+            metadata={"password_set": how},
             context=context,
         )
+    user.password = locked.password
     return locked
+
+
+def _set_password(*, user: User, new_password: str, how: str, context: AuditContext | None) -> User:
+    return set_password(user=user, new_password=new_password, actor=user, how=how, context=context)
 
 
 def change_password(

@@ -15,8 +15,7 @@ from accounts.models import User
 from accounts.security.account_emails import send_account_email
 from accounts.services import register_user
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-from compliance.services import save_audited_changes
+from compliance.services import audited_update
 
 VERIFICATION_SALT = "accounts.email-verification"
 
@@ -91,12 +90,10 @@ def verify_email(*, token: str, context: AuditContext | None = None) -> User:
         if user is None or user.email != claim["email"]:
             raise ValidationError({"token": ["The link is not valid."]}, code="invalid")
         if not user.is_verified:
-            save_audited_changes(
+            audited_update(
                 instance=user,
                 changes={"is_verified": True, "verified_at": timezone.now()},
                 actor=user,
-                action=AuditLog.Action.UPDATE,
-                resource_type="user",
                 context=context,
             )
     return user

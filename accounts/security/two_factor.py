@@ -29,7 +29,7 @@ from accounts.models import MfaRecoveryCode, User
 from accounts.session_store import REDIS_UNREACHABLE
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_update, record_audit_event
 from core.cache_keys import totp_used_key
 from core.errors import ServiceUnavailable, StateConflict
 
@@ -49,16 +49,15 @@ def _totp(secret: str) -> pyotp.TOTP:
     return pyotp.TOTP(secret, interval=TOTP_STEP_SECONDS)
 
 
-def _record(
-    user: User, change: dict, context: AuditContext | None, before: dict | None = None
-) -> None:
-    record_audit_event(
-        actor=user,
+def _change(locked: User, changes: dict, context: AuditContext | None, **metadata: str) -> None:
+    """Save the user's two-factor columns with their audit row (settings_changed; the secret
+    shows only as set or cleared, compliance.services.REDACTED)."""
+    audited_update(
+        instance=locked,
+        changes=changes,
+        actor=locked,
         action=AuditLog.Action.SETTINGS_CHANGED,
-        resource_type="user",
-        resource_id=user.pk,
-        old_values=before,
-        new_values=change,
+        metadata=metadata or None,
         context=context,
     )
 
@@ -72,9 +71,7 @@ def start_enrolment(*, user: User, context: AuditContext | None = None) -> Enrol
         locked = User.objects.select_for_update().get(pk=user.pk)
         if locked.mfa_enabled:
             raise StateConflict("Two-factor authentication is already on; turn it off first.")
-        locked.mfa_secret = encrypt_text_secret(secret)
-        locked.save(update_fields=["mfa_secret"])
-        _record(locked, {"mfa": "enrolment started"}, context)
+        _change(locked, {"mfa_secret": encrypt_text_secret(secret)}, context, mfa="enrolment")
     uri = _totp(secret).provisioning_uri(name=user.email, issuer_name=settings.MFA_ISSUER)
     return Enrolment(secret=secret, provisioning_uri=uri)
 
@@ -90,10 +87,8 @@ def confirm_enrolment(*, user: User, code: str, context: AuditContext | None = N
             raise StateConflict("Start the enrolment first (POST /api/v1/auth/mfa/enroll/).")
         if not _totp_code_matches(locked, code):
             raise ValidationError({"code": ["The code is wrong or expired."]})
-        locked.mfa_enabled = True
-        locked.save(update_fields=["mfa_enabled"])
         codes = _replace_recovery_codes(locked)
-        _record(locked, {"mfa_enabled": True}, context, before={"mfa_enabled": False})
+        _change(locked, {"mfa_enabled": True}, context, mfa_recovery_codes="renewed")
     user.refresh_from_db(fields=["mfa_enabled", "mfa_secret"])
     return codes
 
@@ -105,11 +100,8 @@ def turn_off(*, user: User, context: AuditContext | None = None) -> None:
         locked = User.objects.select_for_update().get(pk=user.pk)
         if not locked.mfa_enabled and not locked.mfa_secret:
             raise StateConflict("Two-factor authentication is not on.")
-        locked.mfa_enabled = False
-        locked.mfa_secret = None
-        locked.save(update_fields=["mfa_enabled", "mfa_secret"])
         MfaRecoveryCode.objects.filter(user=locked).delete()
-        _record(locked, {"mfa_enabled": False}, context, before={"mfa_enabled": True})
+        _change(locked, {"mfa_enabled": False, "mfa_secret": None}, context)
     user.refresh_from_db(fields=["mfa_enabled", "mfa_secret"])
 
 
@@ -121,7 +113,15 @@ def renew_recovery_codes(*, user: User, context: AuditContext | None = None) -> 
         if not locked.mfa_enabled:
             raise StateConflict("Two-factor authentication is not on.")
         codes = _replace_recovery_codes(locked)
-        _record(locked, {"mfa_recovery_codes": "renewed"}, context)
+        # Not a change of the user's columns: an event (the codes' digests are never audited).
+        record_audit_event(
+            actor=locked,
+            action=AuditLog.Action.SETTINGS_CHANGED,
+            resource_type="user",
+            resource_id=locked.pk,
+            metadata={"mfa_recovery_codes": "renewed"},
+            context=context,
+        )
     return codes
 
 

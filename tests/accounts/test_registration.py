@@ -157,7 +157,13 @@ def test_a_signed_in_user_changes_their_password_and_stays_signed_in():
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     row = AuditLog.objects.filter(resource_id=user.pk, action="settings_changed").get()
-    assert row.new_values == {"password": "changed"}
+    # That it changed and how, never the hash.
+    assert (row.old_values, row.new_values) == (
+        {"password": "[redacted]"},
+        {"password": "[redacted]"},
+    )
+    assert row.metadata["password_set"] == "changed"
+    assert user.password not in str(row.old_values) + str(row.new_values)
 
 
 def test_a_password_reset_link_sets_a_new_password_once():

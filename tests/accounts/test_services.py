@@ -1,7 +1,10 @@
+import io
+
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
@@ -125,7 +128,38 @@ def test_sign_in_ignores_the_case_of_the_address():
 def test_create_operator_makes_a_staff_superuser():
     operator = create_operator(email="ops@example.com", password="pw-0123456789")
     assert operator.is_staff and operator.is_superuser
-    assert AuditLog.objects.get(resource_id=operator.pk).metadata == {"channel": "operator_setup"}
+    row = AuditLog.objects.get(resource_id=operator.pk)
+    assert row.metadata == {"channel": "operator_setup"}
+    assert (row.action, row.resource_type, row.user_id) == ("create", "user", None)
+    assert row.new_values == {
+        "email": "ops@example.com",
+        "first_name": None,
+        "last_name": None,
+        "is_active": True,
+        "is_verified": True,
+        "is_staff": True,
+        "is_superuser": True,
+    }
+
+
+def test_the_create_operator_command_goes_through_the_service(monkeypatch):
+    monkeypatch.setenv("APEXTRADE_OPERATOR_PASSWORD", "a long passphrase 42")
+    out = io.StringIO()
+    call_command("create_operator", "Ops@Example.com", stdout=out)
+
+    operator = User.objects.get()
+    assert (operator.email, operator.is_superuser) == ("ops@example.com", True)
+    assert operator.check_password("a long passphrase 42")
+    row = AuditLog.objects.get(resource_id=operator.pk)
+    assert row.metadata == {"channel": "command:create_operator"}
+
+
+def test_the_create_operator_command_refuses_a_weak_password_and_makes_nothing(monkeypatch):
+    monkeypatch.setenv("APEXTRADE_OPERATOR_PASSWORD", "qwerty")
+    with pytest.raises(CommandError, match="password"):
+        call_command("create_operator", "ops@example.com")
+    assert not User.objects.exists()
+    assert not AuditLog.objects.exists()
 
 
 def test_update_profile_records_only_what_changed():

@@ -67,9 +67,20 @@ def test_enrolment_gives_a_provisioning_uri_and_a_first_code_turns_two_factor_on
     user.refresh_from_db()
     assert user.mfa_enabled is True
     assert client.get("/api/v1/auth/mfa/").json() == {"enabled": True, "recovery_codes_left": 10}
-    audit = AuditLog.objects.filter(resource_id=user.pk, action="settings_changed")
-    assert {"mfa_enabled": True} in [row.new_values for row in audit]
-    assert all(secret not in str(row.new_values) for row in audit)
+    audit = AuditLog.objects.filter(
+        resource_id=user.pk, action="settings_changed", resource_type="user"
+    ).order_by("chain_seq")
+    # Through audited_update: what changed, old and new; the secret only as set, never its value.
+    assert [(row.old_values, row.new_values) for row in audit] == [
+        ({"mfa_secret": None}, {"mfa_secret": "[redacted]"}),
+        ({"mfa_enabled": False}, {"mfa_enabled": True}),
+    ]
+    assert [row.metadata.get("mfa") for row in audit] == ["enrolment", None]
+    user.refresh_from_db()
+    assert all(
+        secret not in str(row.new_values) and user.mfa_secret not in str(row.new_values)
+        for row in audit
+    )
 
 
 def test_the_secret_is_stored_encrypted_and_recovery_codes_hashed():
@@ -176,6 +187,13 @@ def test_turning_two_factor_off_needs_the_password_and_a_code():
     user.refresh_from_db()
     assert (user.mfa_enabled, user.mfa_secret) == (False, None)
     assert not MfaRecoveryCode.objects.filter(user=user).exists()
+    row = AuditLog.objects.filter(resource_id=user.pk, action="settings_changed").latest(
+        "chain_seq"
+    )
+    assert (row.old_values, row.new_values) == (
+        {"mfa_enabled": True, "mfa_secret": "[redacted]"},
+        {"mfa_enabled": False, "mfa_secret": None},
+    )
     assert (
         post(Client(), LOGIN, {"email": user.email, "password": DEFAULT_PASSWORD}).status_code
         == 200

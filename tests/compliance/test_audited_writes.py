@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import Client
@@ -15,7 +16,6 @@ from accounts.services import create_api_key, delete_api_key
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import audited_create, audited_delete, audited_update
-from marketdata.models import MaintenanceJobRun
 from strategies.services.strategies import create_strategy, delete_strategy
 from tests.factories import OperatorFactory, StrategyFactory, UserFactory
 from trading.services import create_portfolio
@@ -45,10 +45,11 @@ def test_create_update_delete_each_write_their_row_with_context():
     assert {(row.ip_address, row.user_agent, row.user_id) for row in rows} == {
         ("192.0.2.44", "tests", user.pk)
     }
-    assert rows[0].new_values["threshold"] == "1"  # Decimal as a string, not a float
+    # Decimal as a string at its column's scale, not a float
+    assert rows[0].new_values["threshold"] == "1.00000000"
     assert (rows[1].old_values, rows[1].new_values) == (
-        {"threshold": "1"},
-        {"threshold": "2.5"},
+        {"threshold": "1.00000000"},
+        {"threshold": "2.50000000"},
     )
     assert rows[2].old_values == {"symbol": "BTC/USDT"}
     assert not Alert.objects.filter(pk=alert_id).exists()
@@ -73,7 +74,9 @@ def test_declared_secrets_never_reach_the_audit_row():
         user=user, name="main", exchange="binance", api_key="AK-CLEAR", api_secret="SK-CLEAR"
     )
     audited_update(instance=key, changes={"name": "renamed"}, actor=user)
-    audited_delete(instance=ApiKey.objects.get(pk=key.pk), actor=user)
+    audited_delete(
+        instance=ApiKey.objects.get(pk=key.pk), actor=user, action=AuditLog.Action.API_KEY_DELETED
+    )
     for row in AuditLog.objects.all():
         text = str(row.old_values) + str(row.new_values)
         assert "encrypted" not in text
@@ -81,20 +84,13 @@ def test_declared_secrets_never_reach_the_audit_row():
 
 
 def test_a_row_whose_key_is_not_a_uuid_names_it_in_metadata():
-    run = MaintenanceJobRun(
-        job="x",
-        last_run_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        last_duration_ms=1,
-        last_status="ok",
-        last_result={"rows": 1},
-    )
-    audited_create(instance=run, actor=None)
-    row = AuditLog.objects.get()
-    assert (row.resource_type, row.resource_id, row.metadata["pk"]) == (
-        "maintenancejobrun",
-        None,
-        "x",
-    )
+    group = audited_create(instance=Group(name="Desk"), actor=None)
+    audited_update(instance=group, changes={"name": "Risk desk"}, actor=None)
+    rows = list(AuditLog.objects.order_by("chain_seq"))
+    assert [(row.resource_type, row.resource_id, row.metadata["pk"]) for row in rows] == [
+        ("group", None, str(group.pk)),
+        ("group", None, str(group.pk)),
+    ]
 
 
 def test_the_services_write_through_the_helpers():
