@@ -47,11 +47,26 @@ class ChainReport:
         return self.first_break is None
 
 
-# Rows the insert trigger never saw (written with triggers off): they have no place in the chain.
-_OUTSIDE = """
-SELECT id FROM audit_logs
-WHERE chain_seq IS NULL OR row_hash IS NULL OR prev_hash IS NULL OR content_hash IS NULL
-ORDER BY id LIMIT 1
+# Every row on its own, in one scan that PostgreSQL splits among its parallel workers (an
+# aggregate: each worker returns one row, whatever the table's size): how many rows, the first
+# row the insert trigger never saw (written with triggers off: no place in the chain), the first
+# row whose row_hash does not match its link and sealed content hash, and the first row whose
+# content matches neither its sealed hash nor, for a row changed by a sanctioned change, the
+# content hash its latest anchor recorded. '' stands for "no anchor": no SHA-256 equals it.
+_EACH_ROW = """
+SELECT
+    count(*),
+    min(a.id) FILTER (WHERE a.chain_seq IS NULL OR a.row_hash IS NULL OR a.prev_hash IS NULL
+                      OR a.content_hash IS NULL),
+    min(a.chain_seq) FILTER (WHERE a.row_hash <> sha256(a.prev_hash || a.content_hash)),
+    min(a.chain_seq) FILTER (WHERE sha256(audit_log_content(a))
+                             <> ALL (ARRAY[a.content_hash, coalesce(anchor.content_hash, '')]))
+FROM audit_logs a
+LEFT JOIN (
+    SELECT DISTINCT ON (audit_log_id) audit_log_id, content_hash FROM audit_chain_anchors
+    WHERE kind <> 'retention_purge' AND audit_log_id IS NOT NULL
+    ORDER BY audit_log_id, id DESC
+) anchor ON anchor.audit_log_id = a.id
 """
 
 # The links, in chain order along chain_seq's index (narrow columns, no sort): each row's
@@ -85,28 +100,8 @@ END
 ORDER BY s.chain_seq LIMIT 1
 """
 
-# Each row on its own (one scan, no order needed): its row_hash against its link and sealed
-# content hash, and its content against the sealed hash or, for a row changed by a sanctioned
-# change, the content hash its latest anchor recorded (looked up only for such rows).
-_ROWS = """
-SELECT x.id, x.chain_seq,
-    CASE WHEN x.row_hash <> sha256(x.prev_hash || x.content_hash)
-         THEN 'its row hash does not match its link and content hash'
-         ELSE 'its content was changed' END
-FROM (
-    SELECT a.id, a.chain_seq, a.prev_hash, a.row_hash, a.content_hash,
-           sha256(audit_log_content(a)) AS actual
-    FROM audit_logs a WHERE a.chain_seq IS NOT NULL
-    OFFSET 0
-) x
-WHERE x.row_hash <> sha256(x.prev_hash || x.content_hash)
-   OR (x.actual <> x.content_hash
-       AND x.actual IS DISTINCT FROM (
-           SELECT an.content_hash FROM audit_chain_anchors an
-           WHERE an.audit_log_id = x.id AND an.kind <> 'retention_purge'
-           ORDER BY an.id DESC LIMIT 1))
-ORDER BY x.chain_seq LIMIT 1
-"""
+ROW_HASH_BROKEN = "its row hash does not match its link and content hash"
+CONTENT_CHANGED = "its content was changed"
 
 
 def verify_audit_chain() -> ChainReport:
@@ -118,23 +113,24 @@ def verify_audit_chain() -> ChainReport:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         # JIT compiling these expressions costs more than it saves.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SELECT count(*) FROM audit_logs")
-        (total,) = cursor.fetchone()
-        cursor.execute(_OUTSIDE)
-        outside = cursor.fetchone()
+        cursor.execute(_EACH_ROW)
+        total, outside, row_hash_seq, content_seq = cursor.fetchone()
         if outside is not None:
             return ChainReport(
                 total,
-                ChainBreak(
-                    outside[0], None, "a row outside the chain (inserted around its trigger)"
-                ),
+                ChainBreak(outside, None, "a row outside the chain (inserted around its trigger)"),
             )
+        # The first break in chain order; at one position, a broken link is named before a
+        # broken row hash, and that before changed content.
         breaks = []
-        for sql in (_LINKS, _ROWS):
-            cursor.execute(sql, {"genesis": GENESIS})
-            found = cursor.fetchone()
-            if found is not None:
-                breaks.append(ChainBreak(*found))
+        cursor.execute(_LINKS, {"genesis": GENESIS})
+        found = cursor.fetchone()
+        if found is not None:
+            breaks.append(ChainBreak(*found))
+        for seq, problem in ((row_hash_seq, ROW_HASH_BROKEN), (content_seq, CONTENT_CHANGED)):
+            if seq is not None:
+                cursor.execute("SELECT id FROM audit_logs WHERE chain_seq = %s", [seq])
+                breaks.append(ChainBreak(cursor.fetchone()[0], seq, problem))
         if breaks:
             return ChainReport(total, min(breaks, key=lambda broken: broken.chain_seq))
         cursor.execute("SELECT seq, row_hash FROM audit_chain_head WHERE id = 1")

@@ -34,3 +34,8 @@ for _config in DATABASES.values():
 API_REQUESTS_PER_MINUTE = 100_000
 BACKTEST_STARTS_PER_HOUR = 100_000
 BACKTEST_MAX_ACTIVE_PER_USER = 100_000
+
+# A test that kills a retention job at a named point runs it in a subprocess with these set
+# (compliance/retention/pause_points.py); no other settings module defines them.
+RETENTION_PAUSE_AT = os.environ.get("RETENTION_PAUSE_AT", "")
+RETENTION_PAUSE_FILE = os.environ.get("RETENTION_PAUSE_FILE", "")

@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
 from compliance.encoding import dumps
+from compliance.retention.pause_points import pause_point
 
 ARCHIVE_SCHEMA_VERSION = 1
 
@@ -65,6 +66,7 @@ def write_archive(
     payload = buffer.getvalue()
     storage = archive_storage()
     _replace(storage, archive_name, payload)
+    pause_point("archive_stored")
     manifest = Manifest(
         job=job,
         batch_id=batch_id,

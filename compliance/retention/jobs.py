@@ -25,6 +25,7 @@ from compliance.models import (
 )
 from compliance.registry import ArchivalJob, registry
 from compliance.retention.archives import ArchiveInvalid, verify_archive, write_archive
+from compliance.retention.pause_points import pause_point
 from compliance.services import record_audit_event
 
 BATCH_ROWS = 500
@@ -97,11 +98,13 @@ def _finish(job: ArchivalJob, batch: ArchiveBatch, now: dt.datetime) -> int:
         batch.status = ArchiveBatch.Status.VERIFIED
         batch.row_counts = manifest.row_counts
         batch.save(update_fields=["status", "row_counts"])
+    pause_point("archive_verified")
     model = model_for(registry.policy(job.label))
     using = router.db_for_write(model)
     with transaction.atomic(using=using):
         _, per_model = _candidates(job, now).filter(pk__in=batch.row_ids).delete()
         deleted = per_model.get(job.label, 0)
+        pause_point("rows_deleted")
         record_audit_event(
             actor=None,
             action=AuditLog.Action.DELETE,
@@ -150,6 +153,7 @@ def run_archival_job(
                     archive_name=archive_name,
                     manifest_name=manifest_name,
                 )
+                pause_point("batch_recorded")
                 _archive(job, batch)
                 result["rows_deleted"] += _finish(job, batch, now)
                 result["batches"] += 1
@@ -193,6 +197,7 @@ def purge_audit_logs(*, batch_rows: int = 10_000) -> dict[str, int]:
                 )
                 cursor.execute("DELETE FROM audit_logs WHERE chain_seq <= %s", [last])
                 purged += cursor.rowcount
+                pause_point("audit_rows_purged")
                 AuditChainAnchor.objects.create(
                     kind=AuditChainAnchor.Kind.RETENTION_PURGE,
                     chain_seq=last + 1,

@@ -189,3 +189,72 @@ def test_concurrent_writers_do_not_fork_the_chain():
     seqs = list(AuditLog.objects.order_by("chain_seq").values_list("chain_seq", flat=True))
     assert seqs == list(range(1, 61))
     assert verify_audit_chain().intact
+
+
+def test_a_forged_row_hash_is_caught_at_that_row_before_the_link_after_it():
+    rows = write_rows(4)
+    tamper("UPDATE audit_logs SET row_hash = sha256('forged') WHERE id = %s", [rows[1].pk])
+    report = verify_audit_chain()
+    # Row 3's link no longer matches either; the first break in chain order is row 2's.
+    assert report.first_break.audit_log_id == rows[1].pk
+    assert report.first_break.chain_seq == 2
+    assert report.first_break.problem == "its row hash does not match its link and content hash"
+
+
+def test_the_earliest_of_several_breaks_is_reported():
+    rows = write_rows(6)
+    tamper("UPDATE audit_logs SET action = 'delete' WHERE id = %s", [rows[4].pk])
+    tamper("DELETE FROM audit_logs WHERE id = %s", [rows[3].pk])
+    tamper("UPDATE audit_logs SET row_hash = sha256('forged') WHERE id = %s", [rows[2].pk])
+    report = verify_audit_chain()
+    assert (report.first_break.audit_log_id, report.first_break.chain_seq) == (rows[2].pk, 3)
+    assert report.rows == 5
+
+
+def test_a_row_anonymised_twice_is_checked_against_its_latest_anchor():
+    actor, subject = UserFactory(), UserFactory()
+    [row] = write_rows(1, user=actor)
+    tamper("UPDATE audit_logs SET resource_id = %s WHERE id = %s", [subject.pk, row.pk])
+    tamper("UPDATE audit_logs SET content_hash = sha256(audit_log_content(audit_logs))")
+    tamper("UPDATE audit_logs SET row_hash = sha256(prev_hash || content_hash)")
+    tamper("UPDATE audit_chain_head SET row_hash = (SELECT row_hash FROM audit_logs)")
+    assert verify_audit_chain().intact  # (the row as if written about the subject)
+
+    anonymise_audit_rows(user_id=actor.pk)  # loses its actor, IP and agent
+    anonymise_audit_rows(user_id=subject.pk)  # then its resource id
+    assert AuditChainAnchor.objects.filter(audit_log_id=row.pk).count() == 2
+    assert verify_audit_chain().intact
+
+    # Put back as the first anonymisation left it: its first anchor's content, no longer valid.
+    tamper("UPDATE audit_logs SET resource_id = %s WHERE id = %s", [subject.pk, row.pk])
+    report = verify_audit_chain()
+    assert report.first_break.audit_log_id == row.pk
+    assert report.first_break.problem == "its content was changed"
+
+
+def test_verification_is_the_same_when_postgresql_splits_it_among_parallel_workers():
+    from compliance import audit_chain
+
+    user = UserFactory()
+    rows = write_rows(30, user=user)
+    anonymise_audit_rows(user_id=user.pk)
+    with connection.cursor() as cursor:
+        # Parallel workers even for a table this small.
+        for setting in (
+            "parallel_setup_cost",
+            "parallel_tuple_cost",
+            "min_parallel_table_scan_size",
+        ):
+            cursor.execute(f"SET LOCAL {setting} = 0")
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+        cursor.execute("EXPLAIN " + audit_chain._EACH_ROW)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert "Workers Planned" in plan and "Parallel Seq Scan on audit_logs" in plan
+    assert verify_audit_chain().intact
+    tamper("UPDATE audit_logs SET new_values = '{\"n\": 99}' WHERE id = %s", [rows[17].pk])
+    tamper("UPDATE audit_logs SET user_agent = 'forged' WHERE id = %s", [rows[23].pk])
+    report = verify_audit_chain()
+    assert (report.first_break.audit_log_id, report.first_break.problem) == (
+        rows[17].pk,
+        "its content was changed",
+    )

@@ -1,6 +1,8 @@
 """Retention jobs: archive to cold storage, verify, then delete, in bounded batches; a crash
 anywhere loses nothing and the next run finishes; two workers do not both archive; an archive
-comes back with restore_archive; audit rows past seven years are purged, the chain re-anchored."""
+comes back with restore_archive; audit rows past seven years are purged, the chain re-anchored.
+The crashes here are exceptions raised in this process; test_retention_crashes.py kills a real
+job process with SIGKILL."""
 
 import datetime as dt
 import json
@@ -280,3 +282,14 @@ def test_retention_report_shows_rows_past_retention_and_job_runs(capsys):
     out = capsys.readouterr().out
     assert "backtests" in out
     assert storages["archives"].exists(ArchiveBatch.objects.get().manifest_name)
+
+
+def test_run_retention_runs_one_job_in_batches_of_the_size_asked(archive_dir, capsys):
+    old_backtests(3, trades=1)
+    call_command("run_retention", JOB, "--batch-rows", "2")
+    assert "'batches': 2" in capsys.readouterr().out
+    assert not Backtest.objects.exists()
+    with pytest.raises(CommandError, match="No job 'nope'"):
+        call_command("run_retention", "nope")
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("run_retention", JOB, "--batch-rows", "0")

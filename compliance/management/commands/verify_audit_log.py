@@ -9,6 +9,9 @@ from compliance.audit_chain import verify_audit_chain
 
 class Command(BaseCommand):
     help = "Verify the audit log's hash chain; report the first broken link."
+    # The system checks import every URL's views (ccxt with them): about 0.6 s of CPU, an
+    # eighth of what verifying a million rows costs, for nothing this read needs.
+    requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_audit_chain()
