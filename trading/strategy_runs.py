@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import User
 from compliance.audit import AuditContext
@@ -130,6 +130,8 @@ class _Deployed:
     deployment_id: int | None = None
     peak_equity: Decimal | None = None
     halted: bool = False
+    waiting: bool = False  # an order of the strategy is still open
+    in_position: bool = False  # its portfolio holds an open position in its symbol
 
 
 _WINDOWS: dict[tuple[Any, int], int] = {}
@@ -144,27 +146,46 @@ def _window_for(strategy_id: Any, version: int, entry: dict, exit_: dict) -> int
 
 def _deployed(timeframe: str, symbols: Sequence[str], close_at: datetime) -> list[_Deployed]:
     """The active deployments on these symbols and timeframe not yet evaluated at `close_at` or
-    a later close."""
-    rows = StrategyDeployment.objects.filter(
-        Q(evaluated_close_at__isnull=True) | Q(evaluated_close_at__lt=close_at),
-        strategy__status=Strategy.Status.ACTIVE,
-        strategy__asset_symbol__in=list(symbols),
-        strategy__timeframe=timeframe,
-        portfolio__is_active=True,
-    ).values_list(
-        "strategy_id",
-        "portfolio_id",
-        "strategy__asset_symbol",
-        "strategy__entry_rules",
-        "strategy__exit_rules",
-        "strategy__version",
-        "strategy__stop_loss_pct",
-        "strategy__take_profit_pct",
-        "strategy__trailing_stop_pct",
-        "strategy__max_drawdown_pct",
-        "id",
-        "peak_equity",
-        "halted_at",
+    a later close, with whether an order of theirs is waiting and whether their portfolio is in
+    their symbol (in the same query: each symbol's candle is a task of its own, so every query
+    per call counts fifty times per minute)."""
+    rows = (
+        StrategyDeployment.objects.filter(
+            Q(evaluated_close_at__isnull=True) | Q(evaluated_close_at__lt=close_at),
+            strategy__status=Strategy.Status.ACTIVE,
+            strategy__asset_symbol__in=list(symbols),
+            strategy__timeframe=timeframe,
+            portfolio__is_active=True,
+        )
+        .annotate(
+            waiting=Exists(
+                Trade.objects.filter(strategy_id=OuterRef("strategy_id"), status__in=OPEN_STATUSES)
+            ),
+            in_position=Exists(
+                Position.objects.filter(
+                    portfolio_id=OuterRef("portfolio_id"),
+                    symbol=OuterRef("strategy__asset_symbol"),
+                    is_open=True,
+                )
+            ),
+        )
+        .values_list(
+            "strategy_id",
+            "portfolio_id",
+            "strategy__asset_symbol",
+            "strategy__entry_rules",
+            "strategy__exit_rules",
+            "strategy__version",
+            "strategy__stop_loss_pct",
+            "strategy__take_profit_pct",
+            "strategy__trailing_stop_pct",
+            "strategy__max_drawdown_pct",
+            "id",
+            "peak_equity",
+            "halted_at",
+            "waiting",
+            "in_position",
+        )
     )
     return [
         _Deployed(
@@ -181,6 +202,8 @@ def _deployed(timeframe: str, symbols: Sequence[str], close_at: datetime) -> lis
             deployment_id,
             peak,
             halted_at is not None,
+            waiting,
+            in_position,
         )
         for (
             sid,
@@ -196,6 +219,8 @@ def _deployed(timeframe: str, symbols: Sequence[str], close_at: datetime) -> lis
             deployment_id,
             peak,
             halted_at,
+            waiting,
+            in_position,
         ) in rows
     ]
 
@@ -337,8 +362,9 @@ def evaluate_strategies(
 ) -> list[Trade]:
     """The candles of `symbols` on `timeframe` closing at `close_at` have arrived: evaluate
     every active strategy deployed on them and place the orders their signals call for. One
-    query each for the strategies, the candles, the positions and the waiting orders, whatever
-    the number of strategies, and one to record the evaluation of those that place nothing.
+    query for the strategies (with whether each has an order waiting or a position), one for the
+    candles, one for the positions (when any is held), whatever the number of strategies, and one
+    to record the evaluation of those that place nothing.
 
     Each strategy is evaluated once per candle: its deployment's `evaluated_close_at` is
     claimed (moved to `close_at` unless already there or later) in the transaction that places
@@ -355,19 +381,18 @@ def evaluate_strategies(
         frame, sorted({d.symbol for d in deployments}), close_at, max(d.window for d in deployments)
     )
     last_open_ns = (close_at - frame.width - EPOCH) // timedelta(microseconds=1) * 1000
-    positions = {
-        (p.portfolio_id, p.symbol): p
-        for p in Position.objects.filter(
-            portfolio_id__in={d.portfolio_id for d in deployments},
-            symbol__in=list(symbols),
-            is_open=True,
-        )
-    }
-    waiting = set(
-        Trade.objects.filter(
-            strategy_id__in=[d.strategy_id for d in deployments], status__in=OPEN_STATUSES
-        ).values_list("strategy_id", flat=True)
+    holding = {d.portfolio_id for d in deployments if d.in_position}
+    positions = (
+        {
+            (p.portfolio_id, p.symbol): p
+            for p in Position.objects.filter(
+                portfolio_id__in=holding, symbol__in=list(symbols), is_open=True
+            )
+        }
+        if holding
+        else {}
     )
+    waiting = {d.strategy_id for d in deployments if d.waiting}
     placed: list[Trade] = []
     quiet: list[int] = []  # evaluated, nothing to place
     for deployment in deployments:
