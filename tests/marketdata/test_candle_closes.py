@@ -1,7 +1,7 @@
 """Closes of derived timeframes: a feed's 1m writes announce each closed bucket of the timeframes
 apps want (5m, 1h here) once, after commit, with the values the candle queries serve for it —
 however the minutes are re-written or ordered. Transactional: the rollups refresh after each
-commit, in TimescaleDB mode too (the writes lie days back, so they are logged and refreshed)."""
+commit, in TimescaleDB mode too (the writes lie ten days back, so they are logged and refreshed)."""
 
 import datetime as dt
 from dataclasses import replace
@@ -21,8 +21,9 @@ pytestmark = pytest.mark.django_db(databases=["default", "timeseries"], transact
 
 D = Decimal
 MINUTE = dt.timedelta(minutes=1)
-# Whole hours, three days back: inside ohlcv's retention, older than the rollups' end offsets.
-START = Timeframe.parse("1d").floor(dt.datetime.now(dt.UTC)) - dt.timedelta(days=3)
+# Whole days back: inside ohlcv's retention, older than the rollups' end offsets, and outside
+# the plain refresh's trailing windows (3 hours, 3 days), which other tests' counts would see.
+START = Timeframe.parse("1d").floor(dt.datetime.now(dt.UTC)) - dt.timedelta(days=10)
 
 
 def minute(i: int) -> CandleInput:
