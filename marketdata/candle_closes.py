@@ -61,12 +61,12 @@ def newest_closed_bucket(frame: Timeframe, reached: datetime) -> datetime:
 
 
 def derived_closes(
-    *, symbol: str, newest_minute: datetime, now: datetime
+    *, symbol: str, newest_minute: datetime, at: datetime
 ) -> list[tuple[str, datetime]]:
     """(timeframe, bucket start) of the derived buckets a write of 1m candles up to
     `newest_minute` (the newest candle's open time) closes and should announce: one per wanted
-    fixed-width timeframe, when that bucket is recent."""
-    reached = min(now, newest_minute + MINUTE)
+    fixed-width timeframe, when that bucket is recent at `at` (now)."""
+    reached = min(at, newest_minute + MINUTE)
     closes = []
     for code in sorted(wanted_timeframes(symbol=symbol)):
         try:
@@ -76,16 +76,16 @@ def derived_closes(
         if frame.code == "1m" or frame.width is None:
             continue
         bucket = newest_closed_bucket(frame, reached)
-        if recent(frame, bucket, now):
+        if recent(frame, bucket, at):
             closes.append((frame.code, bucket))
     return closes
 
 
-def recent(frame: Timeframe, bucket: datetime, now: datetime) -> bool:
-    """The bucket has ended, at most one period before `now` (the rule for every announced
+def recent(frame: Timeframe, bucket: datetime, at: datetime) -> bool:
+    """The bucket has ended, at most one period before `at` (the rule for every announced
     close, 1m included)."""
     close_at = frame.after(bucket)
-    return close_at <= now <= frame.after(close_at)
+    return close_at <= at <= frame.after(close_at)
 
 
 def announce_closes_after_commit(
@@ -98,7 +98,7 @@ def announce_closes_after_commit(
     moment = now()
     newest = max(candles, key=lambda candle: candle.time)
     if timeframe == "1m":
-        wanted = derived_closes(symbol=symbol, newest_minute=newest.time, now=moment)
+        wanted = derived_closes(symbol=symbol, newest_minute=newest.time, at=moment)
     else:
         frame = Timeframe.parse(timeframe)
         wanted = [(timeframe, newest.time)] if recent(frame, newest.time, moment) else []
