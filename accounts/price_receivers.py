@@ -1,11 +1,13 @@
 """Connects alerts to market data's price signals: each arriving price and each closed candle
-becomes an alert evaluation task (sent by name after commit)."""
+becomes an alert evaluation task (sent by name after commit). Market data asks which timeframes'
+closes to announce beside the ones it stores: those of the active indicator alerts."""
 
 from celery import current_app
 from django.db import transaction
 from django.dispatch import receiver
 
-from marketdata.price_events import candle_closed, price_arrived
+from accounts.models import Alert
+from marketdata.price_events import candle_closed, candle_timeframes_wanted, price_arrived
 
 
 def _send(name: str, *args: object) -> None:
@@ -30,3 +32,11 @@ def candle_closed_to_alerts(*, symbol, timeframe, time, close_at, close, **kwarg
         time.isoformat(),
         close_at.isoformat(),
     )
+
+
+@receiver(candle_timeframes_wanted, dispatch_uid="accounts.candle_timeframes_wanted")
+def timeframes_of_indicator_alerts(*, symbol, **kwargs) -> set[str]:
+    params = Alert.objects.filter(
+        symbol=symbol, alert_type=Alert.AlertType.INDICATOR, is_active=True
+    ).values_list("indicator_params", flat=True)
+    return {str((p or {}).get("timeframe", "1m")) for p in params}

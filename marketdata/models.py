@@ -235,3 +235,24 @@ class OhlcvDataVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} v{self.version}"
+
+
+class CandleCloseAnnouncement(models.Model):
+    """The newest closed candle announced (`marketdata.price_events.candle_closed`) per symbol and
+    timeframe other than 1m: candles derived from 1m candles (5m, 1h, 4h, 1d ... closed by a
+    feed's 1m writes) and candles written at their own timeframe. A close is announced only when
+    it moves this forward, in the writing transaction, so each is announced once however often
+    its candles are written again and in whatever order (marketdata.candle_closes)."""
+
+    pk = models.CompositePrimaryKey("symbol", "timeframe")
+    symbol = models.TextField()
+    timeframe = models.TextField()
+    bucket = models.DateTimeField()
+    announced_at = models.DateTimeField(db_default=models.functions.Now())
+
+    class Meta:
+        db_table = "ohlcv_close_announcements"
+        verbose_name = "candle close announcement"
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} closed to {self.bucket}"

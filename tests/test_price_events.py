@@ -6,7 +6,9 @@ from unittest import mock
 
 import pytest
 
-from marketdata.price_events import announce_candle_closed, announce_price
+from marketdata.price_events import announce_candle_closed, announce_price, wanted_timeframes
+from strategies.models import Strategy
+from tests.factories import AlertFactory, StrategyFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 AT = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -70,3 +72,28 @@ def test_a_closed_candle_queues_alerts_and_the_paper_exchange(
         "1.5",
         "10",
     ]
+
+
+def test_market_data_is_told_the_timeframes_of_active_strategies_and_indicator_alerts():
+    StrategyFactory(asset_symbol="ETH/USDT", timeframe="1h", status=Strategy.Status.ACTIVE)
+    StrategyFactory(asset_symbol="ETH/USDT", timeframe="15m", status=Strategy.Status.PAUSED)
+    StrategyFactory(asset_symbol="SOL/USDT", timeframe="1d", status=Strategy.Status.ACTIVE)
+    AlertFactory(
+        symbol="ETH/USDT",
+        alert_type="indicator",
+        indicator="sma",
+        indicator_params={"period": 5, "timeframe": "4h"},
+        condition="crosses_above",
+        threshold=Decimal("101"),
+    )
+    AlertFactory(
+        symbol="ETH/USDT",
+        alert_type="indicator",
+        indicator="sma",
+        indicator_params={"period": 5, "timeframe": "1w"},
+        condition="crosses_above",
+        threshold=Decimal("101"),
+        is_active=False,
+    )
+    assert wanted_timeframes(symbol="ETH/USDT") == {"1h", "4h"}
+    assert wanted_timeframes(symbol="BTC/USDT") == set()

@@ -398,6 +398,10 @@ class StrategyDeployment(models.Model):
     # its running peak, and when the limit was crossed (no new position from then on).
     peak_equity = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
     halted_at = models.DateTimeField(null=True, blank=True)
+    # The close of the newest candle the strategy was evaluated on: a candle is evaluated once
+    # (a redelivered task, a second announcement or a late older candle is skipped), claimed in
+    # the transaction that places its orders (trading.strategy_runs).
+    evaluated_close_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:

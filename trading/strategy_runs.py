@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connections, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import User
 from compliance.audit import AuditContext
@@ -129,6 +130,8 @@ class _Deployed:
     deployment_id: int | None = None
     peak_equity: Decimal | None = None
     halted: bool = False
+    waiting: bool = False  # an order of the strategy is still open
+    in_position: bool = False  # its portfolio holds an open position in its symbol
 
 
 _WINDOWS: dict[tuple[Any, int], int] = {}
@@ -141,26 +144,48 @@ def _window_for(strategy_id: Any, version: int, entry: dict, exit_: dict) -> int
     return _WINDOWS[key]
 
 
-def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
-    rows = StrategyDeployment.objects.filter(
-        strategy__status=Strategy.Status.ACTIVE,
-        strategy__asset_symbol__in=list(symbols),
-        strategy__timeframe=timeframe,
-        portfolio__is_active=True,
-    ).values_list(
-        "strategy_id",
-        "portfolio_id",
-        "strategy__asset_symbol",
-        "strategy__entry_rules",
-        "strategy__exit_rules",
-        "strategy__version",
-        "strategy__stop_loss_pct",
-        "strategy__take_profit_pct",
-        "strategy__trailing_stop_pct",
-        "strategy__max_drawdown_pct",
-        "id",
-        "peak_equity",
-        "halted_at",
+def _deployed(timeframe: str, symbols: Sequence[str], close_at: datetime) -> list[_Deployed]:
+    """The active deployments on these symbols and timeframe not yet evaluated at `close_at` or
+    a later close, with whether an order of theirs is waiting and whether their portfolio is in
+    their symbol (in the same query: each symbol's candle is a task of its own, so every query
+    per call counts fifty times per minute)."""
+    rows = (
+        StrategyDeployment.objects.filter(
+            Q(evaluated_close_at__isnull=True) | Q(evaluated_close_at__lt=close_at),
+            strategy__status=Strategy.Status.ACTIVE,
+            strategy__asset_symbol__in=list(symbols),
+            strategy__timeframe=timeframe,
+            portfolio__is_active=True,
+        )
+        .annotate(
+            waiting=Exists(
+                Trade.objects.filter(strategy_id=OuterRef("strategy_id"), status__in=OPEN_STATUSES)
+            ),
+            in_position=Exists(
+                Position.objects.filter(
+                    portfolio_id=OuterRef("portfolio_id"),
+                    symbol=OuterRef("strategy__asset_symbol"),
+                    is_open=True,
+                )
+            ),
+        )
+        .values_list(
+            "strategy_id",
+            "portfolio_id",
+            "strategy__asset_symbol",
+            "strategy__entry_rules",
+            "strategy__exit_rules",
+            "strategy__version",
+            "strategy__stop_loss_pct",
+            "strategy__take_profit_pct",
+            "strategy__trailing_stop_pct",
+            "strategy__max_drawdown_pct",
+            "id",
+            "peak_equity",
+            "halted_at",
+            "waiting",
+            "in_position",
+        )
     )
     return [
         _Deployed(
@@ -177,6 +202,8 @@ def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
             deployment_id,
             peak,
             halted_at is not None,
+            waiting,
+            in_position,
         )
         for (
             sid,
@@ -192,6 +219,8 @@ def _deployed(timeframe: str, symbols: Sequence[str]) -> list[_Deployed]:
             deployment_id,
             peak,
             halted_at,
+            waiting,
+            in_position,
         ) in rows
     ]
 
@@ -333,55 +362,97 @@ def evaluate_strategies(
 ) -> list[Trade]:
     """The candles of `symbols` on `timeframe` closing at `close_at` have arrived: evaluate
     every active strategy deployed on them and place the orders their signals call for. One
-    query each for the strategies, the candles, the positions and the waiting orders, whatever
-    the number of strategies. Safe to run twice for a candle: a strategy whose order is waiting
-    places no other."""
+    query for the strategies (with whether each has an order waiting or a position), one for the
+    candles, one for the positions (when any is held), whatever the number of strategies, and one
+    to record the evaluation of those that place nothing.
+
+    Each strategy is evaluated once per candle: its deployment's `evaluated_close_at` is
+    claimed (moved to `close_at` unless already there or later) in the transaction that places
+    its orders, so a task run twice, a candle announced twice, or an older candle arriving after
+    a newer one places nothing more. A strategy whose candle is not stored yet is not marked: a
+    retry once it is evaluates it."""
     frame = Timeframe.parse(timeframe)
     if frame.width is None:
         return []  # monthly strategies are not run (their candles have no fixed width)
-    deployments = _deployed(timeframe, symbols)
+    deployments = _deployed(timeframe, symbols, close_at)
     if not deployments:
         return []
     windows = _windows(
         frame, sorted({d.symbol for d in deployments}), close_at, max(d.window for d in deployments)
     )
     last_open_ns = (close_at - frame.width - EPOCH) // timedelta(microseconds=1) * 1000
-    positions = {
-        (p.portfolio_id, p.symbol): p
-        for p in Position.objects.filter(
-            portfolio_id__in={d.portfolio_id for d in deployments},
-            symbol__in=list(symbols),
-            is_open=True,
-        )
-    }
-    waiting = set(
-        Trade.objects.filter(
-            strategy_id__in=[d.strategy_id for d in deployments], status__in=OPEN_STATUSES
-        ).values_list("strategy_id", flat=True)
+    holding = {d.portfolio_id for d in deployments if d.in_position}
+    positions = (
+        {
+            (p.portfolio_id, p.symbol): p
+            for p in Position.objects.filter(
+                portfolio_id__in=holding, symbol__in=list(symbols), is_open=True
+            )
+        }
+        if holding
+        else {}
     )
-    placed = []
+    waiting = {d.strategy_id for d in deployments if d.waiting}
+    placed: list[Trade] = []
+    quiet: list[int] = []  # evaluated, nothing to place
     for deployment in deployments:
         candles = windows.get(deployment.symbol)
         if candles is None or len(candles) == 0 or int(candles.time[-1]) != last_open_ns:
             continue  # the candle that closed is not stored (yet): nothing to evaluate on
         if deployment.strategy_id in waiting:
+            quiet.append(deployment.deployment_id)
             continue
         window = candles.slice(max(0, len(candles) - deployment.window), len(candles))
         position = positions.get((deployment.portfolio_id, deployment.symbol))
+        level = None
         if position is not None and (position.quantity < 0) == _short(deployment):
             level = _level_exit(deployment, position, candles, frame)
+        signal = None
+        if level is None:
+            signal = _signal(deployment, window, position, close_at)
+            if signal is None:
+                quiet.append(deployment.deployment_id)
+                continue
+        with transaction.atomic():
+            if not _claim(deployment.deployment_id, close_at):
+                continue  # evaluated meanwhile by another run of this candle
             if level is not None:
                 placed.append(_exit_at_level(deployment, position, level, candles, close_at))
                 position = None  # flat at this close: an entry signal may open again
-        halted = _halted_by_drawdown(deployment, close_at)
-        if halted and position is None:
-            continue
-        signal = _decide(deployment, window, position)
-        if signal is None:
-            continue
-        close = Decimal(repr(float(candles.close[-1]))).quantize(EIGHT_PLACES)
-        placed.append(_place_signal(deployment, signal, position, close_at=close_at, close=close))
+                signal = _signal(deployment, window, position, close_at)
+            if signal is not None:
+                close = Decimal(repr(float(candles.close[-1]))).quantize(EIGHT_PLACES)
+                placed.append(
+                    _place_signal(deployment, signal, position, close_at=close_at, close=close)
+                )
+    if quiet:
+        StrategyDeployment.objects.filter(
+            Q(evaluated_close_at__isnull=True) | Q(evaluated_close_at__lt=close_at),
+            pk__in=quiet,
+        ).update(evaluated_close_at=close_at)
     return placed
+
+
+def _signal(
+    deployment: _Deployed, window: Candles, position: Position | None, close_at: datetime
+) -> Signal | None:
+    """The rules' signal at this close, after the drawdown limit (watched at every close; once
+    crossed, no new position)."""
+    if _halted_by_drawdown(deployment, close_at) and position is None:
+        return None
+    return _decide(deployment, window, position)
+
+
+def _claim(deployment_id: int | None, close_at: datetime) -> bool:
+    """Mark the deployment evaluated at `close_at`, unless it already is (at it or later). The
+    row stays locked until the caller's transaction ends, so a concurrent run of the same candle
+    waits here and then finds it claimed."""
+    return bool(
+        StrategyDeployment.objects.filter(
+            Q(evaluated_close_at__isnull=True) | Q(evaluated_close_at__lt=close_at),
+            pk=deployment_id,
+        ).update(evaluated_close_at=close_at)
+    )
 
 
 def _place_signal(

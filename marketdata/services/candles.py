@@ -12,10 +12,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.utils import timezone
 
 from core.validation import symbol_validator, timeframe_validator
-from marketdata import retention, rollups
+from marketdata import candle_closes, retention, rollups
+from marketdata.candle_closes import announce_closes_after_commit
 from marketdata.data_versions import move_data_versions
 from marketdata.ingest.files import Progress, Row, read_rows
 from marketdata.ingest.ohlcv import (
@@ -175,11 +175,16 @@ def upsert_candles(
     numbered = sorted(latest.values(), key=lambda pair: pair[0])
     if len(numbered) >= COPY_THRESHOLD:
         rows = [(n, c.time, c.open, c.high, c.low, c.close, c.volume) for n, c in numbered]
-        result = load_candle_rows(
-            rows=lambda: iter(rows), symbol=symbol, timeframe=timeframe, source=source, using=using
-        )
-        if result.report.rows_written:
-            _announce_after_commit(symbol, timeframe, [c for _n, c in numbered], using)
+        with transaction.atomic(using=using):  # the closes are claimed with the write
+            result = load_candle_rows(
+                rows=lambda: iter(rows),
+                symbol=symbol,
+                timeframe=timeframe,
+                source=source,
+                using=using,
+            )
+            if result.report.rows_written:
+                _announce_after_commit(symbol, timeframe, [c for _n, c in numbered], using)
         return result.report.rows_written
     report = LoadReport(rows_read=len(candles))
     horizon = retention.write_horizon(timeframe)
@@ -220,20 +225,30 @@ def _announce_after_commit(
     symbol: str, timeframe: str, candles: Sequence[CandleInput], using: str
 ) -> None:
     """After the commit, announce the batch's newest candle as closed (paper exchange,
-    strategies, alerts) when its period has ended and it is recent: it ended at most two periods
+    strategies, alerts) when its period has ended and it is recent: it ended at most one period
     ago. A backfill of older candles (a first download, an import) announces nothing, so no
-    strategy acts on history as if it had just happened."""
+    strategy acts on history as if it had just happened. A 1m candle is announced each time it
+    is written so (the paper exchange and alerts are idempotent); candles of other timeframes,
+    derived from 1m ones or stored at their own timeframe, once each (marketdata.candle_closes).
+    Call inside the writing transaction."""
+    if timeframe == "1m":
+        _announce_minute_after_commit(symbol, candles, using)
+    # Registered after the minute's: the paper exchange sees the minute that ends a derived
+    # bucket before a strategy evaluates that bucket (its order then waits for the next price).
+    announce_closes_after_commit(symbol=symbol, timeframe=timeframe, candles=candles, using=using)
+
+
+def _announce_minute_after_commit(symbol: str, candles: Sequence[CandleInput], using: str) -> None:
     newest = max(candles, key=lambda candle: candle.time)
-    frame = Timeframe.parse(timeframe)
+    frame = Timeframe.parse("1m")
     close_at = frame.after(newest.time)
-    now = timezone.now()
-    if close_at > now or frame.after(close_at) < now:
+    if not candle_closes.recent(frame, newest.time, candle_closes.now()):
         return
 
     def announce() -> None:
         announce_candle_closed(
             symbol=symbol,
-            timeframe=timeframe,
+            timeframe="1m",
             time=newest.time,
             close_at=close_at,
             open=newest.open,

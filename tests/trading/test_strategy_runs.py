@@ -11,7 +11,9 @@ from core.errors import StateConflict
 from marketdata.services import CandleInput, upsert_candles
 from strategies.engine import BacktestConfig, Candles, run_backtest
 from tests.factories import PortfolioFactory, StrategyFactory
+from trading.matching import PriceEvent
 from trading.models import StrategyDeployment, Trade
+from trading.paper_exchange import on_price
 from trading.strategy_runs import evaluate_strategies, run_strategy, window_bars
 from trading.tasks import process_candle
 
@@ -257,3 +259,41 @@ def test_a_drawdown_limit_halts_new_entries():
     assert len(expected) < len(unlimited)  # the limit matters on this series
     assert len(paper_round_trips(strategy)) == len(expected)
     assert StrategyDeployment.objects.get(strategy=strategy).halted_at is not None
+
+
+def test_a_candle_is_evaluated_once_even_after_its_order_filled_and_late_ones_are_skipped():
+    """The exit rule holds on every bar: evaluating the entry's candle again once the entry has
+    filled would sell at once. The deployment's evaluated close prevents it, and an older
+    candle arriving late is not evaluated either."""
+    candles = series(120)
+    upsert_candles(symbol=SYMBOL, timeframe="1m", candles=candles)
+    always = {"all": [{"left": "close", "op": ">", "right": 0}]}
+    strategy, _ = deployed(FAST_SLOW["entry"], always, "10")
+    expected = backtest(candles, FAST_SLOW["entry"], always, 10.0)
+    close_at = dt.datetime.fromisoformat(expected[0].entry_date.replace("Z", "+00:00"))
+    [entry] = evaluate_strategies(timeframe="1m", close_at=close_at, symbols=[SYMBOL])
+    following = next(c for c in candles if c.time == close_at)
+    on_price(
+        PriceEvent(
+            symbol=SYMBOL,
+            at=close_at + dt.timedelta(minutes=1),
+            open=following.open,
+            high=following.high,
+            low=following.low,
+            close=following.close,
+            volume=following.volume,
+        )
+    )
+    entry.refresh_from_db()
+    assert entry.status == Trade.Status.FILLED  # in the position: the exit rule would fire now
+
+    assert evaluate_strategies(timeframe="1m", close_at=close_at, symbols=[SYMBOL]) == []
+    earlier = close_at - dt.timedelta(minutes=1)
+    assert evaluate_strategies(timeframe="1m", close_at=earlier, symbols=[SYMBOL]) == []
+    assert Trade.objects.filter(strategy=strategy).count() == 1
+    deployment = StrategyDeployment.objects.get(strategy=strategy)
+    assert deployment.evaluated_close_at == close_at
+    [exit_] = evaluate_strategies(
+        timeframe="1m", close_at=close_at + dt.timedelta(minutes=1), symbols=[SYMBOL]
+    )
+    assert exit_.side == "SELL" and exit_.signal_reason == "exit_rules"
