@@ -99,7 +99,9 @@ class ServiceModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
 
     # --- Add and change ---------------------------------------------------------------------
 
-    def formfield_for_dbfield(self, db_field: models.Field, request: HttpRequest, **kwargs: Any):
+    def formfield_for_dbfield(
+        self, db_field: models.Field, request: HttpRequest, **kwargs: Any
+    ) -> Any:
         """A blank nullable text column is NULL, as the API stores it (Django's CharField does
         this already; its TextField would store "")."""
         if isinstance(db_field, models.TextField) and db_field.null:
