@@ -7,6 +7,8 @@ candles) and lets them look up the latest candles of a symbol at any timeframe t
 selector as the API, a portfolio's newest equity snapshots and a symbol's newest ticks (read-only,
 through selectors), and the rollup watermarks (which start at -infinity, a value Python's
 datetime cannot hold, hence no page of their own). Pending invalidations have a read-only page.
+Nothing here is added, edited or deleted: market data changes only through ingestion, rollups and
+retention (a ServiceModelAdmin that names no service offers no write).
 """
 
 from datetime import UTC, timedelta
@@ -17,7 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from core.admin_console import ReadOnlyModelAdmin
+from core.console_writes import ServiceModelAdmin
 from marketdata.byte_sizes import human_size
 from marketdata.models import MaintenanceJobRun, RollupInvalidation
 from marketdata.selectors import (
@@ -41,7 +43,7 @@ EQUITY_PERMISSION = "trading.view_portfolio"
 
 
 @admin.register(MaintenanceJobRun)
-class TimeseriesStatusAdmin(ReadOnlyModelAdmin):
+class TimeseriesStatusAdmin(ServiceModelAdmin):
     """The list page of maintenance job runs is the timeseries status page."""
 
     list_display = ("job", "last_run_at", "last_status", "last_duration_ms")
@@ -135,7 +137,7 @@ class TimeseriesStatusAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(RollupInvalidation)
-class RollupInvalidationAdmin(ReadOnlyModelAdmin):
+class RollupInvalidationAdmin(ServiceModelAdmin):
     list_display = ("rollup", "symbol", "earliest", "latest", "recorded_at")
     search_fields = ("=symbol",)
     show_full_result_count = False

@@ -1,8 +1,11 @@
 """Operator console for strategies, backtests and backtest trades.
 
-`version` is the database trigger's (it rises when the rules change), so it is read-only here.
-Backtests and their trades are the engine's output: operators inspect them but do not create or
-edit them (runs start through `strategies.services.start_backtest`).
+Every write goes through the services the API uses (core.console_writes): a strategy is created,
+edited and deleted by strategies.services.strategies, so the console obeys the same rules and
+writes the same audit row. `version` is the database trigger's (it rises when the rules change),
+so it is read-only here, as is the owner of an existing strategy. Backtests and their trades are
+the engine's output: operators inspect them, cancel or delete a backtest through its services,
+and never edit them (runs start through `strategies.services.start_backtest`).
 """
 
 from collections.abc import Callable
@@ -19,18 +22,23 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from compliance.audit import AuditContext
-from core.admin_console import (
-    AuditedModelAdmin,
-    ReadOnlyModelAdmin,
-    change_link,
-    changelist_link,
-)
+from core.admin_console import change_link, changelist_link
+from core.console_writes import ServiceModelAdmin, console_context
 from core.errors import StateConflict
 from core.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from strategies.admin_report import BacktestReportMixin
 from strategies.models import BACKTEST_RESULT_FIELDS, Backtest, BacktestTrade, Strategy
 from strategies.selectors import BACKTEST_SERIES_FIELDS
-from strategies.services.strategies import activate_strategy, archive_strategy, pause_strategy
+from strategies.services.backtests import delete_backtest
+from strategies.services.strategies import (
+    EDITABLE_FIELDS,
+    activate_strategy,
+    archive_strategy,
+    create_strategy,
+    delete_strategy,
+    pause_strategy,
+    update_strategy,
+)
 
 # Characters of a strategy's name in the backtest list (the full name shows on hover).
 STRATEGY_NAME_WIDTH = 24
@@ -61,7 +69,7 @@ class RulesFormField(forms.JSONField):
 
 
 @admin.register(Strategy)
-class StrategyAdmin(AuditedModelAdmin):
+class StrategyAdmin(ServiceModelAdmin):
     formfield_overrides = {models.JSONField: {"form_class": RulesFormField}}
     list_display = (
         "name",
@@ -110,6 +118,37 @@ class StrategyAdmin(AuditedModelAdmin):
         ("Activity", {"fields": ("backtests_link", "created_at", "updated_at")}),
     )
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Strategy | None = None
+    ) -> tuple[str, ...]:
+        """A strategy stays with its owner (update_strategy refuses any other owner)."""
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if obj is None else (*readonly, "user")
+
+    def create_through_service(
+        self, request: HttpRequest, obj: Strategy, context: AuditContext
+    ) -> Strategy:
+        return create_strategy(
+            user=obj.user,
+            actor=request.user,
+            context=context,
+            **{name: getattr(obj, name) for name in EDITABLE_FIELDS},
+        )
+
+    def update_through_service(
+        self,
+        request: HttpRequest,
+        obj: Strategy,
+        changes: dict[str, Any],
+        context: AuditContext,
+    ) -> Strategy:
+        return update_strategy(strategy=obj, actor=request.user, changes=changes, context=context)
+
+    def delete_through_service(
+        self, request: HttpRequest, obj: Strategy, context: AuditContext
+    ) -> None:
+        delete_strategy(strategy=obj, actor=request.user, context=context)
+
     def _move(
         self,
         request: HttpRequest,
@@ -117,7 +156,7 @@ class StrategyAdmin(AuditedModelAdmin):
         service: Callable[..., Strategy],
         done: str,
     ) -> None:
-        context = AuditContext.from_request(request, channel="admin")
+        context = console_context(request)
         moved = 0
         for strategy in queryset:
             try:
@@ -148,8 +187,9 @@ class StrategyAdmin(AuditedModelAdmin):
 
 
 @admin.register(Backtest)
-class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
-    """The report (chart, trades) and the cancel action come from BacktestReportMixin."""
+class BacktestAdmin(BacktestReportMixin, ServiceModelAdmin):
+    """The report (chart, trades) and the cancel action come from BacktestReportMixin. Viewed,
+    cancelled and deleted (a finished one), never added or edited here."""
 
     # Seven short columns, so that the key metrics fit a 1280-pixel screen beside the console's
     # navigation and filter (checked in a browser): the period and status are compact, the
@@ -213,6 +253,11 @@ class BacktestAdmin(BacktestReportMixin, ReadOnlyModelAdmin):
         ("Run", {"fields": ("error_message", "created_at", "started_at", "completed_at")}),
     )
 
+    def delete_through_service(
+        self, request: HttpRequest, obj: Backtest, context: AuditContext
+    ) -> None:
+        delete_backtest(backtest=obj, actor=request.user, context=context)
+
     @admin.display(description="strategy")
     def strategy_link(self, backtest: Backtest) -> SafeString | str:
         return change_link(backtest.strategy)
@@ -264,7 +309,9 @@ def _metric(value: Any, template: str) -> str:
 
 
 @admin.register(BacktestTrade)
-class BacktestTradeAdmin(ReadOnlyModelAdmin):
+class BacktestTradeAdmin(ServiceModelAdmin):
+    """View only: a backtest's trades go with it, never one by one."""
+
     list_display = (
         "trade_number",
         "backtest",

@@ -13,7 +13,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from compliance.audit import AuditContext
-from core.admin_console import ReadOnlyModelAdmin, change_link
+from core.admin_console import change_link
+from core.console_writes import ServiceModelAdmin, console_context
 from strategies.models import Optimisation
 from strategies.optimisation_charts import heatmap_svg, walk_forward_svg
 from strategies.optimisation_selectors import (
@@ -26,6 +27,7 @@ from strategies.services.optimisations import (
     OptimisationStateError,
     apply_variant,
     cancel_optimisation,
+    delete_optimisation,
 )
 
 TOP_VARIANTS = 20
@@ -148,7 +150,10 @@ def walk_forward_section(optimisation: Optimisation) -> SafeString:
 
 
 @admin.register(Optimisation)
-class OptimisationAdmin(ReadOnlyModelAdmin):
+class OptimisationAdmin(ServiceModelAdmin):
+    """Viewed, cancelled, applied and deleted (a finished one) through the services; optimisations
+    start through the API or `manage.py optimise`."""
+
     list_display = (
         "__str__",
         "strategy",
@@ -236,7 +241,7 @@ class OptimisationAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description="Cancel the selected optimisations", permissions=["cancel"])
     def cancel_optimisations(self, request: HttpRequest, queryset: QuerySet[Optimisation]) -> None:
-        context = AuditContext.from_request(request, channel="admin")
+        context = console_context(request)
         cancelled, refused = 0, []
         for optimisation in queryset:
             try:
@@ -259,7 +264,7 @@ class OptimisationAdmin(ReadOnlyModelAdmin):
         permissions=["cancel"],
     )
     def apply_best_variants(self, request: HttpRequest, queryset: QuerySet[Optimisation]) -> None:
-        context = AuditContext.from_request(request, channel="admin")
+        context = console_context(request)
         for optimisation in queryset:
             try:
                 strategy = apply_variant(
@@ -274,6 +279,11 @@ class OptimisationAdmin(ReadOnlyModelAdmin):
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("strategies.change_optimisation")
+
+    def delete_through_service(
+        self, request: HttpRequest, obj: Optimisation, context: AuditContext
+    ) -> None:
+        delete_optimisation(optimisation=obj, actor=request.user, context=context)
 
 
 def _reason(error: Exception) -> str:

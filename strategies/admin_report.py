@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from compliance.audit import AuditContext
 from core.admin_console import changelist_link
+from core.console_writes import console_context
 from strategies.admin_charts import equity_chart_svg
 from strategies.models import Backtest, BacktestTrade
 from strategies.selectors import backtest_trades_for
@@ -108,7 +108,7 @@ class BacktestReportMixin:
 
     @admin.action(description="Cancel the selected backtests", permissions=["cancel"])
     def cancel_backtests(self, request: HttpRequest, queryset: QuerySet[Backtest]) -> None:
-        context = AuditContext.from_request(request, channel="admin")
+        context = console_context(request)
         cancelled, refused = 0, []
         for backtest in queryset:
             try:

@@ -25,3 +25,14 @@ def user_change_form(user: User, **changes: object) -> dict[str, object]:
     }
     data.update(changes)
     return {name: value for name, value in data.items() if value is not None}
+
+
+def inline_management_data(response) -> dict[str, object]:
+    """The management forms of the inlines on an admin add or change page (`response` is its
+    GET), as a browser posts them back with nothing added or changed."""
+    data: dict[str, object] = {}
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        for name, field in management.fields.items():
+            data[management.add_prefix(name)] = management[name].value() or field.initial or 0
+    return data

@@ -1,20 +1,23 @@
 """Operator console for portfolios, positions and trades.
 
-Positions and trades are the books: services write them (orders, fills), the admin only shows
-them, and trades are never deleted here (kept ten years, MiFID II). Nor is a portfolio that has
-trades, since they would go with it; deactivate it instead.
+Portfolios are created, edited and deleted through trading.services, as the API's are
+(core.console_writes): the same rules, the same audit row. Balances are never typed in: a new
+portfolio is funded with its initial balance, and money moves only through fills. Positions and
+trades are the books: services write them (orders, fills), the console only shows them, and
+trades are never deleted here (kept ten years, MiFID II). Nor is a portfolio that has trades,
+since they would go with it; deactivate it instead.
 """
+
+from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from core.admin_console import (
-    AuditedModelAdmin,
-    ReadOnlyModelAdmin,
-    change_link,
-    changelist_link,
-)
+from compliance.audit import AuditContext
+from core.admin_console import change_link, changelist_link
+from core.console_writes import ServiceModelAdmin
+from trading import services
 from trading.admin_equity import PortfolioEquityChartMixin
 from trading.models import Portfolio, Position, Trade
 
@@ -49,7 +52,7 @@ class PositionInline(admin.TabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(PortfolioEquityChartMixin, AuditedModelAdmin):
+class PortfolioAdmin(PortfolioEquityChartMixin, ServiceModelAdmin):
     list_display = (
         "name",
         "user",
@@ -87,17 +90,56 @@ class PortfolioAdmin(PortfolioEquityChartMixin, AuditedModelAdmin):
         ),
         ("Activity", {"fields": ("trades_link", "created_at", "updated_at")}),
     )
-    # The books change through trades; only a new portfolio's balances are typed in.
-    balance_fields = ("cash_balance", "positions_value", "total_value", "unrealized_pnl")
-    ledger_fields = ("user", "is_paper", "broker", "initial_balance", "realized_pnl")
+    # The books change through fills; a new portfolio is funded with its initial balance.
+    balance_fields = (
+        "cash_balance",
+        "positions_value",
+        "total_value",
+        "unrealized_pnl",
+        "realized_pnl",
+    )
+    # Fixed once the portfolio exists (trading.services.EDITABLE_PORTFOLIO_FIELDS may change).
+    ledger_fields = ("user", "is_paper", "broker", "base_currency", "initial_balance")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Portfolio | None = None
     ) -> tuple[str, ...]:
-        always = ("trades_link", "created_at", "updated_at", "equity_chart")
+        always = ("trades_link", "created_at", "updated_at", "equity_chart", *self.balance_fields)
         if obj is None:
-            return always
-        return always + self.balance_fields + self.ledger_fields
+            return (*always, "is_active")
+        return always + self.ledger_fields
+
+    def create_through_service(
+        self, request: HttpRequest, obj: Portfolio, context: AuditContext
+    ) -> Portfolio:
+        return services.create_portfolio(
+            user=obj.user,
+            name=obj.name,
+            initial_balance=obj.initial_balance,
+            base_currency=obj.base_currency,
+            is_paper=obj.is_paper,
+            broker=obj.broker,
+            broker_account_id=obj.broker_account_id,
+            description=obj.description,
+            actor=request.user,
+            context=context,
+        )
+
+    def update_through_service(
+        self,
+        request: HttpRequest,
+        obj: Portfolio,
+        changes: dict[str, Any],
+        context: AuditContext,
+    ) -> Portfolio:
+        return services.update_portfolio(
+            portfolio=obj, actor=request.user, changes=changes, context=context
+        )
+
+    def delete_through_service(
+        self, request: HttpRequest, obj: Portfolio, context: AuditContext
+    ) -> None:
+        services.delete_portfolio(portfolio=obj, actor=request.user, context=context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Portfolio | None = None) -> bool:
         """Never for a portfolio with trades: deleting it would delete its trade history."""
@@ -113,7 +155,9 @@ class PortfolioAdmin(PortfolioEquityChartMixin, AuditedModelAdmin):
 
 
 @admin.register(Position)
-class PositionAdmin(ReadOnlyModelAdmin):
+class PositionAdmin(ServiceModelAdmin):
+    """View only: positions move with fills."""
+
     list_display = (
         "symbol",
         "portfolio",
@@ -133,9 +177,6 @@ class PositionAdmin(ReadOnlyModelAdmin):
     readonly_fields = ("portfolio_link", "trades_link")
     exclude = ("portfolio",)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Position | None = None) -> bool:
-        return False
-
     @admin.display(description="portfolio")
     def portfolio_link(self, position: Position) -> SafeString | str:
         return change_link(position.portfolio)
@@ -146,7 +187,9 @@ class PositionAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Trade)
-class TradeAdmin(ReadOnlyModelAdmin):
+class TradeAdmin(ServiceModelAdmin):
+    """View only: orders are placed, cancelled and filled by trading.orders and trading.fills."""
+
     list_display = (
         "created_at",
         "user",
@@ -203,9 +246,6 @@ class TradeAdmin(ReadOnlyModelAdmin):
         ),
     )
     readonly_fields = ("user_link", "portfolio_link", "strategy_link", "position_link")
-
-    def has_delete_permission(self, request: HttpRequest, obj: Trade | None = None) -> bool:
-        return False
 
     @admin.display(description="user")
     def user_link(self, trade: Trade) -> SafeString | str:

@@ -16,11 +16,13 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import Sum
 
+from compliance.encoding import json_value
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_update
 from strategies.rules.schema import rule_direction
 from trading.matching import BUY, PriceEvent, slipped_price, takes_slippage
 from trading.models import Portfolio, Position, Trade
+from trading.order_events import record_trade_event, trade_snapshot
 from trading.portfolio_cache import invalidate_portfolio_cache
 
 CENT = Decimal("0.01")
@@ -79,17 +81,11 @@ def refresh_portfolio_totals(portfolio: Portfolio) -> None:
     portfolio.total_value = portfolio.cash_balance + portfolio.positions_value
 
 
-def _fail(trade: Trade, message: str, at: datetime) -> FillOutcome:
-    trade.status = Trade.Status.FAILED
-    trade.error_message = message
-    trade.save(update_fields=["status", "error_message"])
-    record_audit_event(
+def _fail(trade: Trade, message: str) -> FillOutcome:
+    audited_update(
+        instance=trade,
+        changes={"status": Trade.Status.FAILED, "error_message": message},
         actor=None,
-        action=AuditLog.Action.UPDATE,
-        resource_type="trade",
-        resource_id=trade.pk,
-        new_values={"status": trade.status, "error_message": message},
-        metadata={"at": at.isoformat()},
     )
     return FillOutcome(trade=trade, quantity=ZERO)
 
@@ -262,7 +258,7 @@ def apply_fill(
 
         if trade.side == BUY:
             if portfolio.cash_balance - money(notional + commission) < 0:
-                return _fail(trade, "Not enough cash for this fill.", event.at)
+                return _fail(trade, "Not enough cash for this fill.")
         else:
             held = (
                 Position.objects.filter(portfolio=portfolio, symbol=trade.symbol, is_open=True)
@@ -270,8 +266,9 @@ def apply_fill(
                 .first()
             ) or ZERO
             if size > max(held, ZERO) and not may_sell_short(trade):
-                return _fail(trade, "Not enough of the position to sell.", event.at)
+                return _fail(trade, "Not enough of the position to sell.")
 
+        before = trade_snapshot(trade)
         filled_before = trade.filled_quantity or ZERO
         filled_after = filled_before + size
         previous_notional = filled_before * (trade.filled_price or ZERO)
@@ -293,18 +290,18 @@ def apply_fill(
             at=event.at,
             mark_price=event.close,
         )
-        record_audit_event(
-            actor=None,
+        record_trade_event(
+            trade=trade,
+            before=before,
             action=AuditLog.Action.ORDER_FILLED,
-            resource_type="trade",
-            resource_id=trade.pk,
-            new_values={
-                "status": trade.status,
-                "quantity": str(size),
-                "price": str(fill_price),
-                "commission": str(commission),
-                "filled_quantity": str(filled_after),
+            metadata={
+                "portfolio_id": json_value(portfolio.pk),
+                "at": json_value(event.at),
+                "fill": {
+                    "quantity": json_value(size),
+                    "price": json_value(fill_price),
+                    "commission": json_value(commission),
+                },
             },
-            metadata={"portfolio_id": str(portfolio.pk), "at": event.at.isoformat()},
         )
     return FillOutcome(trade=trade, quantity=size)

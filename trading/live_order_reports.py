@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
 from exchanges.records import ExchangeOrder
 from trading.models import Portfolio, Trade
+from trading.order_events import record_trade_event, trade_snapshot
 
 OPEN_STATUSES = (Trade.Status.SUBMITTED, Trade.Status.PARTIAL)
 FINISHED_STATUSES = (
@@ -25,7 +25,6 @@ FINISHED_STATUSES = (
 )
 PRICE_PLACES = Decimal("0.00000001")
 MONEY_PLACES = Decimal("0.01")
-AUDIT_FIELDS = ("status", "broker_order_id", "filled_quantity", "filled_price", "error_message")
 
 
 @dataclass(frozen=True)
@@ -62,24 +61,14 @@ def lock_trade(trade: Trade) -> Trade:
 
 
 def audit_trade(trade: Trade, before: dict, action: str, *, note: str | None = None) -> None:
-    after = {name: str(getattr(trade, name)) for name in AUDIT_FIELDS}
-    changed = [name for name in AUDIT_FIELDS if before.get(name) != after[name]]
-    if not changed:
-        return
-    record_audit_event(
-        actor=None,
+    """The audit row of what an exchange report (or our submission) changed on the trade."""
+    record_trade_event(
+        trade=trade,
+        before=before,
         action=action,
-        resource_type="trade",
-        resource_id=trade.pk,
-        old_values={name: before.get(name) for name in changed},
-        new_values={name: after[name] for name in changed},
         metadata={"broker": trade.portfolio.broker, **({"note": note} if note else {})},
         context=AuditContext.system("live_orders"),
     )
-
-
-def trade_snapshot(trade: Trade) -> dict:
-    return {name: str(getattr(trade, name)) for name in AUDIT_FIELDS}
 
 
 def fail_trade(trade: Trade, reason: str) -> None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_create, audited_update
 from core.errors import StateConflict
 from core.validation import symbol_validator
 from strategies.models import Strategy
@@ -33,6 +33,19 @@ from trading.price_feed import latest_price
 
 PRICED_TYPES = ("LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
 MAX_QUANTITY = Decimal("9999999999.99999999")  # NUMERIC(18,8)
+# What an order_placed audit row records.
+ORDER_AUDIT_FIELDS = (
+    "portfolio_id",
+    "symbol",
+    "side",
+    "order_type",
+    "quantity",
+    "quote_quantity",
+    "price",
+    "stop_price",
+    "expires_at",
+    "strategy_id",
+)
 
 
 def _decimal(value: Any, field: str, errors: dict[str, list[str]]) -> Decimal | None:
@@ -233,25 +246,11 @@ def _place(
 
     now = signal_at or timezone.now()
     trade.status = Trade.Status.PENDING
-    trade.save()
-    record_audit_event(
+    audited_create(
+        instance=trade,
         actor=actor,
         action=AuditLog.Action.ORDER_PLACED,
-        resource_type="trade",
-        resource_id=trade.pk,
-        new_values={
-            name: str(value) if value is not None else None
-            for name, value in (
-                ("portfolio_id", portfolio.pk),
-                ("symbol", trade.symbol),
-                ("side", trade.side),
-                ("order_type", trade.order_type),
-                ("quantity", trade.quantity),
-                ("price", trade.price),
-                ("stop_price", trade.stop_price),
-                ("strategy_id", trade.strategy_id),
-            )
-        },
+        fields=list(ORDER_AUDIT_FIELDS),
         context=context,
     )
     if not portfolio.is_paper:
@@ -288,17 +287,11 @@ def cancel_order(*, trade: Trade, actor: User, context: AuditContext | None = No
             raise StateConflict(
                 f"The order is {locked.status}; only an open order can be cancelled."
             )
-        old_status = locked.status
-        locked.status = Trade.Status.CANCELLED
-        locked.cancelled_at = timezone.now()
-        locked.save(update_fields=["status", "cancelled_at"])
-        record_audit_event(
+        audited_update(
+            instance=locked,
+            changes={"status": Trade.Status.CANCELLED, "cancelled_at": timezone.now()},
             actor=actor,
             action=AuditLog.Action.ORDER_CANCELLED,
-            resource_type="trade",
-            resource_id=locked.pk,
-            old_values={"status": old_status},
-            new_values={"status": locked.status},
             context=context,
         )
     return locked
@@ -314,17 +307,17 @@ def expire_orders(*, now: datetime | None = None) -> list[Trade]:
     for trade_id, portfolio_id in due:
         with transaction.atomic():
             Portfolio.objects.select_for_update().get(pk=portfolio_id)
-            updated = Trade.objects.filter(
-                pk=trade_id, status__in=[Trade.Status.PENDING, *OPEN_STATUSES]
-            ).update(status=Trade.Status.EXPIRED, cancelled_at=now)
-            if updated:
-                record_audit_event(
+            locked = (
+                Trade.objects.select_for_update()
+                .filter(pk=trade_id, status__in=[Trade.Status.PENDING, *OPEN_STATUSES])
+                .first()
+            )
+            if locked is not None:
+                audited_update(
+                    instance=locked,
+                    changes={"status": Trade.Status.EXPIRED, "cancelled_at": now},
                     actor=None,
                     action=AuditLog.Action.ORDER_CANCELLED,
-                    resource_type="trade",
-                    resource_id=trade_id,
-                    new_values={"status": Trade.Status.EXPIRED},
-                    metadata={"reason": "expired"},
                 )
-                expired.append(Trade.objects.get(pk=trade_id))
+                expired.append(locked)
     return expired

@@ -16,8 +16,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
-from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_update
 from marketdata.selectors import candle_arrays, stored_range
 from strategies import engine
 from strategies.models import Backtest, BacktestTrade
@@ -82,22 +81,32 @@ def load_candles(
 
 
 def _claim(backtest_id: uuid.UUID | str) -> bool:
-    """pending → running, atomically; False when another task claimed it or it is finished."""
+    """pending → running under the row lock; False when another task claimed it or it is
+    finished."""
     with transaction.atomic():
-        claimed = Backtest.objects.filter(pk=backtest_id, status=Backtest.Status.PENDING).update(
-            status=Backtest.Status.RUNNING, started_at=timezone.now(), progress_pct=0
+        locked = (
+            Backtest.objects.select_for_update()
+            .filter(pk=backtest_id, status=Backtest.Status.PENDING)
+            .first()
         )
-        if claimed:
-            record_audit_event(
-                actor=None,
-                action=AuditLog.Action.UPDATE,
-                resource_type="backtest",
-                resource_id=backtest_id,
-                old_values={"status": Backtest.Status.PENDING},
-                new_values={"status": Backtest.Status.RUNNING},
-                context=TASK_CONTEXT,
-            )
-    return bool(claimed)
+        if locked is None:
+            return False
+        audited_update(
+            instance=locked,
+            changes={
+                "status": Backtest.Status.RUNNING,
+                "started_at": timezone.now(),
+                "progress_pct": 0,
+            },
+            actor=None,
+            context=TASK_CONTEXT,
+        )
+    return True
+
+
+# The result columns a finished backtest's audit row shows beside its status; the series and the
+# other metrics are in the row itself (and in the archive).
+AUDITED_RESULT_FIELDS = ("error_message", "total_trades")
 
 
 def _finish(
@@ -106,11 +115,11 @@ def _finish(
     *,
     fields: dict[str, Any] | None = None,
     trades: list[dict[str, Any]] | None = None,
-    audit: dict[str, Any] | None = None,
 ) -> bool:
     """running → status with the result columns and trades, in one transaction. False (and
     nothing written) when the backtest is no longer running: it was cancelled or failed
     meanwhile, and that outcome stands."""
+    fields = fields or {}
     with transaction.atomic():
         locked = (
             Backtest.objects.select_for_update()
@@ -119,19 +128,23 @@ def _finish(
         )
         if locked is None:
             return False
-        values = {"status": status, "completed_at": timezone.now(), **(fields or {})}
-        Backtest.objects.filter(pk=backtest_id).update(**values)
+        results = {
+            name: value for name, value in fields.items() if name not in AUDITED_RESULT_FIELDS
+        }
+        if results:
+            Backtest.objects.filter(pk=backtest_id).update(**results)
         if trades is not None:
             # A redelivered task (or a re-run) replaces the trades, never adds to them.
             BacktestTrade.objects.filter(backtest_id=backtest_id).delete()
             _copy_trades(backtest_id, trades)
-        record_audit_event(
+        audited_update(
+            instance=locked,
+            changes={
+                "status": status,
+                "completed_at": timezone.now(),
+                **{name: fields[name] for name in AUDITED_RESULT_FIELDS if name in fields},
+            },
             actor=None,
-            action=AuditLog.Action.UPDATE,
-            resource_type="backtest",
-            resource_id=backtest_id,
-            old_values={"status": Backtest.Status.RUNNING},
-            new_values={"status": status, **(audit or {})},
             context=TASK_CONTEXT,
         )
     stop_beating(backtest_id)
@@ -186,7 +199,6 @@ def fail_backtest(backtest_id: uuid.UUID | str, message: str) -> bool:
         backtest_id,
         Backtest.Status.FAILED,
         fields={"error_message": message},
-        audit={"error_message": message},
     )
 
 
@@ -245,7 +257,6 @@ def _run_claimed(backtest_id: uuid.UUID | str, monitor: RunMonitor) -> None:
             Backtest.Status.COMPLETED,
             fields=fields,
             trades=trades,
-            audit={"total_trades": len(trades), "bars": result.bars},
         )
     except engine.BacktestCancelled:
         # cancel_backtest already wrote `cancelled`; this is for a status that changed some other

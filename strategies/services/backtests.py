@@ -24,8 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from compliance.audit import AuditContext
-from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_create, audited_delete, audited_update
 from core.cache_keys import backtest_enqueued_key, backtest_heartbeat_key
 from core.errors import StateConflict
 from strategies.engine.config import DEFAULT_POSITION_SIZE_PCT
@@ -52,6 +51,17 @@ SNAPSHOT_FIELDS = (
     "max_position_size_pct",
     "max_drawdown_pct",
     "trailing_stop_pct",
+)
+# What the audit row of a new backtest or optimisation records (the snapshot holds the strategy's
+# version and rules as the run will see them).
+RUN_AUDIT_FIELDS = (
+    "strategy_id",
+    "strategy_snapshot",
+    "start_date",
+    "end_date",
+    "initial_capital",
+    "commission_pct",
+    "slippage_pct",
 )
 # The run task, sent by name: importing strategies.tasks here would make an import cycle.
 RUN_TASK = "strategies.tasks.run_backtest_task"
@@ -131,25 +141,13 @@ def start_backtest(
             status=Backtest.Status.PENDING,
             progress_pct=0,
         )
-        backtest.full_clean()
-        if limits:  # after every input check: only a start that would happen counts
+        if limits:
+            # After every input check (audited_create validates again): only a start that would
+            # happen counts against the user's limits.
+            backtest.full_clean()
             reserve_backtest_start(user=user)
-        backtest.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.CREATE,
-            resource_type="backtest",
-            resource_id=backtest.pk,
-            new_values={
-                "strategy_id": str(strategy.pk),
-                "strategy_version": strategy.version,
-                "start_date": start_date.isoformat(),
-                "end_date": end_date.isoformat(),
-                "initial_capital": str(backtest.initial_capital),
-                "commission_pct": str(backtest.commission_pct),
-                "slippage_pct": str(backtest.slippage_pct),
-            },
-            context=context,
+        audited_create(
+            instance=backtest, actor=user, fields=list(RUN_AUDIT_FIELDS), context=context
         )
         if enqueue:
             backtest_id = backtest.pk
@@ -233,22 +231,34 @@ def cancel_backtest(
                 f"The backtest is already {locked.status}; only pending or running backtests "
                 "can be cancelled."
             )
-        old_status = locked.status
-        Backtest.objects.filter(pk=locked.pk).update(
-            status=Backtest.Status.CANCELLED, completed_at=timezone.now()
-        )
-        record_audit_event(
+        audited_update(
+            instance=locked,
+            changes={"status": Backtest.Status.CANCELLED, "completed_at": timezone.now()},
             actor=actor,
-            action=AuditLog.Action.UPDATE,
-            resource_type="backtest",
-            resource_id=locked.pk,
-            old_values={"status": old_status},
-            new_values={"status": Backtest.Status.CANCELLED},
             context=context,
         )
     cache.delete(backtest_heartbeat_key(backtest.pk))
     backtest.refresh_from_db()
     return backtest
+
+
+def delete_backtest(
+    *, backtest: Backtest, actor: User | None, context: AuditContext | None = None
+) -> None:
+    """Delete a finished backtest and its trades. A pending or running one is a
+    BacktestStateError: cancel it first, so that no worker saves results for a deleted row."""
+    with transaction.atomic():
+        locked = Backtest.objects.select_for_update().get(pk=backtest.pk)
+        if locked.status not in Backtest.FINISHED_STATUSES:
+            raise BacktestStateError(
+                f"The backtest is {locked.status}; cancel it before deleting it."
+            )
+        audited_delete(
+            instance=locked,
+            actor=actor,
+            fields=[*RUN_AUDIT_FIELDS, "status"],
+            context=context,
+        )
 
 
 def requeue_pending_backtests(*, older_than: dt.timedelta = NOT_STARTED_AFTER) -> list[uuid.UUID]:
@@ -290,26 +300,22 @@ def fail_unstarted_backtests(*, older_than: dt.timedelta = NEVER_STARTED_AFTER) 
         if dt.datetime.fromisoformat(record["sent_at"]) > now - older_than:
             continue
         with transaction.atomic():
-            updated = Backtest.objects.filter(
-                pk=backtest_id, status=Backtest.Status.PENDING
-            ).update(
-                status=Backtest.Status.FAILED,
-                completed_at=timezone.now(),
-                error_message=NEVER_STARTED_MESSAGE,
+            locked = (
+                Backtest.objects.select_for_update()
+                .filter(pk=backtest_id, status=Backtest.Status.PENDING)
+                .first()
             )
-            if updated:
-                record_audit_event(
-                    actor=None,
-                    action=AuditLog.Action.UPDATE,
-                    resource_type="backtest",
-                    resource_id=backtest_id,
-                    old_values={"status": Backtest.Status.PENDING},
-                    new_values={
+            if locked is not None:
+                audited_update(
+                    instance=locked,
+                    changes={
                         "status": Backtest.Status.FAILED,
+                        "completed_at": timezone.now(),
                         "error_message": NEVER_STARTED_MESSAGE,
                     },
+                    actor=None,
                     context=TASK_CONTEXT,
                 )
-        if updated:
+        if locked is not None:
             failed.append(backtest_id)
     return failed

@@ -23,8 +23,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import audited_update
 from strategies import engine
 from strategies.models import Optimisation, OptimisationFold, OptimisationVariant
 from strategies.optimisation import Fold, fold_windows, run_variant
@@ -80,17 +79,16 @@ def base_config(run: Optimisation) -> engine.BacktestConfig:
 def _claim(optimisation_id: uuid.UUID | str) -> None:
     """pending → running by the first chunk to start (the others find it running)."""
     with transaction.atomic():
-        claimed = Optimisation.objects.filter(
-            pk=optimisation_id, status=Optimisation.Status.PENDING
-        ).update(status=Optimisation.Status.RUNNING, started_at=timezone.now())
-        if claimed:
-            record_audit_event(
+        locked = (
+            Optimisation.objects.select_for_update()
+            .filter(pk=optimisation_id, status=Optimisation.Status.PENDING)
+            .first()
+        )
+        if locked is not None:
+            audited_update(
+                instance=locked,
+                changes={"status": Optimisation.Status.RUNNING, "started_at": timezone.now()},
                 actor=None,
-                action=AuditLog.Action.UPDATE,
-                resource_type="optimisation",
-                resource_id=optimisation_id,
-                old_values={"status": Optimisation.Status.PENDING},
-                new_values={"status": Optimisation.Status.RUNNING},
                 context=TASK_CONTEXT,
             )
 
@@ -105,19 +103,10 @@ def _finish(optimisation_id: uuid.UUID | str, status: str, message: str | None =
         )
         if locked is None:
             return False
-        Optimisation.objects.filter(pk=optimisation_id).update(
-            status=status, completed_at=timezone.now(), error_message=message
-        )
-        new_values: dict[str, Any] = {"status": status, "variants_done": locked.variants_done}
-        if message:
-            new_values["error_message"] = message
-        record_audit_event(
+        audited_update(
+            instance=locked,
+            changes={"status": status, "completed_at": timezone.now(), "error_message": message},
             actor=None,
-            action=AuditLog.Action.UPDATE,
-            resource_type="optimisation",
-            resource_id=optimisation_id,
-            old_values={"status": Optimisation.Status.RUNNING},
-            new_values=new_values,
             context=TASK_CONTEXT,
         )
     return True

@@ -20,8 +20,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from compliance.audit import AuditContext
+from compliance.encoding import json_value
 from compliance.models import AuditLog
-from compliance.services import record_audit_event
+from compliance.services import (
+    audited_create,
+    audited_delete,
+    audited_update,
+    record_audit_event,
+)
 from core.errors import LimitExceeded, StateConflict
 from strategies.models import Optimisation, OptimisationVariant, Strategy
 from strategies.optimisation import (
@@ -39,6 +45,7 @@ from strategies.optimisation.runner import RISK_FIELDS
 from strategies.services.backtests import (
     DEFAULT_COMMISSION_PCT,
     DEFAULT_SLIPPAGE_PCT,
+    RUN_AUDIT_FIELDS,
     date_range_errors,
     strategy_snapshot,
 )
@@ -49,6 +56,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_IN_SAMPLE_RATIO = 3
 # A chunk whose task was sent less than this long ago (seconds) is not sent again by the sweep.
 ENQUEUED_TTL = 600
+
+
+# A new optimisation's audit row: what every run records, and the search.
+OPTIMISATION_AUDIT_FIELDS = (
+    *RUN_AUDIT_FIELDS,
+    "parameter_space",
+    "search_method",
+    "random_seed",
+    "max_variants",
+    "objective",
+    "constraints",
+    "walk_forward_folds",
+    "walk_forward_mode",
+    "in_sample_ratio",
+    "variants_total",
+)
 
 
 class OptimisationStateError(StateConflict):
@@ -210,24 +233,8 @@ def start_optimisation(
             variants_total=total,
             variants_done=0,
         )
-        run.full_clean()
-        run.save()
-        record_audit_event(
-            actor=user,
-            action=AuditLog.Action.CREATE,
-            resource_type="optimisation",
-            resource_id=run.pk,
-            new_values={
-                "strategy_id": str(strategy.pk),
-                "strategy_version": strategy.version,
-                "start_date": start_date.isoformat(),
-                "end_date": end_date.isoformat(),
-                "search_method": search_method,
-                "objective": objective,
-                "variants_total": total,
-                "walk_forward_folds": walk_forward_folds,
-            },
-            context=context,
+        audited_create(
+            instance=run, actor=user, fields=list(OPTIMISATION_AUDIT_FIELDS), context=context
         )
         run_id, user_id = run.pk, user.pk
         transaction.on_commit(lambda: _count_variants(user_id, total))
@@ -289,20 +296,33 @@ def cancel_optimisation(
                 f"The optimisation is already {locked.status}; only pending or running "
                 "optimisations can be cancelled."
             )
-        Optimisation.objects.filter(pk=locked.pk).update(
-            status=Optimisation.Status.CANCELLED, completed_at=timezone.now()
-        )
-        record_audit_event(
+        audited_update(
+            instance=locked,
+            changes={"status": Optimisation.Status.CANCELLED, "completed_at": timezone.now()},
             actor=actor,
-            action=AuditLog.Action.UPDATE,
-            resource_type="optimisation",
-            resource_id=locked.pk,
-            old_values={"status": locked.status},
-            new_values={"status": Optimisation.Status.CANCELLED},
             context=context,
         )
     optimisation.refresh_from_db()
     return optimisation
+
+
+def delete_optimisation(
+    *, optimisation: Optimisation, actor: User | None, context: AuditContext | None = None
+) -> None:
+    """Delete a finished optimisation with its variants and folds. A pending or running one is
+    an OptimisationStateError: cancel it first."""
+    with transaction.atomic():
+        locked = Optimisation.objects.select_for_update().get(pk=optimisation.pk)
+        if locked.status in Optimisation.ACTIVE_STATUSES:
+            raise OptimisationStateError(
+                f"The optimisation is {locked.status}; cancel it before deleting it."
+            )
+        audited_delete(
+            instance=locked,
+            actor=actor,
+            fields=[*RUN_AUDIT_FIELDS, "objective", "status"],
+            context=context,
+        )
 
 
 def _risk_value(value: Any) -> Decimal | None:
@@ -353,13 +373,15 @@ def apply_variant(
             if name in RISK_FIELDS:
                 changes[name] = _risk_value(new_risk[name])
         strategy = update_strategy(strategy=strategy, actor=actor, changes=changes, context=context)
+        # An event of its own: the strategy's update row (update_strategy) holds the values;
+        # this row ties it to the variant they came from.
         record_audit_event(
             actor=actor,
             action=AuditLog.Action.UPDATE,
             resource_type="optimisation",
             resource_id=optimisation.pk,
             new_values={
-                "applied_variant": str(variant.pk),
+                "applied_variant": json_value(variant.pk),
                 "parameters": variant.parameters,
                 "strategy_version": strategy.version,
             },

@@ -10,12 +10,7 @@ from django.utils import timezone
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
-from compliance.services import (
-    audited_create,
-    audited_delete,
-    record_audit_event,
-    save_audited_changes,
-)
+from compliance.services import audited_create, audited_delete, audited_update
 from core.errors import StateConflict
 from strategies.models import Strategy
 
@@ -50,9 +45,11 @@ def create_strategy(
     max_drawdown_pct: Decimal | None = None,
     trailing_stop_pct: Decimal | None = None,
     trading_mode: str | None = None,
+    actor: User | None = None,
     context: AuditContext | None = None,
 ) -> Strategy:
-    """A new draft strategy. Raises ValidationError keyed by field (rule errors name their path)."""
+    """A new draft strategy of `user`, made by `actor` (default: the user; an operator in the
+    console). Raises ValidationError keyed by field (rule errors name their path)."""
     with transaction.atomic():
         strategy = Strategy(
             user=user,
@@ -69,7 +66,9 @@ def create_strategy(
             trailing_stop_pct=trailing_stop_pct,
             trading_mode=trading_mode,
         )
-        audited_create(instance=strategy, actor=user, fields=list(EDITABLE_FIELDS), context=context)
+        audited_create(
+            instance=strategy, actor=actor or user, fields=list(EDITABLE_FIELDS), context=context
+        )
     return strategy
 
 
@@ -81,12 +80,10 @@ def update_strategy(
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        save_audited_changes(
+        audited_update(
             instance=Strategy.objects.select_for_update().get(pk=strategy.pk),
             changes=changes,
             actor=actor,
-            action=AuditLog.Action.UPDATE,
-            resource_type="strategy",
             context=context,
         )
     strategy.refresh_from_db()
@@ -114,23 +111,13 @@ def _set_status(
         old_status = strategy.status
         if old_status not in ALLOWED_FROM[status]:
             raise StateConflict(f"A {old_status} strategy cannot become {status}.")
-        strategy.status = status
-        fields = ["status"]
+        changes: dict[str, Any] = {"status": status}
         if status == Strategy.Status.ACTIVE:
             if not strategy.trading_mode:
-                strategy.trading_mode = Strategy.TradingMode.PAPER
-                fields.append("trading_mode")
-            strategy.activated_at = timezone.now()
-            fields.append("activated_at")
-        strategy.save(update_fields=fields)
-        record_audit_event(
-            actor=actor,
-            action=action,
-            resource_type="strategy",
-            resource_id=strategy.pk,
-            old_values={"status": old_status},
-            new_values={"status": status},
-            context=context,
+                changes["trading_mode"] = Strategy.TradingMode.PAPER
+            changes["activated_at"] = timezone.now()
+        audited_update(
+            instance=strategy, changes=changes, actor=actor, action=action, context=context
         )
     strategy.refresh_from_db()
     return strategy

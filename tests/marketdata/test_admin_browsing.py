@@ -6,10 +6,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from marketdata.models import MaintenanceJobRun, RollupInvalidation
 from marketdata.services import (
     EquitySnapshotInput,
     TickInput,
@@ -157,3 +159,15 @@ def test_browsing_is_for_staff_only() -> None:
         response = client.get(reverse(STATUS_PAGE), query)
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_market_data_bookkeeping_is_not_written_in_the_console(operator: Client) -> None:
+    """Rollup invalidations and job runs change only through rollups and maintenance jobs: a
+    deleted invalidation would leave a rollup stale."""
+    request = type("Request", (), {"user": OperatorFactory()})()
+    for model in (RollupInvalidation, MaintenanceJobRun):
+        model_admin = admin.site._registry[model]
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert not model_admin.has_delete_permission(request)
+        assert model_admin.has_view_permission(request)

@@ -80,7 +80,16 @@ def test_start_backtest_freezes_the_strategy_and_audits(strategy):
     row = AuditLog.objects.get(resource_type="backtest", resource_id=backtest.pk)
     assert row.action == "create"
     assert row.user == strategy.user
-    assert row.new_values["initial_capital"] == "10000.00"
+    # audited_create's values: the run columns through the one encoder, the snapshot whole.
+    assert row.new_values == {
+        "strategy_id": str(strategy.pk),
+        "strategy_snapshot": snapshot,
+        "start_date": backtest.start_date.isoformat(),
+        "end_date": backtest.end_date.isoformat(),
+        "initial_capital": "10000.00",
+        "commission_pct": str(backtest.commission_pct),
+        "slippage_pct": str(backtest.slippage_pct),
+    }
 
 
 def test_start_backtest_enqueues_the_task_only_after_commit(
@@ -403,7 +412,11 @@ def test_cancel_a_pending_backtest_then_the_task_does_nothing(strategy):
     assert cancelled.status == after_task.status == "cancelled"
     assert after_task.started_at is None
     row = AuditLog.objects.filter(resource_id=backtest.pk, action="update").get()
-    assert (row.old_values, row.new_values) == ({"status": "pending"}, {"status": "cancelled"})
+    assert row.old_values == {"status": "pending", "completed_at": None}
+    assert row.new_values == {
+        "status": "cancelled",
+        "completed_at": after_task.completed_at.isoformat(),
+    }
 
 
 def test_cancel_while_running_stops_the_engine_and_saves_no_results(strategy):

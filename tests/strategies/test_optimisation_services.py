@@ -106,6 +106,32 @@ def test_an_optimisation_runs_every_variant_and_ranks_them_by_hand(strategy):
     assert statuses == [("create", None), ("update", "running"), ("update", "completed")]
 
 
+def test_the_start_is_audited_with_the_backtest_run_columns_and_the_search(strategy):
+    run = start(strategy)
+
+    row = AuditLog.objects.get(resource_type="optimisation", resource_id=run.pk)
+    assert (row.action, row.user) == ("create", strategy.user)
+    assert row.new_values == {
+        "strategy_id": str(strategy.pk),
+        "strategy_snapshot": run.strategy_snapshot,
+        "start_date": run.start_date.isoformat(),
+        "end_date": "2025-01-02",
+        "initial_capital": "10000.00",
+        "commission_pct": "0.0000",
+        "slippage_pct": "0.0000",
+        "parameter_space": SPACE,
+        "search_method": "grid",
+        "random_seed": None,
+        "max_variants": run.max_variants,
+        "objective": "total_return",
+        "constraints": {"min_trades": "1"},
+        "walk_forward_folds": None,
+        "walk_forward_mode": None,
+        "in_sample_ratio": None,
+        "variants_total": 6,
+    }
+
+
 def test_a_redelivered_chunk_stores_and_counts_nothing_twice(strategy):
     run = start(strategy)
     first = run_optimisation_chunk.apply(args=[str(run.pk), 0, 0]).get()

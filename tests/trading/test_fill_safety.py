@@ -101,7 +101,7 @@ def test_a_fill_that_dies_mid_transaction_is_not_lost_and_a_redelivery_fills_onc
 
     died = RuntimeError("worker died")
     with (
-        mock.patch.object(fills, "record_audit_event", side_effect=died),
+        mock.patch.object(fills, "record_trade_event", side_effect=died),
         pytest.raises(RuntimeError),
     ):
         process_price(*args)
@@ -128,7 +128,7 @@ from trading.tasks import process_price
 def die(**kwargs):
     os._exit(9)  # the worker process is killed between the writes and the commit
 
-fills.record_audit_event = die
+fills.record_trade_event = die
 process_price(*sys.argv[1:])
 """
 

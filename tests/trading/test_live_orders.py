@@ -68,6 +68,10 @@ def test_a_filled_market_order_fills_the_trade_and_hands_the_fill_over(
     assert fills.fills == [LiveFill(Decimal("0.02"), Decimal("40000"), Decimal("0.8"))]
     actions = list(AuditLog.objects.filter(resource_id=trade.pk).values_list("action", flat=True))
     assert AuditLog.Action.ORDER_FILLED in actions
+    filled = AuditLog.objects.get(resource_id=trade.pk, action=AuditLog.Action.ORDER_FILLED)
+    assert (filled.new_values["status"], filled.new_values["filled_value"]) == ("filled", "800.00")
+    assert filled.old_values["filled_value"] is None  # null through the one encoder, not "None"
+    assert filled.metadata["broker"] == portfolio.broker
 
 
 def test_a_fill_whose_booking_fails_is_handed_over_again_by_the_next_reconcile(

@@ -82,6 +82,54 @@ def test_a_market_buy_fills_at_once_at_the_ticker_with_slippage_and_commission(p
     assert actions == {"order_placed", "order_filled"}
 
 
+def test_placing_and_filling_are_audited_through_the_one_encoder(portfolio):
+    set_ticker("100")
+
+    trade = order(portfolio, quantity=D("2"))
+
+    placed = AuditLog.objects.get(resource_id=trade.pk, action="order_placed")
+    assert (placed.user, placed.old_values) == (portfolio.user, None)
+    assert placed.new_values == {
+        "portfolio_id": str(portfolio.pk),
+        "symbol": SYMBOL,
+        "side": "BUY",
+        "order_type": "MARKET",
+        "quantity": "2",
+        "quote_quantity": None,
+        "price": None,
+        "stop_price": None,
+        "expires_at": None,
+        "strategy_id": None,
+    }
+    filled = AuditLog.objects.get(resource_id=trade.pk, action="order_filled")
+    # Old and new of the fill columns that changed (by hand above: 2 @ 100.1, 0.2002 commission).
+    old = filled.old_values
+    assert (old.pop("status"), old.pop("filled_price"), old.pop("filled_value")) == (
+        "submitted",
+        None,
+        None,
+    )
+    # Zeros at 8 places (str(Decimal) writes them "0E-8").
+    assert {name: D(value) for name, value in old.items()} == {
+        "filled_quantity": 0,
+        "commission": 0,
+        "slippage": 0,
+    }
+    assert filled.new_values == {
+        "status": "filled",
+        "filled_quantity": "2.00000000",
+        "filled_price": "100.10000000",
+        "filled_value": "200.20",
+        "commission": "0.20020000",
+        "slippage": "0.20000000",
+    }
+    assert filled.metadata["fill"] == {
+        "quantity": "2.00000000",
+        "price": "100.10000000",
+        "commission": "0.20020000",
+    }
+
+
 def test_average_entry_and_realized_pnl_match_hand_computation(portfolio):
     portfolio.slippage_pct = D("0")
     portfolio.save()

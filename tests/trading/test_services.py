@@ -5,8 +5,10 @@ from django.core.exceptions import ValidationError
 
 from accounts.services import register_user
 from compliance.models import AuditLog
+from core.errors import StateConflict
+from tests.factories import TradeFactory
 from trading.models import Portfolio
-from trading.services import create_portfolio
+from trading.services import create_portfolio, delete_portfolio, update_portfolio
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +61,55 @@ def test_bad_portfolio_values_are_field_errors(user, field, kwargs):
     with pytest.raises(ValidationError) as excinfo:
         create_portfolio(user=user, name="P", **kwargs)
     assert field in excinfo.value.message_dict
+
+
+def test_a_portfolio_is_renamed_and_deactivated_with_old_and_new_values_audited(user):
+    portfolio = create_portfolio(user=user, name="Paper", initial_balance=Decimal("100"))
+
+    update_portfolio(portfolio=portfolio, actor=user, changes={"name": "Desk", "is_active": False})
+
+    portfolio.refresh_from_db()
+    assert (portfolio.name, portfolio.is_active) == ("Desk", False)
+    row = AuditLog.objects.get(action="update", resource_type="portfolio")
+    assert (row.resource_id, row.user) == (portfolio.pk, user)
+    assert (row.old_values, row.new_values) == (
+        {"name": "Paper", "is_active": True},
+        {"name": "Desk", "is_active": False},
+    )
+
+
+@pytest.mark.parametrize("field", ["cash_balance", "initial_balance", "base_currency", "user"])
+def test_balances_currency_and_owner_of_a_portfolio_cannot_be_changed(user, field):
+    portfolio = create_portfolio(user=user, name="Paper", initial_balance=Decimal("100"))
+
+    with pytest.raises(ValidationError) as excinfo:
+        update_portfolio(portfolio=portfolio, actor=user, changes={field: None})
+
+    assert list(excinfo.value.message_dict) == [field]
+    assert not AuditLog.objects.filter(action="update").exists()
+
+
+def test_a_portfolio_without_trades_is_deleted_and_audited(user):
+    portfolio = create_portfolio(user=user, name="Paper", initial_balance=Decimal("100"))
+
+    delete_portfolio(portfolio=portfolio, actor=user)
+
+    assert not Portfolio.objects.exists()
+    row = AuditLog.objects.get(action="delete", resource_type="portfolio")
+    assert row.old_values == {
+        "name": "Paper",
+        "base_currency": "EUR",
+        "is_paper": True,
+        "broker": None,
+        "initial_balance": "100.00",
+    }
+
+
+def test_a_portfolio_with_trades_is_not_deleted(user):
+    trade = TradeFactory(portfolio__user=user)
+
+    with pytest.raises(StateConflict):
+        delete_portfolio(portfolio=trade.portfolio, actor=user)
+
+    assert Portfolio.objects.filter(pk=trade.portfolio_id).exists()
+    assert not AuditLog.objects.filter(action="delete").exists()
