@@ -12,7 +12,7 @@ from typing import Any
 def json_value(value: Any) -> Any:
     """`value` as something json.dumps writes without loss."""
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        return format(value, "f")  # positional: a zero at 8 places is "0.00000000", not "0E-8"
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -43,5 +43,8 @@ def declare() -> None:
             ModelPolicy("marketdata.RollupWatermark", NO_PERSONAL_DATA, retention=BOOKKEEPING),
             ModelPolicy("marketdata.MaintenanceJobRun", NO_PERSONAL_DATA, retention=BOOKKEEPING),
             ModelPolicy("marketdata.OhlcvDataVersion", NO_PERSONAL_DATA, retention=BOOKKEEPING),
+            ModelPolicy(
+                "marketdata.CandleCloseAnnouncement", NO_PERSONAL_DATA, retention=BOOKKEEPING
+            ),
         ],
     )

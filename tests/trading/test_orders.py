@@ -94,7 +94,7 @@ def test_placing_and_filling_are_audited_through_the_one_encoder(portfolio):
         "symbol": SYMBOL,
         "side": "BUY",
         "order_type": "MARKET",
-        "quantity": "2",
+        "quantity": "2.00000000",
         "quote_quantity": None,
         "price": None,
         "stop_price": None,
@@ -109,11 +109,11 @@ def test_placing_and_filling_are_audited_through_the_one_encoder(portfolio):
         None,
         None,
     )
-    # Zeros at 8 places (str(Decimal) writes them "0E-8").
-    assert {name: D(value) for name, value in old.items()} == {
-        "filled_quantity": 0,
-        "commission": 0,
-        "slippage": 0,
+    # Zeros at their columns' 8 places, written positionally (not "0E-8").
+    assert old == {
+        "filled_quantity": "0.00000000",
+        "commission": "0.00000000",
+        "slippage": "0.00000000",
     }
     assert filled.new_values == {
         "status": "filled",
