@@ -28,11 +28,13 @@ from strategies.engine.exits import (
 )
 from strategies.engine.metrics import (
     compute_metrics,
+    drawdown_segments,
     equity_curve_points,
     iso_times,
     monthly_returns,
 )
-from strategies.engine.results import BacktestResult, Trade
+from strategies.engine.results import BacktestResult
+from strategies.engine.trade_log import market_conditions, trades_from_columns
 from strategies.rules.evaluate import (
     IndicatorCache,
     compute_indicators,
@@ -44,7 +46,6 @@ from strategies.rules.schema import ensure_valid_rules, rule_direction
 
 ENTRY_SIGNAL = "entry_rules"
 _PROGRESS_STEPS = 100
-_CONTEXT_BARS = 20
 # Follow-up rounds of the vectorised exit search are worth their fixed cost above this many
 # positions; fewer are found one by one as the walk along the trades reaches them.
 _MIN_BATCH = 16
@@ -350,39 +351,6 @@ def _equity_marks(
     return equity
 
 
-def _market_conditions(candles: Candles, signal_bars: np.ndarray) -> list[dict[str, Any]]:
-    """A few facts about the market at each entry signal, for the trade log."""
-    close = candles.close
-    volume = candles.volume
-    if signal_bars.shape[0] == 0:
-        return []
-    has_context = signal_bars >= _CONTEXT_BARS
-    lookback = np.where(has_context, signal_bars, _CONTEXT_BARS)
-    window = lookback[:, None] + np.arange(-_CONTEXT_BARS, 1)[None, :]
-    window_close = close[np.minimum(window, close.shape[0] - 1)]
-    log_returns = np.diff(np.log(window_close), axis=1)
-    volatility = np.std(log_returns, axis=1, ddof=1) * 100.0
-    change = (window_close[:, -1] / window_close[:, 0] - 1.0) * 100.0
-    window_volume = volume[np.minimum(window[:, 1:], volume.shape[0] - 1)]
-    mean_volume = window_volume.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        volume_ratio = volume[signal_bars] / mean_volume
-
-    def column(values: np.ndarray, defined: np.ndarray) -> list[float | None]:
-        rounded = np.round(values, 6).tolist()
-        return [v if ok else None for v, ok in zip(rounded, defined.tolist(), strict=True)]
-
-    keys = ("signal_close", "change_20_bars_pct", "volatility_20_bars_pct", "volume_vs_20_bar_avg")
-    rows = zip(
-        close[signal_bars].tolist(),
-        column(change, has_context),
-        column(volatility, has_context),
-        column(volume_ratio, has_context & (mean_volume > 0)),
-        strict=True,
-    )
-    return [dict(zip(keys, row, strict=True)) for row in rows]
-
-
 def _trade_arrays(fills: _Fills, side: int, config: BacktestConfig) -> dict[str, np.ndarray]:
     slip = config.slippage_pct
     fee = config.commission_pct
@@ -472,6 +440,7 @@ def run_backtest(
 
     entry_times = candles.time[arrays["entry_bar"]]
     exit_times = candles.time[arrays["exit_bar"]]
+    segments = drawdown_segments(equity)
     metrics, drawdown_periods = compute_metrics(
         candles.time,
         equity,
@@ -479,14 +448,14 @@ def run_backtest(
         arrays["net_pnl"],
         arrays["pnl_pct"],
         exit_times - entry_times,
+        segments=segments,
     )
-    entry_iso = iso_times(entry_times)
-    exit_iso = iso_times(exit_times)
-    conditions = _market_conditions(candles, arrays["entry_bar"] - 1)
-    side_name = "BUY" if side > 0 else "SELL"
-    columns = {
+    count = arrays["entry_bar"].shape[0]
+    columns: dict[str, Any] = {
         name: arrays[name].tolist()
         for name in (
+            "entry_bar",
+            "exit_bar",
             "quantity",
             "entry_price",
             "exit_price",
@@ -497,36 +466,21 @@ def run_backtest(
             "pnl_pct",
         )
     }
-    entry_bars = fills.entry_bar.tolist()
-    exit_bars = fills.exit_bar.tolist()
-    reasons = fills.exit_reason.tolist()
-    trades = [
-        Trade(
-            trade_number=i + 1,
-            entry_date=entry_iso[i],
-            exit_date=exit_iso[i],
-            symbol=config.symbol,
-            side=side_name,
-            quantity=columns["quantity"][i],
-            entry_price=columns["entry_price"][i],
-            exit_price=columns["exit_price"][i],
-            commission=columns["commission"][i],
-            slippage=columns["slippage"][i],
-            gross_pnl=columns["gross_pnl"][i],
-            net_pnl=columns["net_pnl"][i],
-            pnl_pct=columns["pnl_pct"][i],
-            entry_signal=ENTRY_SIGNAL,
-            exit_signal=EXIT_REASONS[reasons[i]],
-            market_conditions=conditions[i],
-            entry_bar=entry_bars[i],
-            exit_bar=exit_bars[i],
-        )
-        for i in range(len(entry_bars))
-    ]
+    columns.update(
+        trade_number=range(1, count + 1),
+        entry_date=iso_times(entry_times),
+        exit_date=iso_times(exit_times),
+        symbol=config.symbol,
+        side="BUY" if side > 0 else "SELL",
+        entry_signal=ENTRY_SIGNAL,
+        exit_signal=np.asarray(EXIT_REASONS, dtype=object)[fills.exit_reason].tolist(),
+        market_conditions=market_conditions(candles, arrays["entry_bar"] - 1),
+    )
+    trades = trades_from_columns(columns, count)
     result = BacktestResult(
         trades=trades,
         metrics=metrics,
-        equity_curve=equity_curve_points(candles.time, equity),
+        equity_curve=equity_curve_points(candles.time, equity, segments=segments),
         monthly_returns=monthly_returns(candles.time, equity, config.initial_capital),
         drawdown_periods=drawdown_periods,
         bars=n,
