@@ -125,6 +125,16 @@ def _stop_and_target_levels(
     return stop, target
 
 
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (np.unique hashes, which costs more here)."""
+    if values.shape[0] < 2:
+        return values
+    keep = np.empty(values.shape[0], dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
 def _simulate(
     candles: Candles,
     entry_signal: np.ndarray,
@@ -167,8 +177,8 @@ def _simulate(
         exit_bar = np.full(count, _UNKNOWN, dtype=np.int64)
         # Being flat is possible from bar 1 on, and from each exit signal's fill bar (after a
         # stop in the bar before it) or the bar after (after the signal's own fill).
-        flat_from = np.concatenate(([1], signal_exits, signal_exits + 1))
-        batch = np.unique(np.searchsorted(entries, flat_from))
+        flat_from = np.sort(np.concatenate(([1], signal_exits, signal_exits + 1)))
+        batch = _distinct_sorted(np.searchsorted(entries, flat_from))
         batch = batch[batch < count]
         while batch.shape[0]:
             bars, trails = first_exit_bars(
@@ -181,7 +191,7 @@ def _simulate(
             exit_bar[batch] = exits
             # The entry after a stop inside the span is another candidate of the same span.
             following = np.searchsorted(entries, exits + 1)
-            following = np.unique(following[following < count])
+            following = _distinct_sorted(np.sort(following[following < count]))
             following = following[exit_bar[following] == _UNKNOWN]
             batch = following if following.shape[0] >= _MIN_BATCH else following[:0]
     else:
