@@ -126,13 +126,13 @@ def _compare(node: dict[str, Any], candles: CandleSeries, cache: IndicatorCache)
         return left <= right, valid
     if op in CROSS_OPS:
         now = left > right if op == "crosses_above" else left < right
-        before = np.zeros_like(now)
-        before[1:] = (
-            (left[:-1] <= right[:-1]) if op == "crosses_above" else (left[:-1] >= right[:-1])
-        )
+        # On the bar before, left <= right (>= for crosses_below) is `not now` wherever both
+        # operands are defined, and a bar whose previous one is undefined is not valid anyway.
+        crossed = np.zeros_like(now)
+        np.greater(now[1:], now[:-1], out=crossed[1:])  # now and not before
         valid_before = np.zeros_like(valid)
         valid_before[1:] = valid[:-1]
-        return now & before, valid & valid_before
+        return crossed, valid & valid_before
     raise ValueError(f"unknown operator {op!r}")
 
 
