@@ -8,6 +8,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from strategies.engine.candles import Candles
 from strategies.engine.results import Trade
@@ -24,12 +25,17 @@ def market_conditions(candles: Candles, signal_bars: np.ndarray) -> list[dict[st
         return []
     has_context = signal_bars >= CONTEXT_BARS
     lookback = np.where(has_context, signal_bars, CONTEXT_BARS)
-    window = lookback[:, None] + np.arange(-CONTEXT_BARS, 1)[None, :]
-    window_close = close[np.minimum(window, close.shape[0] - 1)]
+    if close.shape[0] > CONTEXT_BARS:
+        # Rows of a strided view: one contiguous copy per signal instead of an index per bar.
+        window_close = sliding_window_view(close, CONTEXT_BARS + 1)[lookback - CONTEXT_BARS]
+        window_volume = sliding_window_view(volume, CONTEXT_BARS)[lookback - CONTEXT_BARS + 1]
+    else:  # too short for any context: values are not reported, only their shapes matter
+        window = lookback[:, None] + np.arange(-CONTEXT_BARS, 1)[None, :]
+        window_close = close[np.minimum(window, close.shape[0] - 1)]
+        window_volume = volume[np.minimum(window[:, 1:], volume.shape[0] - 1)]
     log_returns = np.diff(np.log(window_close), axis=1)
     volatility = np.std(log_returns, axis=1, ddof=1) * 100.0
     change = (window_close[:, -1] / window_close[:, 0] - 1.0) * 100.0
-    window_volume = volume[np.minimum(window[:, 1:], volume.shape[0] - 1)]
     mean_volume = window_volume.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         volume_ratio = volume[signal_bars] / mean_volume
