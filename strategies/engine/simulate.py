@@ -341,23 +341,32 @@ def _trades_until_drawdown_stop(
 def _equity_marks(
     candles: Candles, fills: _Fills, trades: dict[str, np.ndarray], side: int, initial: float
 ) -> np.ndarray:
-    """Equity at every bar's close: cash when flat, marked to the close while in a position."""
+    """Equity at every bar's close: cash when flat, marked to the close while in a position.
+
+    The bars split into stretches, flat (before the first entry, from each exit bar on) and in a
+    position (entry bar .. the bar before the exit); each has equity offset + scale × (close −
+    price): cash, 0, 0 when flat, so that one pass over the bars serves both."""
     n = len(candles)
-    exits = trades["exit_bar"]
-    # Exit bars strictly increase; the cash level changes at each exit bar's close.
-    levels = np.concatenate(([initial], trades["equity_after"]))
-    equity = np.repeat(levels, np.diff(np.concatenate(([0], exits, [n]))))
     entries = trades["entry_bar"]
-    lengths = exits - entries  # closes spent in the position: entry bar .. bar before the exit
-    total = int(lengths.sum())
-    if total:
-        owner = np.repeat(np.arange(lengths.shape[0]), lengths)
-        first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        bars = np.arange(total) - first + entries[owner]
-        base = trades["equity_before"] - trades["entry_commission"]
-        equity[bars] = base[owner] + side * trades["quantity"][owner] * (
-            candles.close[bars] - trades["entry_price"][owner]
-        )
+    exits = trades["exit_bar"]
+    count = entries.shape[0]
+    bounds = np.empty(2 * count + 2, dtype=np.int64)
+    bounds[0] = 0
+    bounds[1:-1:2] = entries
+    bounds[2:-1:2] = exits
+    bounds[-1] = n
+    lengths = np.diff(bounds)  # flat, position, flat, ..., flat
+    offset = np.empty(2 * count + 1)
+    offset[0] = initial
+    offset[2::2] = trades["equity_after"]
+    offset[1::2] = trades["equity_before"] - trades["entry_commission"]
+    scale = np.zeros(2 * count + 1)
+    scale[1::2] = side * trades["quantity"]
+    price = np.zeros(2 * count + 1)
+    price[1::2] = trades["entry_price"]
+    equity = candles.close - np.repeat(price, lengths)
+    equity *= np.repeat(scale, lengths)
+    equity += np.repeat(offset, lengths)
     return equity
 
 
