@@ -111,10 +111,32 @@ def operand_values(
     return _shift(cache[key], offset)
 
 
+def _series_or_number(operand: Any, candles: CandleSeries, cache: IndicatorCache):
+    """A number stays a float (compared with a series, it gives the same booleans as a
+    constant series, without making one); anything else is its series."""
+    if isinstance(operand, int | float) and not isinstance(operand, bool):
+        return float(operand)
+    return operand_values(operand, candles, cache)
+
+
+def _defined(left: Any, right: Any, n: int) -> np.ndarray:
+    """Bars on which neither operand is NaN (a number is NaN everywhere or nowhere)."""
+    missing = np.zeros(n, dtype=bool)
+    for values in (left, right):
+        if isinstance(values, np.ndarray):
+            missing |= np.isnan(values)
+        elif np.isnan(values):
+            missing[:] = True
+    return ~missing
+
+
 def _compare(node: dict[str, Any], candles: CandleSeries, cache: IndicatorCache):
-    left = operand_values(node["left"], candles, cache)
-    right = operand_values(node["right"], candles, cache)
-    valid = ~(np.isnan(left) | np.isnan(right))
+    left = _series_or_number(node["left"], candles, cache)
+    right = _series_or_number(node["right"], candles, cache)
+    n = candles.close.shape[0]
+    valid = _defined(left, right, n)
+    if not isinstance(left, np.ndarray) and not isinstance(right, np.ndarray):
+        left = np.full(n, left)  # two numbers: a constant series, as before
     op = node["op"]
     if op == ">":
         return left > right, valid
