@@ -79,7 +79,7 @@ def sma(values: np.ndarray, period: int) -> np.ndarray:
         return out
     if period <= _DIRECT_SUM_MAX_PERIOD:
         # A direct windowed sum is exact to rounding and, for short windows, as fast as cumsum.
-        out[period - 1 :] = np.convolve(x, np.ones(period), mode="valid") / period
+        np.divide(np.convolve(x, np.ones(period), mode="valid"), period, out=out[period - 1 :])
         return out
     # Long windows: rolling sums from a cumulative sum of values centred on the first value,
     # which keeps the cancellation error of the subtraction small.
