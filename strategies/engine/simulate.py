@@ -45,7 +45,6 @@ from strategies.rules.evaluate import (
 from strategies.rules.schema import ensure_valid_rules, rule_direction
 
 ENTRY_SIGNAL = "entry_rules"
-_PROGRESS_STEPS = 100
 # Follow-up rounds of the vectorised exit search are worth their fixed cost above this many
 # positions; fewer are found one by one as the walk along the trades reaches them.
 _MIN_BATCH = 16
@@ -213,7 +212,7 @@ def _simulate(
             hit_bar[k] = bar
             trail_level[k] = level
             exit_at = bar if bar >= 0 else int(unhit_exit[k])
-            exit_bars[k] = exit_at
+            exit_bar[k] = exit_at
             next_entry[k] = bisect.bisect_left(entry_bars, exit_at + 1)
         taken.append(k)
         if entry_bars[k] >= checkpoints.next_bar:
@@ -221,7 +220,7 @@ def _simulate(
         k = next_entry[k]
 
     taken_index = np.asarray(taken, dtype=np.intp)
-    trade_exit = np.asarray(exit_bars, dtype=np.int64)[taken_index]
+    trade_exit = exit_bar[taken_index]
     signalled = has_signal[taken_index]
     exit_ref = np.where(signalled, opens[trade_exit], closes[n - 1] if n else np.nan)
     reason = np.where(signalled, EXIT_RULES_CODE, END_OF_DATA_CODE)
