@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import time
@@ -85,17 +86,46 @@ def load_candles(args: argparse.Namespace) -> Candles:
     return generate_candles(args.bars, args.seed)
 
 
-def time_engine(candles: Candles, repeats: int, config: BacktestConfig = CONFIG):
-    """Best and median wall time of run_backtest over `repeats` runs, and the last result."""
-    times = []
+@dataclasses.dataclass
+class EngineTimes:
+    """Wall time and CPU time (time.process_time: this process only, so other work on a shared
+    machine inflates it far less than wall time) of repeated run_backtest calls, in seconds."""
+
+    best: float
+    median: float
+    cpu_best: float
+    cpu_median: float
+    result: object
+
+
+def time_engine_runs(
+    candles: Candles, repeats: int, config: BacktestConfig = CONFIG
+) -> EngineTimes:
+    """Wall and CPU times of run_backtest over `repeats` runs, and the last result."""
+    wall = []
+    cpu = []
     result = None
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = run_backtest(
             candles, entry_rules=ENTRY_RULES, exit_rules=EXIT_RULES, config=config
         )
-        times.append(time.perf_counter() - started)
-    return min(times), statistics.median(times), result
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return EngineTimes(min(wall), statistics.median(wall), min(cpu), statistics.median(cpu), result)
+
+
+def time_engine(candles: Candles, repeats: int, config: BacktestConfig = CONFIG):
+    """Best and median wall time of run_backtest over `repeats` runs, and the last result."""
+    times = time_engine_runs(candles, repeats, config)
+    return times.best, times.median, times.result
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def run_reference(candles: Candles, config: BacktestConfig = CONFIG):
@@ -253,10 +283,16 @@ def main() -> int:
     candles = load_candles(args)
     print(f"data: {len(candles):,} synthetic 1m candles in {time.perf_counter() - started:.2f} s")
 
-    best, median, result = time_engine(candles, args.repeats)
+    print(f"load average before: {load_average()}")
+    times = time_engine_runs(candles, args.repeats)
+    best, median, result = times.best, times.median, times.result
     print(
         f"engine, {len(candles):,} bars: best {best:.3f} s, median {median:.3f} s "
         f"over {args.repeats} runs; {len(result.trades):,} trades"
+    )
+    print(
+        f"engine CPU time (process_time): best {times.cpu_best:.3f} s, median "
+        f"{times.cpu_median:.3f} s; load average after: {load_average()}"
     )
     if args.skip_reference:
         return 0

@@ -7,6 +7,7 @@ variance, too little data) is None, never NaN or infinity.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ def iso_times(time_ns: np.ndarray) -> list[str]:
     if len(time_ns) == 0:
         return []
     moments = np.asarray(time_ns, dtype=np.int64).astype("datetime64[ns]").astype("datetime64[s]")
-    return [str(s) for s in np.datetime_as_string(moments, unit="s", timezone="UTC")]
+    return np.datetime_as_string(moments, unit="s", timezone="UTC").tolist()
 
 
 def _finite(value: float | None) -> float | None:
@@ -32,11 +33,24 @@ def _finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _day_ends(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the last bar of each UTC day present in the data, that day's number)."""
+    days = times // NS_PER_DAY
+    if days.shape[0] == 0:
+        return days, days
+    last = np.flatnonzero(np.append(days[1:] != days[:-1], True))
+    return last, days[last]
+
+
+def _days_a_year(day_numbers: np.ndarray) -> int:
+    """365 when any of the days is a Saturday or Sunday, else 252 trading days."""
+    weekday = (day_numbers + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    return 365 if bool(np.any(weekday >= 5)) else 252
+
+
 def periods_per_year(time_ns: np.ndarray) -> int:
     """365 when the data has any Saturday or Sunday (UTC) bar, else 252 trading days."""
-    days = np.asarray(time_ns, dtype=np.int64) // NS_PER_DAY
-    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
-    return 365 if bool(np.any(weekday >= 5)) else 252
+    return _days_a_year(_day_ends(np.asarray(time_ns, dtype=np.int64))[1])
 
 
 def bar_width_days(time_ns: np.ndarray) -> float:
@@ -47,13 +61,14 @@ def bar_width_days(time_ns: np.ndarray) -> float:
     return float(np.median(np.diff(times))) / NS_PER_DAY
 
 
+def _return_periods(width: float, days_a_year: int) -> float:
+    return 365.25 / width if width > 1.0 else float(days_a_year)
+
+
 def return_periods_per_year(time_ns: np.ndarray) -> float:
     """N for Sharpe and Sortino: 365 or 252 daily returns a year (periods_per_year), or, for
     bars wider than a day (1w, 1M), one return per bar: 365.25 days / the bar width."""
-    width = bar_width_days(time_ns)
-    if width > 1.0:
-        return 365.25 / width
-    return float(periods_per_year(time_ns))
+    return _return_periods(bar_width_days(time_ns), periods_per_year(time_ns))
 
 
 def years_covered(time_ns: np.ndarray, returns_count: int) -> float | None:
@@ -64,8 +79,13 @@ def years_covered(time_ns: np.ndarray, returns_count: int) -> float | None:
     times = np.asarray(time_ns, dtype=np.int64)
     if times.shape[0] == 0 or returns_count == 0:
         return None
-    width = bar_width_days(times)
-    if width <= 1.0 and periods_per_year(times) == 252:
+    return _years(times, returns_count, bar_width_days(times), periods_per_year(times))
+
+
+def _years(times: np.ndarray, returns_count: int, width: float, days_a_year: int) -> float | None:
+    if times.shape[0] == 0 or returns_count == 0:
+        return None
+    if width <= 1.0 and days_a_year == 252:
         return returns_count / 252
     first_day = times[0] // NS_PER_DAY
     if width > 1.0:
@@ -77,21 +97,21 @@ def years_covered(time_ns: np.ndarray, returns_count: int) -> float | None:
 
 def daily_equity(time_ns: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The last equity of each UTC day present in the data: (day numbers, equity)."""
-    days = np.asarray(time_ns, dtype=np.int64) // NS_PER_DAY
-    if days.shape[0] == 0:
-        return days, np.asarray(equity, dtype=np.float64)
-    last = np.flatnonzero(np.append(days[1:] != days[:-1], True))
-    return days[last], np.asarray(equity, dtype=np.float64)[last]
+    last, day_numbers = _day_ends(np.asarray(time_ns, dtype=np.int64))
+    return day_numbers, np.asarray(equity, dtype=np.float64)[last]
 
 
-def daily_returns(time_ns: np.ndarray, equity: np.ndarray, initial_capital: float) -> np.ndarray:
-    """Day-over-day returns of end-of-day equity, the first day measured from initial capital."""
-    _days, values = daily_equity(time_ns, equity)
+def _returns(values: np.ndarray, initial_capital: float) -> np.ndarray:
     if values.shape[0] == 0:
         return values
     previous = np.concatenate(([initial_capital], values[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         return values / previous - 1.0
+
+
+def daily_returns(time_ns: np.ndarray, equity: np.ndarray, initial_capital: float) -> np.ndarray:
+    """Day-over-day returns of end-of-day equity, the first day measured from initial capital."""
+    return _returns(daily_equity(time_ns, equity)[1], initial_capital)
 
 
 def ratio_metrics(returns: np.ndarray, periods: int) -> dict[str, float | None]:
@@ -109,85 +129,112 @@ def ratio_metrics(returns: np.ndarray, periods: int) -> dict[str, float | None]:
     return out
 
 
-def drawdown_segments(equity: np.ndarray) -> dict[str, np.ndarray]:
-    """Every stretch below a previous peak: peak bar, trough bar, recovery bar (-1), depth."""
+@dataclass(frozen=True)
+class DrawdownSegments:
+    """Every stretch of the equity below a previous peak: bars start .. end - 1 (end is the
+    recovery bar, or the number of bars when there is none) and the depth below the peak.
+    A trough is looked up only for the segments that are reported or kept on the chart."""
+
+    equity: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    depth: np.ndarray
+
+    @property
+    def peak(self) -> np.ndarray:
+        return self.start - 1
+
+    @property
+    def recovery(self) -> np.ndarray:
+        return np.where(self.end < self.equity.shape[0], self.end, -1)
+
+    def trough(self, segment: int) -> int:
+        """The first bar of the segment holding its lowest equity."""
+        start = int(self.start[segment])
+        return start + int(np.argmin(self.equity[start : int(self.end[segment])]))
+
+    def deepest_first(self) -> np.ndarray:
+        return np.argsort(-self.depth, kind="stable")
+
+
+def drawdown_segments(equity: np.ndarray) -> DrawdownSegments:
+    """The drawdown segments of a per-bar equity curve (one running maximum over it)."""
     eq = np.asarray(equity, dtype=np.float64)
     n = eq.shape[0]
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
-        return {"peak": empty, "trough": empty, "recovery": empty, "depth": np.zeros(0)}
+        return DrawdownSegments(eq, empty, empty, np.zeros(0))
     running_peak = np.maximum.accumulate(eq)
-    under = eq < running_peak
-    edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # exclusive
+    under = eq < running_peak  # never the first bar
+    starts = np.flatnonzero(under[1:] & ~under[:-1]) + 1
+    ends = np.flatnonzero(under[:-1] & ~under[1:]) + 1
+    if under[-1]:
+        ends = np.append(ends, n)
     if starts.shape[0] == 0:
-        return {"peak": empty, "trough": empty, "recovery": empty, "depth": np.zeros(0)}
+        return DrawdownSegments(eq, empty, empty, np.zeros(0))
     minima = np.minimum.reduceat(eq, starts)
-    # the first bar of each segment holding its minimum
-    lengths = ends - starts
-    segment_of = np.repeat(np.arange(starts.shape[0]), lengths)
-    positions = np.flatnonzero(under)
-    at_min = eq[positions] == minima[segment_of]
-    first_min = np.full(starts.shape[0], -1, dtype=np.int64)
-    hits = positions[at_min]
-    hit_segments = segment_of[at_min]
-    first_min[hit_segments[::-1]] = hits[::-1]
-    peaks = starts - 1
     peak_values = running_peak[starts]
     with np.errstate(divide="ignore", invalid="ignore"):
         depth = np.where(peak_values > 0, 1.0 - minima / peak_values, 1.0)
-    recovery = np.where(ends < n, ends, -1)
-    return {"peak": peaks, "trough": first_min, "recovery": recovery, "depth": depth}
+    return DrawdownSegments(eq, starts, ends, depth)
 
 
 def drawdown_report(
-    time_ns: np.ndarray, equity: np.ndarray
+    time_ns: np.ndarray, equity: np.ndarray, *, segments: DrawdownSegments | None = None
 ) -> tuple[float, int, list[dict[str, Any]]]:
-    """(max drawdown %, longest drawdown in whole days, the deepest drawdown periods)."""
-    seg = drawdown_segments(equity)
-    if seg["peak"].shape[0] == 0:
+    """(max drawdown %, longest drawdown in whole days, the deepest drawdown periods).
+    `segments` (drawdown_segments of the same equity) saves computing them again."""
+    seg = drawdown_segments(equity) if segments is None else segments
+    if seg.start.shape[0] == 0:
         return 0.0, 0, []
     t = np.asarray(time_ns, dtype=np.int64)
-    end_bar = np.where(seg["recovery"] >= 0, seg["recovery"], t.shape[0] - 1)
-    duration_days = (t[end_bar] - t[seg["peak"]]) / NS_PER_DAY
-    order = np.argsort(-seg["depth"], kind="stable")[:MAX_DRAWDOWN_PERIODS]
-    peak_iso = iso_times(t[seg["peak"][order]])
-    trough_iso = iso_times(t[seg["trough"][order]])
+    recovery = seg.recovery
+    end_bar = np.where(recovery >= 0, recovery, t.shape[0] - 1)
+    duration_days = (t[end_bar] - t[seg.peak]) / NS_PER_DAY
+    order = seg.deepest_first()[:MAX_DRAWDOWN_PERIODS]
+    peak_iso = iso_times(t[seg.peak[order]])
+    trough_iso = iso_times(t[[seg.trough(i) for i in order.tolist()]])
     periods = []
     for rank, i in enumerate(order):
-        recovery = int(seg["recovery"][i])
+        recovered_at = int(recovery[i])
         periods.append(
             {
                 "start": peak_iso[rank],
                 "trough": trough_iso[rank],
-                "recovery": iso_times(t[[recovery]])[0] if recovery >= 0 else None,
-                "depth_pct": float(seg["depth"][i] * 100.0),
+                "recovery": iso_times(t[[recovered_at]])[0] if recovered_at >= 0 else None,
+                "depth_pct": float(seg.depth[i] * 100.0),
                 "duration_days": float(duration_days[i]),
-                "recovered": recovery >= 0,
+                "recovered": recovered_at >= 0,
             }
         )
     return (
-        float(np.max(seg["depth"]) * 100.0),
+        float(np.max(seg.depth) * 100.0),
         math.floor(float(np.max(duration_days))),
         periods,
     )
 
 
-def thin_indices(equity: np.ndarray, max_points: int = MAX_EQUITY_POINTS) -> np.ndarray:
+def thin_indices(
+    equity: np.ndarray,
+    max_points: int = MAX_EQUITY_POINTS,
+    *,
+    segments: DrawdownSegments | None = None,
+) -> np.ndarray:
     """At most max_points bar indices, evenly spread, always keeping first, last, max and min, and
     the peak, trough and recovery bars of the deepest drawdowns (deepest first, within a quarter
     of the points), so that a drawdown recomputed from the kept points reaches max_drawdown_pct
-    even when its trough is not the lowest equity."""
+    even when its trough is not the lowest equity. `segments`: drawdown_segments(equity)."""
     eq = np.asarray(equity, dtype=np.float64)
     n = eq.shape[0]
     if n <= max_points:
         return np.arange(n)
     kept = {0, n - 1, int(np.argmax(eq)), int(np.argmin(eq))}
     budget = min(max_points, max(max_points // 4, len(kept) + 3))
-    segments = drawdown_segments(eq)
-    for i in np.argsort(-segments["depth"], kind="stable").tolist():
-        bars = {int(segments[key][i]) for key in ("peak", "trough", "recovery")} - {-1}
+    seg = drawdown_segments(eq) if segments is None else segments
+    peaks = seg.peak
+    recovery = seg.recovery
+    for i in seg.deepest_first().tolist():
+        bars = {int(peaks[i]), seg.trough(i), int(recovery[i])} - {-1}
         if len(kept | bars) > budget:
             break
         kept |= bars
@@ -196,12 +243,14 @@ def thin_indices(equity: np.ndarray, max_points: int = MAX_EQUITY_POINTS) -> np.
     return np.unique(np.concatenate((even, np.fromiter(kept, dtype=np.int64))))
 
 
-def equity_curve_points(time_ns: np.ndarray, equity: np.ndarray) -> list[dict[str, Any]]:
+def equity_curve_points(
+    time_ns: np.ndarray, equity: np.ndarray, *, segments: DrawdownSegments | None = None
+) -> list[dict[str, Any]]:
     """The thinned equity curve as [{"time": iso, "equity": float}, ...]."""
-    idx = thin_indices(equity)
+    idx = thin_indices(equity, segments=segments)
     times = iso_times(np.asarray(time_ns)[idx])
-    values = np.asarray(equity, dtype=np.float64)[idx]
-    return [{"time": s, "equity": float(v)} for s, v in zip(times, values, strict=True)]
+    values = np.asarray(equity, dtype=np.float64)[idx].tolist()
+    return [{"time": s, "equity": v} for s, v in zip(times, values, strict=True)]
 
 
 def monthly_returns(
@@ -259,14 +308,22 @@ def compute_metrics(
     net_pnl: np.ndarray,
     pnl_pct: np.ndarray,
     duration_ns: np.ndarray,
+    *,
+    segments: DrawdownSegments | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """All scalar metrics (keys are the backtests column names) and the drawdown periods."""
+    """All scalar metrics (keys are the backtests column names) and the drawdown periods.
+    `segments` (drawdown_segments of the same equity) saves computing them again."""
     eq = np.asarray(equity, dtype=np.float64)
+    times = np.asarray(time_ns, dtype=np.int64)
     final = float(eq[-1]) if eq.shape[0] else float(initial_capital)
     total_return = final / initial_capital - 1.0
-    periods = return_periods_per_year(time_ns)
-    returns = daily_returns(time_ns, eq, initial_capital)
-    years = years_covered(time_ns, returns.shape[0])
+    # The calendar once: the last bar of each day, the bar width, weekends or not.
+    day_ends, day_numbers = _day_ends(times)
+    width = bar_width_days(times)
+    days_a_year = _days_a_year(day_numbers)
+    periods = _return_periods(width, days_a_year)
+    returns = _returns(eq[day_ends], initial_capital)
+    years = _years(times, returns.shape[0], width, days_a_year)
     annualized: float | None = None
     if years:
         if total_return <= -1.0:
@@ -277,7 +334,7 @@ def compute_metrics(
             except OverflowError:
                 growth = math.inf
             annualized = _finite((growth - 1.0) * 100.0)
-    max_dd, max_dd_days, periods_list = drawdown_report(time_ns, eq)
+    max_dd, max_dd_days, periods_list = drawdown_report(times, eq, segments=segments)
     calmar = annualized / max_dd if annualized is not None and max_dd > 0 else None
     metrics: dict[str, Any] = {
         "final_capital": final,

@@ -1,30 +1,40 @@
 """The backtest simulation: signals at the close, fills at the next open, one position at a time.
 
-docs/execution-semantics.md is the contract. The loop runs once per trade, not once per bar: the
-next entry is found by bisection over the entry-signal bars, and the bar that ends a trade by a
-scan of growing windows over the lows/highs, capped by the next exit-signal bar. The per-bar
-equity is rebuilt afterwards from the trade list.
+docs/execution-semantics.md is the contract. Nothing here loops over bars, and the one loop over
+trades only follows indices: where a position ends depends only on its entry, so the exits of the
+candidate entries are found in bulk (strategies.engine.exits), then a walk picks the entries
+actually taken, and sizes, equity and the per-bar equity curve are computed afterwards.
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from strategies.engine.candles import Candles
 from strategies.engine.config import BacktestConfig
+from strategies.engine.exits import (
+    END_OF_DATA_CODE,
+    EXIT_REASONS,
+    EXIT_RULES_CODE,
+    exit_prices,
+    first_exit_bar,
+    first_exit_bars,
+    price_level,
+)
 from strategies.engine.metrics import (
     compute_metrics,
+    drawdown_segments,
     equity_curve_points,
     iso_times,
     monthly_returns,
 )
-from strategies.engine.results import BacktestResult, Trade
+from strategies.engine.results import BacktestResult
+from strategies.engine.trade_log import market_conditions, trades_from_columns
 from strategies.rules.evaluate import (
     IndicatorCache,
     compute_indicators,
@@ -35,49 +45,28 @@ from strategies.rules.evaluate import (
 from strategies.rules.schema import ensure_valid_rules, rule_direction
 
 ENTRY_SIGNAL = "entry_rules"
-EXIT_RULES = "exit_rules"
-STOP_LOSS = "stop_loss"
-TAKE_PROFIT = "take_profit"
-TRAILING_STOP = "trailing_stop"
-END_OF_DATA = "end_of_data"
-
-_FIRST_WINDOW = 256
-# Prices are stored with 8 decimal places.
-_PRICE_DECIMALS = 8
-_PRICE_SCALE = 10.0**_PRICE_DECIMALS
-_PROGRESS_STEPS = 100
-_CONTEXT_BARS = 20
+# Follow-up rounds of the vectorised exit search are worth their fixed cost above this many
+# positions; fewer are found one by one as the walk along the trades reaches them.
+_MIN_BATCH = 16
+_UNKNOWN = -2
 
 
 class BacktestCancelled(Exception):
     """Raised inside run_backtest when should_cancel() returns True."""
 
 
-def _price_level(level):
-    """A stop, target or trailing level rounded to the price precision, so that a level that is
-    exactly a price (a 10% target from 100 is 110, not 110.00000000000001) is reached by a bar
-    whose high or low is that price. Takes a float or an array; the same rounding for both.
-
-    A float is rounded as np.round rounds (scale by 10**8, round half to even, scale back) but
-    without NumPy's per-call overhead, which was a third of a 10,000-trade run."""
-    if type(level) is float and math.isfinite(level):
-        return float(round(level * _PRICE_SCALE)) / _PRICE_SCALE
-    rounded = np.round(level, _PRICE_DECIMALS)
-    return float(rounded) if np.ndim(rounded) == 0 else rounded
-
-
 @dataclass
 class _Fills:
-    """Column-wise record of the trades, filled by the loop."""
+    """The trades of a run, column-wise and in order."""
 
-    entry_bar: list[int] = field(default_factory=list)
-    exit_bar: list[int] = field(default_factory=list)
-    entry_ref: list[float] = field(default_factory=list)
-    exit_ref: list[float] = field(default_factory=list)
-    quantity: list[float] = field(default_factory=list)
-    equity_before: list[float] = field(default_factory=list)
-    equity_after: list[float] = field(default_factory=list)
-    exit_reason: list[str] = field(default_factory=list)
+    entry_bar: np.ndarray
+    exit_bar: np.ndarray
+    entry_ref: np.ndarray
+    exit_ref: np.ndarray
+    quantity: np.ndarray
+    equity_before: np.ndarray
+    equity_after: np.ndarray
+    exit_reason: np.ndarray  # codes into EXIT_REASONS
 
 
 # Where each phase of a run lies on its 0-100 progress scale.
@@ -124,90 +113,25 @@ class _Checkpoints:
             self.progress(pct)
 
 
-def _first_exit_bar(
-    high: np.ndarray,
-    low: np.ndarray,
-    start: int,
-    stop_bar: int,
-    side: int,
-    stop_level: float,
-    target_level: float,
-    trail_fraction: float | None,
-    trail_start: float,
-) -> tuple[int, float]:
-    """First bar in [start, stop_bar) whose range touches the stop, trailing stop or target.
-
-    Returns (bar, trailing level on that bar) or (-1, nan). The trailing reference is the best
-    price seen on the bars before the one being checked (the entry fill on the entry bar).
-    """
-    a = start
-    width = _FIRST_WINDOW
-    best = trail_start
-    while a < stop_bar:
-        z = min(stop_bar, a + width)
-        lo = low[a:z]
-        hi = high[a:z]
-        if trail_fraction is None:
-            if side > 0:
-                hit = (lo <= stop_level) | (hi >= target_level)
-            else:
-                hit = (hi >= stop_level) | (lo <= target_level)
-            trail = None
-        else:
-            if side > 0:
-                reference = np.maximum.accumulate(np.concatenate(([best], hi[:-1])))
-                trail = _price_level(reference * (1.0 - trail_fraction))
-                hit = (lo <= np.maximum(trail, stop_level)) | (hi >= target_level)
-                best = max(float(reference[-1]), float(hi[-1]))
-            else:
-                reference = np.minimum.accumulate(np.concatenate(([best], lo[:-1])))
-                trail = _price_level(reference * (1.0 + trail_fraction))
-                hit = (hi >= np.minimum(trail, stop_level)) | (lo <= target_level)
-                best = min(float(reference[-1]), float(lo[-1]))
-        i = int(hit.argmax())
-        if hit[i]:
-            return a + i, (math.nan if trail is None else float(trail[i]))
-        a = z
-        width *= 4
-    return -1, math.nan
+def _stop_and_target_levels(
+    entry_fill: np.ndarray, side: int, sl: float | None, tp: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's stop and target from its fill, rounded to the price precision (±inf: none)."""
+    # A missing level is one no price reaches: -inf / +inf on the losing / winning side.
+    beyond = np.full_like(entry_fill, side * np.inf)
+    stop = -beyond if sl is None else price_level(entry_fill * (1.0 - side * sl))
+    target = beyond if tp is None else price_level(entry_fill * (1.0 + side * tp))
+    return stop, target
 
 
-def _exit_at_bar(
-    bar_open: float,
-    bar_high: float,
-    bar_low: float,
-    side: int,
-    stop_level: float,
-    target_level: float,
-    trail_level: float,
-) -> tuple[float, str]:
-    """Reference exit price and reason on a bar known to touch a level.
-
-    A gap through a level fills at the open; when the stop and the target both lie inside the
-    bar, the stop is taken (we cannot know which came first, so assume the worse).
-    """
-    stop_reason = STOP_LOSS
-    effective_stop = stop_level
-    if not math.isnan(trail_level) and (
-        (side > 0 and trail_level > stop_level) or (side < 0 and trail_level < stop_level)
-    ):
-        effective_stop = trail_level
-        stop_reason = TRAILING_STOP
-    if side > 0:
-        if bar_open <= effective_stop:
-            return bar_open, stop_reason
-        if bar_open >= target_level:
-            return bar_open, TAKE_PROFIT
-        if bar_low <= effective_stop:
-            return effective_stop, stop_reason
-        return target_level, TAKE_PROFIT
-    if bar_open >= effective_stop:
-        return bar_open, stop_reason
-    if bar_open <= target_level:
-        return bar_open, TAKE_PROFIT
-    if bar_high >= effective_stop:
-        return effective_stop, stop_reason
-    return target_level, TAKE_PROFIT
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (np.unique hashes, which costs more here)."""
+    if values.shape[0] < 2:
+        return values
+    keep = np.empty(values.shape[0], dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def _simulate(
@@ -218,150 +142,231 @@ def _simulate(
     config: BacktestConfig,
     checkpoints: _Checkpoints,
 ) -> _Fills:
+    """The trades, in three steps. Where a position would end depends only on where it starts
+    (its levels come from the entry fill, not from equity), so the exits are found first for the
+    candidate entries that can follow a flat moment, vectorised; a walk along the trades then
+    picks the entries actually taken (the first candidate after each exit), finding any exit not
+    yet known one by one; equity, sizes and the stopping rules come last."""
     n = len(candles)
     opens, highs, lows, closes = candles.open, candles.high, candles.low, candles.close
     slip = config.slippage_pct
-    fee = config.commission_pct
-    size_fraction = config.max_position_size_pct / 100.0
     sl = None if config.stop_loss_pct is None else config.stop_loss_pct / 100.0
     tp = None if config.take_profit_pct is None else config.take_profit_pct / 100.0
     trail = None if config.trailing_stop_pct is None else config.trailing_stop_pct / 100.0
-    max_dd = None if config.max_drawdown_pct is None else config.max_drawdown_pct / 100.0
 
-    # Signals on the last bar cannot be filled: there is no next open.
-    # Plain lists: bisect on a list is several times cheaper than np.searchsorted per call.
-    entry_bars = (np.flatnonzero(entry_signal[: max(n - 1, 0)]) + 1).tolist()
-    exit_fill_bars = (np.flatnonzero(exit_signal[: max(n - 1, 0)]) + 1).tolist()
+    # Candidate entries: the bar after each entry signal (a signal on the last bar is never
+    # filled); likewise the bars at whose open an exit signal fills.
+    entries = np.flatnonzero(entry_signal[: max(n - 1, 0)]) + 1
+    signal_exits = np.flatnonzero(exit_signal[: max(n - 1, 0)]) + 1
+    count = entries.shape[0]
+    entry_ref = opens[entries]
+    entry_fill = entry_ref * (1.0 + side * slip)
+    stop_levels, target_levels = _stop_and_target_levels(entry_fill, side, sl, tp)
+    # The first exit signal after the entry bar bounds the search for a touched level.
+    after = np.searchsorted(signal_exits, entries + 1)
+    has_signal = after < signal_exits.shape[0]
+    span_end = np.full(count, n, dtype=np.int64)
+    span_end[has_signal] = signal_exits[after[has_signal]]
+    unhit_exit = np.where(has_signal, span_end, n - 1)
+    hit_bar = np.full(count, -1, dtype=np.int64)
+    trail_level = np.full(count, np.nan)
 
-    fills = _Fills()
-    equity = float(config.initial_capital)
-    peak = equity
-    search_from = 1  # first bar on which an entry may fill
-    while True:
-        k = bisect.bisect_left(entry_bars, search_from)
-        if k >= len(entry_bars):
-            break
-        e = entry_bars[k]
-        checkpoints.reached(e)
-        entry_ref = float(opens[e])
-        entry_fill = entry_ref * (1.0 + side * slip)
-        quantity = equity * size_fraction / (entry_fill * (1.0 + fee))
-        if side > 0:
-            stop_level = -math.inf if sl is None else _price_level(entry_fill * (1.0 - sl))
-            target_level = math.inf if tp is None else _price_level(entry_fill * (1.0 + tp))
-        else:
-            stop_level = math.inf if sl is None else _price_level(entry_fill * (1.0 + sl))
-            target_level = -math.inf if tp is None else _price_level(entry_fill * (1.0 - tp))
+    has_levels = not (sl is None and tp is None and trail is None)
+    if has_levels:
+        exit_bar = np.full(count, _UNKNOWN, dtype=np.int64)
+        # Being flat is possible from bar 1 on, and from each exit signal's fill bar (after a
+        # stop in the bar before it) or the bar after (after the signal's own fill).
+        flat_from = np.sort(np.concatenate(([1], signal_exits, signal_exits + 1)))
+        batch = _distinct_sorted(np.searchsorted(entries, flat_from))
+        batch = batch[batch < count]
+        while batch.shape[0]:
+            bars, trails = first_exit_bars(
+                highs, lows, entries[batch], span_end[batch], side,
+                stop_levels[batch], target_levels[batch], trail, entry_fill[batch],
+            )  # fmt: skip
+            hit_bar[batch] = bars
+            trail_level[batch] = trails
+            exits = np.where(bars >= 0, bars, unhit_exit[batch])
+            exit_bar[batch] = exits
+            # The entry after a stop inside the span is another candidate of the same span.
+            following = np.searchsorted(entries, exits + 1)
+            following = _distinct_sorted(np.sort(following[following < count]))
+            following = following[exit_bar[following] == _UNKNOWN]
+            batch = following if following.shape[0] >= _MIN_BATCH else following[:0]
+    else:
+        exit_bar = unhit_exit
 
-        j = bisect.bisect_left(exit_fill_bars, e + 1)
-        signal_exit = exit_fill_bars[j] if j < len(exit_fill_bars) else -1
-        scan_end = signal_exit if signal_exit >= 0 else n
-        if sl is None and tp is None and trail is None:
-            hit_bar, trail_level = -1, math.nan
-        else:
-            hit_bar, trail_level = _first_exit_bar(
-                highs, lows, e, scan_end, side, stop_level, target_level, trail, entry_fill
-            )
-        if hit_bar >= 0:
-            exit_bar = hit_bar
-            exit_ref, reason = _exit_at_bar(
-                float(opens[hit_bar]),
-                float(highs[hit_bar]),
-                float(lows[hit_bar]),
-                side,
-                stop_level,
-                target_level,
-                trail_level,
-            )
-        elif signal_exit >= 0:
-            exit_bar, exit_ref, reason = signal_exit, float(opens[signal_exit]), EXIT_RULES
-        else:
-            exit_bar, exit_ref, reason = n - 1, float(closes[n - 1]), END_OF_DATA
+    # Walk along the trades: each is the first candidate after the previous exit bar.
+    entry_bars = entries.tolist()
+    exit_bars = exit_bar.tolist()
+    next_entry = np.searchsorted(entries, exit_bar + 1).tolist()
+    taken = []
+    k = 0
+    while k < count:
+        exit_at = exit_bars[k]
+        if exit_at == _UNKNOWN:
+            bar, level = first_exit_bar(
+                highs, lows, entry_bars[k], int(span_end[k]), side, float(stop_levels[k]),
+                float(target_levels[k]), trail, float(entry_fill[k]),
+            )  # fmt: skip
+            hit_bar[k] = bar
+            trail_level[k] = level
+            exit_at = bar if bar >= 0 else int(unhit_exit[k])
+            exit_bar[k] = exit_at
+            next_entry[k] = bisect.bisect_left(entry_bars, exit_at + 1)
+        taken.append(k)
+        if entry_bars[k] >= checkpoints.next_bar:
+            checkpoints.reached(entry_bars[k])
+        k = next_entry[k]
 
-        exit_fill = exit_ref * (1.0 - side * slip)
-        entry_fee = quantity * entry_fill * fee
-        exit_fee = quantity * exit_fill * fee
-        equity_after = equity - entry_fee - exit_fee + side * quantity * (exit_fill - entry_fill)
+    taken_index = np.asarray(taken, dtype=np.intp)
+    trade_exit = exit_bar[taken_index]
+    signalled = has_signal[taken_index]
+    exit_ref = np.where(signalled, opens[trade_exit], closes[n - 1] if n else np.nan)
+    reason = np.where(signalled, EXIT_RULES_CODE, END_OF_DATA_CODE)
+    hit = hit_bar[taken_index] >= 0
+    if hit.any():
+        bars = trade_exit[hit]
+        prices, codes = exit_prices(
+            opens[bars], highs[bars], lows[bars], side,
+            stop_levels[taken_index[hit]], target_levels[taken_index[hit]],
+            trail_level[taken_index[hit]],
+        )  # fmt: skip
+        exit_ref[hit] = prices
+        reason[hit] = codes
+    return _sized_fills(
+        candles,
+        entries[taken_index],
+        trade_exit,
+        entry_ref[taken_index],
+        exit_ref,
+        reason,
+        side,
+        config,
+    )
 
-        fills.entry_bar.append(e)
-        fills.exit_bar.append(exit_bar)
-        fills.entry_ref.append(entry_ref)
-        fills.exit_ref.append(exit_ref)
-        fills.quantity.append(quantity)
-        fills.equity_before.append(equity)
-        fills.equity_after.append(equity_after)
-        fills.exit_reason.append(reason)
 
-        if max_dd is not None:
-            marks = equity - entry_fee + side * quantity * (closes[e:exit_bar] - entry_fill)
-            path = np.append(marks, equity_after)
-            running_peak = np.maximum(np.maximum.accumulate(path), peak)
-            peak = float(running_peak[-1])
-            if bool(np.any(path < running_peak * (1.0 - max_dd))):
-                equity = equity_after
-                break
-        equity = equity_after
+def _sized_fills(
+    candles: Candles,
+    entry_bar: np.ndarray,
+    exit_bar: np.ndarray,
+    entry_ref: np.ndarray,
+    exit_ref: np.ndarray,
+    reason: np.ndarray,
+    side: int,
+    config: BacktestConfig,
+) -> _Fills:
+    """Sizes and equity along the trades, and where trading stops: after the first trade that
+    leaves equity at or below zero, or whose marks breach max_drawdown_pct."""
+    slip = config.slippage_pct
+    fee = config.commission_pct
+    size_fraction = config.max_position_size_pct / 100.0
+    initial = float(config.initial_capital)
+    entry_fill = entry_ref * (1.0 + side * slip)
+    exit_fill = exit_ref * (1.0 - side * slip)
+    cost_basis = entry_fill * (1.0 + fee)
+    # Each size depends on the equity the trade before left: one float recurrence, in the same
+    # order of operations as the per-trade formulas (a cumulative product would round apart).
+    equity = initial
+    equity_after: list[float] = []
+    record = equity_after.append
+    for entry_price, exit_price, basis in zip(
+        entry_fill.tolist(), exit_fill.tolist(), cost_basis.tolist(), strict=True
+    ):
+        quantity = equity * size_fraction / basis
+        equity = (
+            equity
+            - quantity * entry_price * fee
+            - quantity * exit_price * fee
+            + side * quantity * (exit_price - entry_price)
+        )
+        record(equity)
         if equity <= 0.0:
             break  # a short squeezed past the whole account: nothing left to trade with
-        # Flat from the exit bar's close: the next entry signal may be that bar's.
-        search_from = exit_bar + 1
-    return fills
+    count = len(equity_after)
+    after = np.asarray(equity_after, dtype=np.float64)
+    before = np.concatenate(([initial], after[:-1]))
+    entry_fill = entry_fill[:count]
+    quantity = before * size_fraction / cost_basis[:count]
+    if config.max_drawdown_pct is not None and count:
+        count = _trades_until_drawdown_stop(
+            candles.close, entry_bar[:count], exit_bar[:count], entry_fill, quantity,
+            before, after, side, fee, config.max_drawdown_pct / 100.0, initial,
+        )  # fmt: skip
+    return _Fills(
+        entry_bar=entry_bar[:count],
+        exit_bar=exit_bar[:count],
+        entry_ref=entry_ref[:count],
+        exit_ref=exit_ref[:count],
+        quantity=quantity[:count],
+        equity_before=before[:count],
+        equity_after=after[:count],
+        exit_reason=reason[:count],
+    )
+
+
+def _trades_until_drawdown_stop(
+    closes: np.ndarray,
+    entry_bar: np.ndarray,
+    exit_bar: np.ndarray,
+    entry_fill: np.ndarray,
+    quantity: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    side: int,
+    fee: float,
+    max_dd: float,
+    initial: float,
+) -> int:
+    """How many trades are made: up to and including the first whose equity (marked at each
+    close in the position, then after the exit) falls more than max_dd below the running peak
+    (which starts at the initial capital)."""
+    lengths = exit_bar - entry_bar  # closes marked: the entry bar .. the bar before the exit
+    steps = lengths + 1
+    owner = np.repeat(np.arange(steps.shape[0]), steps)
+    offset = np.arange(owner.shape[0]) - np.repeat(np.cumsum(steps) - steps, steps)
+    is_exit = offset == lengths[owner]
+    bars = np.where(is_exit, 0, entry_bar[owner] + offset)
+    base = before - quantity * entry_fill * fee
+    path = base[owner] + (side * quantity)[owner] * (closes[bars] - entry_fill[owner])
+    path[is_exit] = after
+    peak = np.maximum(np.maximum.accumulate(path), initial)
+    breach = path < peak * (1.0 - max_dd)
+    if not breach.any():
+        return int(steps.shape[0])
+    return int(owner[int(breach.argmax())]) + 1
 
 
 def _equity_marks(
     candles: Candles, fills: _Fills, trades: dict[str, np.ndarray], side: int, initial: float
 ) -> np.ndarray:
-    """Equity at every bar's close: cash when flat, marked to the close while in a position."""
+    """Equity at every bar's close: cash when flat, marked to the close while in a position.
+
+    The bars split into stretches, flat (before the first entry, from each exit bar on) and in a
+    position (entry bar .. the bar before the exit); each has equity offset + scale × (close −
+    price): cash, 0, 0 when flat, so that one pass over the bars serves both."""
     n = len(candles)
-    exits = trades["exit_bar"]
-    # Exit bars strictly increase; the cash level changes at each exit bar's close.
-    levels = np.concatenate(([initial], trades["equity_after"]))
-    equity = np.repeat(levels, np.diff(np.concatenate(([0], exits, [n]))))
     entries = trades["entry_bar"]
-    lengths = exits - entries  # closes spent in the position: entry bar .. bar before the exit
-    total = int(lengths.sum())
-    if total:
-        owner = np.repeat(np.arange(lengths.shape[0]), lengths)
-        first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        bars = np.arange(total) - first + entries[owner]
-        base = trades["equity_before"] - trades["entry_commission"]
-        equity[bars] = base[owner] + side * trades["quantity"][owner] * (
-            candles.close[bars] - trades["entry_price"][owner]
-        )
+    exits = trades["exit_bar"]
+    count = entries.shape[0]
+    bounds = np.empty(2 * count + 2, dtype=np.int64)
+    bounds[0] = 0
+    bounds[1:-1:2] = entries
+    bounds[2:-1:2] = exits
+    bounds[-1] = n
+    lengths = np.diff(bounds)  # flat, position, flat, ..., flat
+    offset = np.empty(2 * count + 1)
+    offset[0] = initial
+    offset[2::2] = trades["equity_after"]
+    offset[1::2] = trades["equity_before"] - trades["entry_commission"]
+    scale = np.zeros(2 * count + 1)
+    scale[1::2] = side * trades["quantity"]
+    price = np.zeros(2 * count + 1)
+    price[1::2] = trades["entry_price"]
+    equity = candles.close - np.repeat(price, lengths)
+    equity *= np.repeat(scale, lengths)
+    equity += np.repeat(offset, lengths)
     return equity
-
-
-def _market_conditions(candles: Candles, signal_bars: np.ndarray) -> list[dict[str, Any]]:
-    """A few facts about the market at each entry signal, for the trade log."""
-    close = candles.close
-    volume = candles.volume
-    if signal_bars.shape[0] == 0:
-        return []
-    has_context = signal_bars >= _CONTEXT_BARS
-    lookback = np.where(has_context, signal_bars, _CONTEXT_BARS)
-    window = lookback[:, None] + np.arange(-_CONTEXT_BARS, 1)[None, :]
-    window_close = close[np.minimum(window, close.shape[0] - 1)]
-    log_returns = np.diff(np.log(window_close), axis=1)
-    volatility = np.std(log_returns, axis=1, ddof=1) * 100.0
-    change = (window_close[:, -1] / window_close[:, 0] - 1.0) * 100.0
-    window_volume = volume[np.minimum(window[:, 1:], volume.shape[0] - 1)]
-    mean_volume = window_volume.mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        volume_ratio = volume[signal_bars] / mean_volume
-
-    def column(values: np.ndarray, defined: np.ndarray) -> list[float | None]:
-        rounded = np.round(values, 6).tolist()
-        return [v if ok else None for v, ok in zip(rounded, defined.tolist(), strict=True)]
-
-    keys = ("signal_close", "change_20_bars_pct", "volatility_20_bars_pct", "volume_vs_20_bar_avg")
-    rows = zip(
-        close[signal_bars].tolist(),
-        column(change, has_context),
-        column(volatility, has_context),
-        column(volume_ratio, has_context & (mean_volume > 0)),
-        strict=True,
-    )
-    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def _trade_arrays(fills: _Fills, side: int, config: BacktestConfig) -> dict[str, np.ndarray]:
@@ -453,6 +458,7 @@ def run_backtest(
 
     entry_times = candles.time[arrays["entry_bar"]]
     exit_times = candles.time[arrays["exit_bar"]]
+    segments = drawdown_segments(equity)
     metrics, drawdown_periods = compute_metrics(
         candles.time,
         equity,
@@ -460,14 +466,14 @@ def run_backtest(
         arrays["net_pnl"],
         arrays["pnl_pct"],
         exit_times - entry_times,
+        segments=segments,
     )
-    entry_iso = iso_times(entry_times)
-    exit_iso = iso_times(exit_times)
-    conditions = _market_conditions(candles, arrays["entry_bar"] - 1)
-    side_name = "BUY" if side > 0 else "SELL"
-    columns = {
+    count = arrays["entry_bar"].shape[0]
+    columns: dict[str, Any] = {
         name: arrays[name].tolist()
         for name in (
+            "entry_bar",
+            "exit_bar",
             "quantity",
             "entry_price",
             "exit_price",
@@ -478,33 +484,21 @@ def run_backtest(
             "pnl_pct",
         )
     }
-    trades = [
-        Trade(
-            trade_number=i + 1,
-            entry_date=entry_iso[i],
-            exit_date=exit_iso[i],
-            symbol=config.symbol,
-            side=side_name,
-            quantity=columns["quantity"][i],
-            entry_price=columns["entry_price"][i],
-            exit_price=columns["exit_price"][i],
-            commission=columns["commission"][i],
-            slippage=columns["slippage"][i],
-            gross_pnl=columns["gross_pnl"][i],
-            net_pnl=columns["net_pnl"][i],
-            pnl_pct=columns["pnl_pct"][i],
-            entry_signal=ENTRY_SIGNAL,
-            exit_signal=fills.exit_reason[i],
-            market_conditions=conditions[i],
-            entry_bar=fills.entry_bar[i],
-            exit_bar=fills.exit_bar[i],
-        )
-        for i in range(len(fills.entry_bar))
-    ]
+    columns.update(
+        trade_number=range(1, count + 1),
+        entry_date=iso_times(entry_times),
+        exit_date=iso_times(exit_times),
+        symbol=config.symbol,
+        side="BUY" if side > 0 else "SELL",
+        entry_signal=ENTRY_SIGNAL,
+        exit_signal=np.asarray(EXIT_REASONS, dtype=object)[fills.exit_reason].tolist(),
+        market_conditions=market_conditions(candles, arrays["entry_bar"] - 1),
+    )
+    trades = trades_from_columns(columns, count)
     result = BacktestResult(
         trades=trades,
         metrics=metrics,
-        equity_curve=equity_curve_points(candles.time, equity),
+        equity_curve=equity_curve_points(candles.time, equity, segments=segments),
         monthly_returns=monthly_returns(candles.time, equity, config.initial_capital),
         drawdown_periods=drawdown_periods,
         bars=n,

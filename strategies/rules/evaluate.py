@@ -111,10 +111,32 @@ def operand_values(
     return _shift(cache[key], offset)
 
 
+def _series_or_number(operand: Any, candles: CandleSeries, cache: IndicatorCache):
+    """A number stays a float (compared with a series, it gives the same booleans as a
+    constant series, without making one); anything else is its series."""
+    if isinstance(operand, int | float) and not isinstance(operand, bool):
+        return float(operand)
+    return operand_values(operand, candles, cache)
+
+
+def _defined(left: Any, right: Any, n: int) -> np.ndarray:
+    """Bars on which neither operand is NaN (a number is NaN everywhere or nowhere)."""
+    missing = np.zeros(n, dtype=bool)
+    for values in (left, right):
+        if isinstance(values, np.ndarray):
+            missing |= np.isnan(values)
+        elif np.isnan(values):
+            missing[:] = True
+    return ~missing
+
+
 def _compare(node: dict[str, Any], candles: CandleSeries, cache: IndicatorCache):
-    left = operand_values(node["left"], candles, cache)
-    right = operand_values(node["right"], candles, cache)
-    valid = ~(np.isnan(left) | np.isnan(right))
+    left = _series_or_number(node["left"], candles, cache)
+    right = _series_or_number(node["right"], candles, cache)
+    n = candles.close.shape[0]
+    valid = _defined(left, right, n)
+    if not isinstance(left, np.ndarray) and not isinstance(right, np.ndarray):
+        left = np.full(n, left)  # two numbers: a constant series, as before
     op = node["op"]
     if op == ">":
         return left > right, valid
@@ -126,13 +148,13 @@ def _compare(node: dict[str, Any], candles: CandleSeries, cache: IndicatorCache)
         return left <= right, valid
     if op in CROSS_OPS:
         now = left > right if op == "crosses_above" else left < right
-        before = np.zeros_like(now)
-        before[1:] = (
-            (left[:-1] <= right[:-1]) if op == "crosses_above" else (left[:-1] >= right[:-1])
-        )
+        # On the bar before, left <= right (>= for crosses_below) is `not now` wherever both
+        # operands are defined, and a bar whose previous one is undefined is not valid anyway.
+        crossed = np.zeros_like(now)
+        np.greater(now[1:], now[:-1], out=crossed[1:])  # now and not before
         valid_before = np.zeros_like(valid)
         valid_before[1:] = valid[:-1]
-        return now & before, valid & valid_before
+        return crossed, valid & valid_before
     raise ValueError(f"unknown operator {op!r}")
 
 

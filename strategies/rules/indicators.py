@@ -55,8 +55,9 @@ def linear_recurrence(increments: np.ndarray, decay: float, initial: float) -> n
     # Whole groups of _GEMM_ROWS blocks: a stack of small matrix products keeps every BLAS call
     # below OpenBLAS's threading threshold, so busy cores do not stall it.
     blocks = -(-m // (_BLOCK * _GEMM_ROWS)) * _GEMM_ROWS
-    padded = np.zeros(blocks * _BLOCK)
+    padded = np.empty(blocks * _BLOCK)
     padded[:m] = b
+    padded[m:] = 0.0
     steps = np.arange(_BLOCK)
     lag = steps[None, :] - steps[:, None]
     with np.errstate(under="ignore"):
@@ -66,8 +67,8 @@ def linear_recurrence(increments: np.ndarray, decay: float, initial: float) -> n
         block_decay = float(decay) ** _BLOCK
         ends = linear_recurrence(local[:, -1], block_decay, initial)
         carries = np.concatenate(([float(initial)], ends[:-1]))
-        out = local + carries[:, None] * (float(decay) ** (steps + 1))[None, :]
-    return out.reshape(-1)[:m]
+        local += carries[:, None] * (float(decay) ** (steps + 1))[None, :]
+    return local.reshape(-1)[:m]
 
 
 def sma(values: np.ndarray, period: int) -> np.ndarray:
@@ -78,7 +79,7 @@ def sma(values: np.ndarray, period: int) -> np.ndarray:
         return out
     if period <= _DIRECT_SUM_MAX_PERIOD:
         # A direct windowed sum is exact to rounding and, for short windows, as fast as cumsum.
-        out[period - 1 :] = np.convolve(x, np.ones(period), mode="valid") / period
+        np.divide(np.convolve(x, np.ones(period), mode="valid"), period, out=out[period - 1 :])
         return out
     # Long windows: rolling sums from a cumulative sum of values centred on the first value,
     # which keeps the cancellation error of the subtraction small.
@@ -219,12 +220,19 @@ def rsi(values: np.ndarray, period: int = 14) -> np.ndarray:
         return out
     change = np.diff(x)
     gains = wilder(np.maximum(change, 0.0), period)
-    losses = wilder(np.maximum(-change, 0.0), period)
+    np.negative(change, out=change)
+    losses = wilder(np.maximum(change, 0.0, out=change), period)
+    # 100 - 100 / (1 + gains / losses), written into the output without temporaries.
+    value = out[1:]
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = 100.0 - 100.0 / (1.0 + gains / losses)
-    value = np.where(losses == 0.0, np.where(gains == 0.0, 50.0, 100.0), value)
+        np.divide(gains, losses, out=value)
+        value += 1.0
+        np.divide(100.0, value, out=value)
+        np.subtract(100.0, value, out=value)
+    no_losses = losses == 0.0
+    if no_losses.any():
+        value[no_losses] = np.where(gains[no_losses] == 0.0, 50.0, 100.0)
     value[np.isnan(gains)] = np.nan
-    out[1:] = value
     return out
 
 

@@ -708,7 +708,7 @@ def test_candle_times_accept_datetime64_and_aware_datetimes():
 
 
 def test_a_float_price_level_is_rounded_exactly_as_numpy_rounds_it():
-    from strategies.engine.simulate import _price_level
+    from strategies.engine.exits import price_level as _price_level
 
     rng = np.random.default_rng(11)
     levels = np.concatenate(
@@ -720,3 +720,151 @@ def test_a_float_price_level_is_rounded_exactly_as_numpy_rounds_it():
         ]
     )
     assert [_price_level(float(x)) for x in levels] == np.round(levels, 8).tolist()
+
+
+# --- against a bar-by-bar reading of the rules ----------------------------------------------
+
+# Volume 2: entry signal, 3: exit signal, 4: both on the same bar.
+BOTH_ENTRY = {"any": [ENTRY, {"left": "volume", "op": ">", "right": 3.5}]}
+
+
+def bar_by_bar(candles, entry_signal, exit_signal, side, config):
+    """docs/execution-semantics.md read literally, one bar at a time: (entry bar, exit bar,
+    reason, exit reference price) of each trade, and the equity after each."""
+    o, h, lo, c = candles.open, candles.high, candles.low, candles.close
+    n = len(c)
+    slip, fee = config.slippage_pct, config.commission_pct
+    percentages = (config.stop_loss_pct, config.take_profit_pct, config.trailing_stop_pct)
+    sl, tp, trail = (None if p is None else p / 100 for p in percentages)
+    equity = peak = config.initial_capital
+    trades, equities = [], []
+    position = None
+    enter_at = exit_at = None
+    halted = False
+
+    def level(price):
+        return float(np.round(price, 8))
+
+    for t in range(n):
+        if position is None and enter_at == t:
+            fill = o[t] * (1 + side * slip)
+            position = {
+                "bar": t,
+                "fill": fill,
+                "quantity": equity * config.max_position_size_pct / 100 / (fill * (1 + fee)),
+                "stop": -side * np.inf if sl is None else level(fill * (1 - side * sl)),
+                "target": side * np.inf if tp is None else level(fill * (1 + side * tp)),
+                "best": fill,
+            }
+        exit_price = reason = None
+        if position is not None and exit_at == t:
+            exit_price, reason = o[t], "exit_rules"
+        elif position is not None:
+            stop, stop_reason = position["stop"], "stop_loss"
+            if trail is not None:
+                trailing = level(position["best"] * (1 - side * trail))
+                if side * (trailing - stop) > 0:
+                    stop, stop_reason = trailing, "trailing_stop"
+            adverse, favourable = (lo[t], h[t]) if side > 0 else (h[t], lo[t])
+            if side * (o[t] - stop) <= 0:
+                exit_price, reason = o[t], stop_reason
+            elif side * (o[t] - position["target"]) >= 0:
+                exit_price, reason = o[t], "take_profit"
+            elif side * (adverse - stop) <= 0:
+                exit_price, reason = stop, stop_reason
+            elif side * (favourable - position["target"]) >= 0:
+                exit_price, reason = position["target"], "take_profit"
+            elif side > 0:
+                position["best"] = max(position["best"], h[t])
+            else:
+                position["best"] = min(position["best"], lo[t])
+        if position is not None and exit_price is None and t == n - 1:
+            exit_price, reason = c[t], "end_of_data"
+        if exit_price is not None:
+            q, fill = position["quantity"], position["fill"]
+            exit_fill = exit_price * (1 - side * slip)
+            marks = [
+                equity - q * fill * fee + side * q * (c[b] - fill)
+                for b in range(position["bar"], t)
+            ]
+            equity = equity - q * fill * fee - q * exit_fill * fee + side * q * (exit_fill - fill)
+            for mark in [*marks, equity]:
+                peak = max(peak, mark)
+                if config.max_drawdown_pct is not None and mark < peak * (
+                    1 - config.max_drawdown_pct / 100
+                ):
+                    halted = True
+            halted = halted or equity <= 0
+            trades.append((position["bar"], t, reason, exit_price))
+            equities.append(equity)
+            position = None
+            exit_at = None
+        if t < n - 1 and position is not None and exit_signal[t]:
+            exit_at = t + 1
+        if t < n - 1 and position is None and not halted and entry_signal[t]:
+            enter_at = t + 1
+    return trades, equities
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    ("direction", "stop", "target", "trailing", "drawdown"),
+    [
+        ("long", 1.0, 2.0, None, None),
+        ("short", 1.0, 2.0, None, None),
+        ("long", 1.5, None, 0.8, None),
+        ("short", None, 3.0, 0.8, None),
+        ("long", 0.5, 0.5, None, 12.0),
+        ("short", 2.0, 1.0, 1.5, 12.0),
+        ("long", None, None, None, None),
+    ],
+)
+def test_trades_match_a_bar_by_bar_reading_of_the_rules(
+    seed, direction, stop, target, trailing, drawdown
+):
+    # Long stretches without exit signals hold many stop/target trades each, so both the bulk
+    # exit search and the one-by-one search of the walk are used.
+    rng = np.random.default_rng(seed)
+    n = 4_000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    open_ = np.concatenate(([100.0], close[:-1])) * np.exp(rng.normal(0, 0.002, n))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.002, n)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.002, n)))
+    exit_rate = rng.choice([0.002, 0.01, 0.05])
+    codes = rng.choice(
+        [N, E, X, 4.0], size=n, p=[0.9 - exit_rate, 0.1, exit_rate / 2, exit_rate / 2]
+    )
+    candles = Candles.from_arrays(START + np.arange(n) * HOUR, open_, high, low, close, codes)
+    config = BacktestConfig(
+        initial_capital=10_000.0,
+        commission_pct=0.001,
+        slippage_pct=0.0005,
+        stop_loss_pct=stop,
+        take_profit_pct=target,
+        trailing_stop_pct=trailing,
+        max_position_size_pct=100.0 if drawdown else 20.0,
+        max_drawdown_pct=drawdown,
+    )
+    entry = {**BOTH_ENTRY, "direction": direction}
+    side = 1 if direction == "long" else -1
+
+    result = run(candles, config, entry=entry)
+
+    expected, equities = bar_by_bar(
+        candles, np.isin(codes, (E, 4.0)), np.isin(codes, (X, 4.0)), side, config
+    )
+    assert len(expected) >= 3
+    slip = 1 - side * config.slippage_pct
+    assert [(t.entry_bar, t.exit_bar, t.exit_signal) for t in result.trades] == [
+        trade[:3] for trade in expected
+    ]
+    np.testing.assert_allclose(
+        [t.exit_price for t in result.trades], [trade[3] * slip for trade in expected], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        equity_series(candles, entry_rules=entry, exit_rules=EXIT, config=config)[
+            [t.exit_bar for t in result.trades]
+        ],
+        equities,
+        rtol=1e-12,
+    )
