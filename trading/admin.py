@@ -78,6 +78,7 @@ class PortfolioAdmin(PortfolioEquityChartMixin, AuditedModelAdmin):
                 "fields": (
                     "initial_balance",
                     "cash_balance",
+                    "reserved_cash",
                     "positions_value",
                     "total_value",
                     "unrealized_pnl",
@@ -94,7 +95,8 @@ class PortfolioAdmin(PortfolioEquityChartMixin, AuditedModelAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: Portfolio | None = None
     ) -> tuple[str, ...]:
-        always = ("trades_link", "created_at", "updated_at", "equity_chart")
+        # reserved_cash is the open orders' (the database keeps it): never typed in.
+        always = ("trades_link", "reserved_cash", "created_at", "updated_at", "equity_chart")
         if obj is None:
             return always
         return always + self.balance_fields + self.ledger_fields
