@@ -13,11 +13,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.cache_keys import portfolio_key
+from marketdata.services import upsert_candles
 from tests.factories import PortfolioFactory
 from tests.trading.paper import SYMBOL, Clock, assert_books_balance, candle, set_ticker, tick
+from tests.trading.test_strategy_runs import FAST_SLOW, backtest, deployed, series
 from trading.models import Portfolio, Trade
 from trading.orders import cancel_order, expire_orders, place_order
 from trading.portfolio_cache import portfolio_view
+from trading.strategy_runs import evaluate_strategies
 
 pytestmark = pytest.mark.django_db(databases=["default", "timeseries"])
 
@@ -275,3 +278,20 @@ def test_a_tick_fills_a_resting_buy_out_of_its_own_reservation(portfolio, clock)
     assert reserved(portfolio) == (D("960.96"), D("130.14"))
     assert_books_balance(portfolio)
     assert_reserved_is_the_open_orders_sum(portfolio)
+
+
+def test_a_strategy_entry_is_sized_from_the_cash_no_order_holds_back():
+    candles = series(120)
+    upsert_candles(symbol=SYMBOL, timeframe="1m", candles=candles)
+    strategy, portfolio = deployed(FAST_SLOW["entry"], FAST_SLOW["exit"], "100")
+    order(portfolio, price=D("50"), quantity=D("100"))  # 100 × 50 × 1.001 = 5005.00
+    expected = backtest(candles, FAST_SLOW["entry"], FAST_SLOW["exit"], 100.0)
+    close_at = dt.datetime.fromisoformat(expected[0].entry_date.replace("Z", "+00:00"))
+
+    placed = evaluate_strategies(timeframe="1m", close_at=close_at, symbols=[SYMBOL])
+
+    # 100% of the 4995.00 available, not of the 10000.00 cash (which would be refused)
+    assert len(placed) == 1 and placed[0].quote_quantity == D("4995.00")
+    assert placed[0].reserved_cash == D("4995.00")
+    assert reserved(portfolio) == (D("10000.00"), D("0.00"))
+    assert placed[0].strategy_id == strategy.pk
