@@ -253,6 +253,9 @@ def _place(
             raise ValidationError({"expires_at": ["Live orders are good till cancelled (GTC)."]})
         live_trading.trading_key_for(portfolio)  # 409 before anything is written
     estimate = trade.price if trade.order_type != "MARKET" else (ticker and ticker.close)
+    if trade.order_type == "STOP_LOSS" and trade.side == BUY and ticker is not None:
+        # A buy stop the ticker is already above fills at once, at the ticker.
+        estimate = max(estimate, ticker.close)
     trade.reserved_cash = _check_affordable(
         portfolio=portfolio, trade=trade, estimate=estimate, position=position
     )

@@ -295,3 +295,19 @@ def test_a_strategy_entry_is_sized_from_the_cash_no_order_holds_back():
     assert placed[0].reserved_cash == D("4995.00")
     assert reserved(portfolio) == (D("10000.00"), D("0.00"))
     assert placed[0].strategy_id == strategy.pk
+
+
+def test_a_buy_stop_the_ticker_is_already_above_is_checked_at_the_ticker(portfolio):
+    set_ticker("100")
+    # At the stop (90) it would seem to fit; it fills at once at 100 × 1.001:
+    # 99.81 × 100.1 × 1.001 = 10001.0 is more than the cash.
+    with pytest.raises(ValidationError) as error:
+        order(portfolio, order_type="STOP_LOSS", price=D("90"), quantity=D("99.81"))
+    assert "quantity" in error.value.message_dict
+    assert not Trade.objects.exists()
+    # 99.8 × 100 × 1.001 × 1.001 = 9999.96998 → 9999.97 reserved; the fill costs 9999.97
+    trade = order(portfolio, order_type="STOP_LOSS", price=D("90"), quantity=D("99.8"))
+    assert trade.status == Trade.Status.FILLED and trade.filled_price == D("100.1")
+    portfolio.refresh_from_db()
+    assert portfolio.cash_balance == D("0.03") and portfolio.reserved_cash == 0
+    assert_books_balance(portfolio)
