@@ -67,8 +67,9 @@ class Portfolio(models.Model):
     is_active = models.BooleanField(null=True, default=True, db_default=True)
 
     # Not in the spec (docs/paper-trading.md, "Reserved cash"): what the open paper BUY orders
-    # hold back, the sum of their trades.reserved_cash. The database keeps it (trading migration
-    # 0007's triggers); a write from Python is ignored, so a stale copy saved whole cannot undo it.
+    # hold back, the sum of their trades.reserved_cash. The database keeps it (the triggers of
+    # migration reserved_cash_for_open_orders); a write from Python is ignored, so a stale copy
+    # saved whole cannot undo it.
     reserved_cash = models.DecimalField(
         max_digits=15, decimal_places=2, default=ZERO, db_default=ZERO, editable=False
     )

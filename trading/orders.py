@@ -321,7 +321,7 @@ def cancel_order(*, trade: Trade, actor: User, context: AuditContext | None = No
         old_status = locked.status
         locked.status = Trade.Status.CANCELLED
         locked.cancelled_at = timezone.now()
-        # The database releases what the order reserved (trading migration 0007's trigger).
+        # The database releases what the order reserved (a trigger on trades).
         locked.save(update_fields=["status", "cancelled_at"])
         invalidate_portfolio_cache(locked.portfolio_id, after_commit=True)
         record_audit_event(

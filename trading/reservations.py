@@ -4,7 +4,8 @@ same units (docs/paper-trading.md, "Reserved cash").
 A paper BUY reserves, at placement, the most its fill can cost: quantity × the worst price it can
 fill at × (1 + commission), rounded up to the cent. Fills consume the reservation and release
 what the filled part no longer needs; the database releases the rest when the order closes and
-keeps portfolios.reserved_cash equal to the open orders' sum (trading migration 0007).
+keeps portfolios.reserved_cash equal to the open orders' sum (the triggers of trading migration
+`reserved_cash_for_open_orders`).
 """
 
 from __future__ import annotations
