@@ -4,6 +4,7 @@ the database keeps the portfolio's sum (docs/paper-trading.md, "Reserved cash").
 
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core.cache import cache
@@ -14,7 +15,7 @@ from rest_framework.test import APIClient
 
 from core.cache_keys import portfolio_key
 from marketdata.services import upsert_candles
-from tests.factories import PortfolioFactory
+from tests.factories import ApiKeyFactory, PortfolioFactory
 from tests.trading.paper import SYMBOL, Clock, assert_books_balance, candle, set_ticker, tick
 from tests.trading.test_strategy_runs import FAST_SLOW, backtest, deployed, series
 from trading.models import Portfolio, Trade
@@ -311,3 +312,18 @@ def test_a_buy_stop_the_ticker_is_already_above_is_checked_at_the_ticker(portfol
     portfolio.refresh_from_db()
     assert portfolio.cash_balance == D("0.03") and portfolio.reserved_cash == 0
     assert_books_balance(portfolio)
+
+
+def test_a_live_order_reserves_nothing_but_is_checked_against_the_cash(portfolio):
+    # The exchange holds a live account's funds; the books' cash is not its balance.
+    live = PortfolioFactory(
+        user=portfolio.user, live=True, cash_balance=D("1000.00"), total_value=D("1000.00")
+    )
+    ApiKeyFactory(user=portfolio.user, permissions=["read", "trade"])
+    with mock.patch("celery.current_app.send_task"):
+        for _ in range(2):  # 11 × 90 × 1.001 = 990.99 each
+            assert order(live, price=D("90"), quantity=D("11")).reserved_cash == 0
+        with pytest.raises(ValidationError):  # 11 × 91 × 1.001 = 1002.00: more than the cash
+            order(live, price=D("91"), quantity=D("11"))
+    assert Trade.objects.filter(portfolio=live).count() == 2
+    assert reserved(live) == (D("0.00"), D("1000.00"))
