@@ -225,6 +225,17 @@ def test_the_database_keeps_the_reserved_sum_whoever_writes(portfolio):
     assert trade.reserved_cash == 0
     assert reserved(portfolio) == (D("0.00"), D("10000.00"))
 
+    # A deleted open order takes its reservation with it; one moved to another portfolio
+    # takes it there.
+    moved = order(portfolio, price=D("10"), quantity=D("10"))  # 100.10
+    gone = order(portfolio, price=D("10"), quantity=D("1"))  # 10.01
+    elsewhere = PortfolioFactory(cash_balance=D("500.00"), total_value=D("500.00"))
+    Trade.objects.filter(pk=gone.pk).delete()
+    Trade.objects.filter(pk=moved.pk).update(portfolio=elsewhere)
+    assert reserved(portfolio) == (D("0.00"), D("10000.00"))
+    assert reserved(elsewhere) == (D("100.10"), D("399.90"))
+    Trade.objects.filter(pk=moved.pk).delete()
+
     # Nor may an order reserve more than the cash.
     other = order(portfolio, price=D("90"), quantity=D("1"))
     with pytest.raises(IntegrityError), transaction.atomic():
