@@ -81,6 +81,7 @@ class PortfolioAdmin(PortfolioEquityChartMixin, ServiceModelAdmin):
                 "fields": (
                     "initial_balance",
                     "cash_balance",
+                    "reserved_cash",
                     "positions_value",
                     "total_value",
                     "unrealized_pnl",
@@ -104,7 +105,15 @@ class PortfolioAdmin(PortfolioEquityChartMixin, ServiceModelAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: Portfolio | None = None
     ) -> tuple[str, ...]:
-        always = ("trades_link", "created_at", "updated_at", "equity_chart", *self.balance_fields)
+        # reserved_cash is the open orders' (the database keeps it): never typed in.
+        always = (
+            "trades_link",
+            "reserved_cash",
+            "created_at",
+            "updated_at",
+            "equity_chart",
+            *self.balance_fields,
+        )
         if obj is None:
             return (*always, "is_active")
         return always + self.ledger_fields

@@ -24,6 +24,7 @@ from trading.matching import BUY, PriceEvent, slipped_price, takes_slippage
 from trading.models import Portfolio, Position, Trade
 from trading.order_events import record_trade_event, trade_snapshot
 from trading.portfolio_cache import invalidate_portfolio_cache
+from trading.reservations import reservation_after_fill
 
 CENT = Decimal("0.01")
 EIGHT_PLACES = Decimal("0.00000001")
@@ -257,8 +258,22 @@ def apply_fill(
         slippage = eight(size * abs(fill_price - reference))
 
         if trade.side == BUY:
-            if portfolio.cash_balance - money(notional + commission) < 0:
+            # The fill spends its own reservation first, then (a buy stop gapping above its
+            # reserved price, a cent of rounding) the available cash; what the remaining
+            # quantity no longer needs is released.
+            cost = money(notional + commission)
+            reserved_after = reservation_after_fill(
+                trade=trade,
+                portfolio=portfolio,
+                reserved_before=trade.reserved_cash,
+                cost=cost,
+                remaining_before=remaining,
+                remaining_after=remaining - size,
+            )
+            spendable = portfolio.available_cash + trade.reserved_cash - reserved_after
+            if spendable - cost < 0:
                 return _fail(trade, "Not enough cash for this fill.")
+            trade.reserved_cash = reserved_after
         else:
             held = (
                 Position.objects.filter(portfolio=portfolio, symbol=trade.symbol, is_open=True)

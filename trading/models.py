@@ -66,6 +66,14 @@ class Portfolio(models.Model):
 
     is_active = models.BooleanField(null=True, default=True, db_default=True)
 
+    # Not in the spec (docs/paper-trading.md, "Reserved cash"): what the open paper BUY orders
+    # hold back, the sum of their trades.reserved_cash. The database keeps it (the triggers of
+    # migration reserved_cash_for_open_orders); a write from Python is ignored, so a stale copy
+    # saved whole cannot undo it.
+    reserved_cash = models.DecimalField(
+        max_digits=15, decimal_places=2, default=ZERO, db_default=ZERO, editable=False
+    )
+
     # Not in the spec: the paper exchange's costs, fractions like a backtest's (0.0010 = 0.1%).
     commission_pct = models.DecimalField(
         max_digits=7,
@@ -109,6 +117,13 @@ class Portfolio(models.Model):
                 name="paper_cash_not_negative",
                 violation_error_message="A paper portfolio's cash cannot go below zero.",
             ),
+            # No order may spend cash another open order holds back.
+            models.CheckConstraint(
+                condition=Q(reserved_cash__gte=0)
+                & (Q(is_paper=False) | Q(cash_balance__gte=F("reserved_cash"))),
+                name="paper_cash_covers_reserved",
+                violation_error_message="The cash does not cover what the open orders reserve.",
+            ),
         ]
         indexes = [
             models.Index(fields=["user"], name="idx_portfolios_user"),
@@ -125,6 +140,11 @@ class Portfolio(models.Model):
     def __str__(self) -> str:
         kind = "paper" if self.is_paper else "live"
         return f"{self.name} ({kind})"
+
+    @property
+    def available_cash(self) -> Decimal:
+        """Cash that no open order holds back: what a new order may spend."""
+        return self.cash_balance - self.reserved_cash
 
 
 class Position(models.Model):
@@ -280,6 +300,12 @@ class Trade(models.Model):
         "the quantity is set when it fills.",
     )
 
+    # Not in the spec: the cash this open paper BUY holds back (docs/paper-trading.md, "Reserved
+    # cash"); zero once the order is closed (a trigger sees to it).
+    reserved_cash = models.DecimalField(
+        max_digits=15, decimal_places=2, default=ZERO, db_default=ZERO, editable=False
+    )
+
     filled_quantity = models.DecimalField(
         max_digits=18,
         decimal_places=8,
@@ -355,6 +381,9 @@ class Trade(models.Model):
                 condition=Q(quote_quantity__isnull=True)
                 | Q(quote_quantity__gt=0, order_type=TradeOrderType.MARKET),
                 name="valid_order_quote_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved_cash__gte=0), name="valid_order_reserved_cash"
             ),
             models.CheckConstraint(
                 condition=Q(stop_price__isnull=True)

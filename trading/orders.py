@@ -26,13 +26,16 @@ from core.errors import StateConflict
 from core.validation import symbol_validator
 from strategies.models import Strategy
 from trading import live_trading
-from trading.fills import OPEN_STATUSES, apply_fill, eight, may_sell_short, money
+from trading.fills import OPEN_STATUSES, apply_fill, eight, may_sell_short
 from trading.matching import BUY, SELL, RestingOrder, reference_price, stop_reached
 from trading.models import Portfolio, Position, Trade
+from trading.portfolio_cache import invalidate_portfolio_cache
 from trading.price_feed import latest_price
+from trading.reservations import buy_reservation, quantity_reserved_for_sale
 
 PRICED_TYPES = ("LIMIT", "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT")
 MAX_QUANTITY = Decimal("9999999999.99999999")  # NUMERIC(18,8)
+ZERO = Decimal("0")
 # What an order_placed audit row records.
 ORDER_AUDIT_FIELDS = (
     "portfolio_id",
@@ -113,25 +116,46 @@ def _validated(
 
 def _check_affordable(
     *, portfolio: Portfolio, trade: Trade, estimate: Decimal | None, position: Position | None
-) -> None:
-    """Refuse at placement what could not fill now (the fill checks again under its lock)."""
-    if trade.side == BUY and trade.quote_quantity is not None:
-        if trade.quote_quantity > portfolio.cash_balance:
-            raise ValidationError({"quote_quantity": ["Not enough cash for this amount."]})
-    elif trade.side == BUY and estimate is not None:
-        factor = Decimal(1) + portfolio.commission_pct
-        if trade.order_type in ("MARKET", "STOP_LOSS"):
-            factor *= Decimal(1) + portfolio.slippage_pct
-        if money(trade.quantity * estimate * factor) > portfolio.cash_balance:
+) -> Decimal:
+    """Refuse at placement what the available cash, or the part of the position no other open
+    SELL is selling, cannot cover (the fill checks again under its lock). Returns the cash the
+    order reserves: a paper BUY's most possible cost; a live order's is the exchange's."""
+    if trade.side == BUY:
+        needed = buy_reservation(
+            trade=trade, portfolio=portfolio, estimate=estimate, quantity=trade.quantity
+        )
+        available = portfolio.available_cash
+        if needed > available:
+            field = "quote_quantity" if trade.quote_quantity is not None else "quantity"
             raise ValidationError(
-                {"quantity": ["Not enough cash: the portfolio cannot pay for this order."]}
+                {
+                    field: [
+                        f"Not enough cash: the order can cost up to {needed}, and {available} "
+                        f"is available ({portfolio.reserved_cash} is reserved by open orders)."
+                    ]
+                }
             )
-    if trade.side == SELL and not may_sell_short(trade):
-        held = position.quantity if position else Decimal(0)
-        if trade.quantity > max(held, Decimal(0)):
-            raise ValidationError(
-                {"quantity": [f"The portfolio holds {max(held, Decimal(0))} {trade.symbol}."]}
-            )
+        return needed if portfolio.is_paper else ZERO
+    if not may_sell_short(trade):
+        held = max(position.quantity if position else ZERO, ZERO)
+        # A strategy's exit closes its whole position whatever else rests on it (a resting
+        # order left without units fails at its fill); an owner's SELL may only sell the units
+        # no other open SELL is selling.
+        if trade.strategy_id is None:
+            selling = quantity_reserved_for_sale(portfolio=portfolio, symbol=trade.symbol)
+            free = max(held - selling, ZERO)
+            if trade.quantity > free:
+                raise ValidationError(
+                    {
+                        "quantity": [
+                            f"The portfolio holds {held} {trade.symbol}, of which open SELL "
+                            f"orders are selling {min(selling, held)}: {free} can be sold."
+                        ]
+                    }
+                )
+        elif trade.quantity > held:
+            raise ValidationError({"quantity": [f"The portfolio holds {held} {trade.symbol}."]})
+    return ZERO
 
 
 def _existing_order(user: User, key: str, portfolio: Portfolio) -> Trade:
@@ -242,7 +266,12 @@ def _place(
             raise ValidationError({"expires_at": ["Live orders are good till cancelled (GTC)."]})
         live_trading.trading_key_for(portfolio)  # 409 before anything is written
     estimate = trade.price if trade.order_type != "MARKET" else (ticker and ticker.close)
-    _check_affordable(portfolio=portfolio, trade=trade, estimate=estimate, position=position)
+    if trade.order_type == "STOP_LOSS" and trade.side == BUY and ticker is not None:
+        # A buy stop the ticker is already above fills at once, at the ticker.
+        estimate = max(estimate, ticker.close)
+    trade.reserved_cash = _check_affordable(
+        portfolio=portfolio, trade=trade, estimate=estimate, position=position
+    )
 
     now = signal_at or timezone.now()
     trade.status = Trade.Status.PENDING
@@ -257,7 +286,8 @@ def _place(
         live_trading.queue_submission(trade)
         return trade
 
-    # The paper exchange accepts the order at once.
+    # The paper exchange accepts the order at once (its reservation changes the available cash).
+    invalidate_portfolio_cache(portfolio.pk, after_commit=True)
     Trade.objects.filter(pk=trade.pk).update(status=Trade.Status.SUBMITTED, submitted_at=now)
     if ticker is None:
         return trade
@@ -287,6 +317,8 @@ def cancel_order(*, trade: Trade, actor: User, context: AuditContext | None = No
             raise StateConflict(
                 f"The order is {locked.status}; only an open order can be cancelled."
             )
+        # The database releases what the order reserved (a trigger on trades).
+        invalidate_portfolio_cache(locked.portfolio_id, after_commit=True)
         audited_update(
             instance=locked,
             changes={"status": Trade.Status.CANCELLED, "cancelled_at": timezone.now()},
@@ -313,6 +345,8 @@ def expire_orders(*, now: datetime | None = None) -> list[Trade]:
                 .first()
             )
             if locked is not None:
+                # The database releases what the order reserved (a trigger on trades).
+                invalidate_portfolio_cache(portfolio_id, after_commit=True)
                 audited_update(
                     instance=locked,
                     changes={"status": Trade.Status.EXPIRED, "cancelled_at": now},

@@ -1,6 +1,6 @@
 """The portfolio's cached view in Redis, `cache:portfolio:{id}` (spec §1.1): what a client reads
-between fills. Every fill and every mark to market drops it (after commit); the next read
-rebuilds it from the rows."""
+between fills. Every fill, mark to market, placement, cancel and expiry drops it (after commit);
+the next read rebuilds it from the rows."""
 
 from decimal import Decimal
 from uuid import UUID
@@ -38,6 +38,8 @@ def portfolio_view(portfolio_id: UUID | str) -> dict:
     view = {
         "id": str(portfolio.pk),
         "cash_balance": _text(portfolio.cash_balance),
+        "reserved_cash": _text(portfolio.reserved_cash),
+        "available_cash": _text(portfolio.available_cash),
         "positions_value": _text(portfolio.positions_value),
         "total_value": _text(portfolio.total_value),
         "unrealized_pnl": _text(portfolio.unrealized_pnl),

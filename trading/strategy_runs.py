@@ -467,8 +467,10 @@ def _place_signal(
     portfolio = Portfolio.objects.get(pk=deployment.portfolio_id)
     fields: dict[str, Any] = {}
     if position is None:
+        # Of the cash no open order holds back (all of it when nothing rests): an amount
+        # beyond that would be refused at placement.
         budget = (
-            portfolio.cash_balance * (strategy.max_position_size_pct or Decimal(10)) / 100
+            portfolio.available_cash * (strategy.max_position_size_pct or Decimal(10)) / 100
         ).quantize(EIGHT_PLACES)
         fields["quote_quantity"] = budget
         fields["quantity"] = (budget / close).quantize(EIGHT_PLACES)

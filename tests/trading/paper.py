@@ -6,12 +6,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
+from compliance.models import AuditLog
 from marketdata.services import update_ticker
 from trading.matching import PriceEvent
 from trading.models import Portfolio, Position, Trade
 from trading.paper_exchange import on_price
+from trading.reservations import cents_up
 
 SYMBOL = "BTC/USDT"
+CENT = Decimal("0.01")
 
 
 class Clock:
@@ -66,4 +69,43 @@ def assert_books_balance(portfolio: Portfolio) -> Portfolio:
         total=Sum("market_value")
     )["total"] or Decimal(0)
     assert portfolio.positions_value == open_value
+    return portfolio
+
+
+OPEN = ("pending", "submitted", "partial")
+
+
+def cash_from_fills(portfolio: Portfolio) -> Decimal:
+    """The initial balance moved by every fill the audit log recorded, each settled to the cent
+    (a BUY pays notional + commission, a SELL receives notional − commission)."""
+    cash = portfolio.initial_balance
+    sides = dict(Trade.objects.filter(portfolio=portfolio).values_list("pk", "side"))
+    for entry in AuditLog.objects.filter(
+        action=AuditLog.Action.ORDER_FILLED, metadata__portfolio_id=str(portfolio.pk)
+    ):
+        values = entry.new_values
+        notional = Decimal(values["quantity"]) * Decimal(values["price"])
+        commission = Decimal(values["commission"])
+        if sides[entry.resource_id] == "BUY":
+            cash -= (notional + commission).quantize(CENT, rounding=ROUND_HALF_UP)
+        else:
+            cash += (notional - commission).quantize(CENT, rounding=ROUND_HALF_UP)
+    return cash
+
+
+def assert_reservations_hold(portfolio: Portfolio) -> Portfolio:
+    """The portfolio reserves the sum of its open BUY orders' reservations, to the cent, and
+    its cash covers it; a closed order reserves nothing; an open LIMIT BUY not yet filled
+    reserves quantity × limit × (1 + commission) rounded up to the cent."""
+    portfolio.refresh_from_db()
+    open_buys = list(Trade.objects.filter(portfolio=portfolio, side="BUY", status__in=OPEN))
+    assert portfolio.reserved_cash == sum((t.reserved_cash for t in open_buys), Decimal(0))
+    assert portfolio.cash_balance >= portfolio.reserved_cash >= 0
+    closed = Trade.objects.filter(portfolio=portfolio).exclude(status__in=OPEN)
+    assert not closed.filter(reserved_cash__gt=0).exists()
+    assert not Trade.objects.filter(portfolio=portfolio, side="SELL", reserved_cash__gt=0)
+    for trade in open_buys:
+        if trade.order_type == "LIMIT" and not trade.filled_quantity:
+            cost = trade.quantity * trade.price * (1 + portfolio.commission_pct)
+            assert trade.reserved_cash == cents_up(cost), trade
     return portfolio

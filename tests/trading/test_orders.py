@@ -208,16 +208,19 @@ def test_a_sell_without_the_position_is_refused_unless_the_strategy_goes_short(p
     assert "quantity" in error.value.message_dict
 
 
-def test_a_resting_buy_the_cash_no_longer_covers_fails_when_it_would_fill(portfolio, clock):
+def test_a_resting_buy_keeps_its_cash_from_later_orders_and_fills(portfolio, clock):
+    # A fill the cash cannot pay for (a buy stop gapping far above its reserved price) fails
+    # the order: test_reservations.py.
     set_ticker("100")
     limit = order(portfolio, order_type="LIMIT", price=D("90"), quantity=D("100"))
     assert limit.status == Trade.Status.SUBMITTED
-    order(portfolio, quantity=D("50"))  # spends half the cash
+    with pytest.raises(ValidationError) as error:
+        order(portfolio, quantity=D("50"))  # would spend half the cash the limit holds back
+    assert "quantity" in error.value.message_dict
     tick(clock, "89")
     limit.refresh_from_db()
-    assert limit.status == Trade.Status.FAILED
-    assert "cash" in limit.error_message
-    assert limit.filled_quantity == 0
+    assert limit.status == Trade.Status.FILLED
+    assert limit.filled_quantity == D("100")
     assert_books_balance(portfolio)
 
 

@@ -63,6 +63,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "filled_value",
             "commission",
             "slippage",
+            "reserved_cash",
             "realized_pnl",
             "is_paper",
             "signal_reason",

@@ -12,6 +12,13 @@ from trading.models import Portfolio, Position, Trade
 
 
 class PortfolioSerializer(serializers.ModelSerializer):
+    available_cash = serializers.DecimalField(
+        max_digits=15,
+        decimal_places=2,
+        read_only=True,
+        help_text="Cash no open order holds back: what a new order may spend.",
+    )
+
     class Meta:
         model = Portfolio
         fields = [
@@ -23,6 +30,8 @@ class PortfolioSerializer(serializers.ModelSerializer):
             "broker",
             "initial_balance",
             "cash_balance",
+            "reserved_cash",
+            "available_cash",
             "positions_value",
             "total_value",
             "unrealized_pnl",
