@@ -83,7 +83,7 @@ def cash_from_fills(portfolio: Portfolio) -> Decimal:
     for entry in AuditLog.objects.filter(
         action=AuditLog.Action.ORDER_FILLED, metadata__portfolio_id=str(portfolio.pk)
     ):
-        values = entry.new_values
+        values = entry.metadata["fill"]  # this fill's own quantity, price and commission
         notional = Decimal(values["quantity"]) * Decimal(values["price"])
         commission = Decimal(values["commission"])
         if sides[entry.resource_id] == "BUY":
