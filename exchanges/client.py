@@ -23,6 +23,7 @@ from exchanges.records import (
     AssetBalance,
     Candle,
     ExchangeOrder,
+    MarketRules,
     OrderRequest,
     to_decimal,
 )
@@ -222,6 +223,27 @@ class ExchangeClient:
                 if fee and fee.get("currency") == quote
             ),
             Decimal(0),
+        )
+
+    # --- markets ------------------------------------------------------------------------------
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """The lot size, minimum quantity, minimum order value and taker fee of `symbol`, as the
+        exchange lists them (Binance: the LOT_SIZE and NOTIONAL filters of exchangeInfo; Kraken:
+        lot_decimals, ordermin and costmin of AssetPairs). RequestRejected for an unknown market."""
+        markets = self._call(self._ccxt.load_markets)
+        market = markets.get(symbol)
+        if market is None:
+            raise errors.RequestRejected(f"{self.exchange} has no market {symbol}.")
+        limits = market.get("limits") or {}
+        return MarketRules(
+            symbol=symbol,
+            base=market["base"],
+            quote=market["quote"],
+            quantity_step=to_decimal((market.get("precision") or {}).get("amount")),
+            min_quantity=to_decimal((limits.get("amount") or {}).get("min")),
+            min_notional=to_decimal((limits.get("cost") or {}).get("min")),
+            taker_fee=to_decimal(market.get("taker")),
         )
 
     # --- account ------------------------------------------------------------------------------
