@@ -15,6 +15,7 @@ from core.admin_console import (
     change_link,
     changelist_link,
 )
+from trading import admin_reconciliation  # noqa: F401  (registers the discrepancies' pages)
 from trading.admin_equity import PortfolioEquityChartMixin
 from trading.models import Portfolio, Position, Trade
 

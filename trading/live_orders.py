@@ -10,6 +10,10 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
   the reconciler looks up, never a `pending` one that would be sent again. The order goes out with
   the client order id `apx` + the trade's UUID in hex (`client_order_id_for`), so it can always be
   found again on the exchange. A second call for a trade that is no longer pending sends nothing.
+- An order by amount (`quote_quantity`: a strategy's entry) is fitted to the market first
+  (trading.live_sizing): its quantity rounded down to the lot size with the taker fee on top,
+  written to the trade (audited) before sending; below the market's minimum quantity or order
+  value, or when the market's rules cannot be read, the trade is `failed` unsent with the reason.
 - The outcome is written to the trade (trading.live_order_reports), in a transaction that locks
   the portfolio and then the trade (`SELECT ... FOR UPDATE`, the order paper fills lock them in):
   `broker_order_id`, `status` (see `trade_status_for`), `filled_quantity`, `filled_price`
