@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -37,6 +38,7 @@ from django.utils import timezone
 from accounts.models import User
 from compliance.audit import AuditContext
 from compliance.services import audited_create, audited_update
+from core.errors import StateConflict
 from exchanges import errors
 from exchanges.client import ExchangeClient
 from exchanges.connections import client_for_key
@@ -149,8 +151,6 @@ def adopt_exchange_cash(
     becomes the exchange's value (its total moves with it), audited with both values, and the
     discrepancy is `adopted` (its new live orders are no longer held). StateConflict (409) for
     a discrepancy not open or not about cash."""
-    from core.errors import StateConflict
-
     with transaction.atomic():
         Portfolio.objects.select_for_update().get(pk=discrepancy.portfolio_id)
         locked = Discrepancy.objects.select_for_update().get(pk=discrepancy.pk)
@@ -175,14 +175,30 @@ def _shared_account(portfolio: Portfolio) -> bool:
     )
 
 
-def _order_state(portfolio: Portfolio) -> frozenset:
-    """The portfolio's live orders not final yet, with what they have filled: a change between
-    two readings means a fill was booked (or an order placed) in between."""
-    return frozenset(
-        Trade.objects.filter(
-            portfolio=portfolio, status__in=[Trade.Status.PENDING, *OPEN_STATUSES]
-        ).values_list("pk", "status", "filled_quantity")
-    )
+@dataclass(frozen=True)
+class _OrderState:
+    """The portfolio's live orders not final yet, with what they have filled, and when this was
+    read: another reading that differs, or an order placed since, means a fill may have been
+    booked in between."""
+
+    read_at: datetime
+    open_orders: frozenset
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, read_at: datetime | None = None) -> _OrderState:
+        return cls(
+            read_at or timezone.now(),
+            frozenset(
+                Trade.objects.filter(
+                    portfolio=portfolio, status__in=[Trade.Status.PENDING, *OPEN_STATUSES]
+                ).values_list("pk", "status", "filled_quantity")
+            ),
+        )
+
+    def moved(self, portfolio: Portfolio) -> bool:
+        if _OrderState.of(portfolio, self.read_at).open_orders != self.open_orders:
+            return True
+        return Trade.objects.filter(portfolio=portfolio, created_at__gte=self.read_at).exists()
 
 
 def _outcome_unknown(portfolio: Portfolio) -> bool:
@@ -218,7 +234,7 @@ def _reconcile(portfolio: Portfolio, client: ExchangeClient | None) -> BalanceCh
             raise ReconciliationSkipped(str(error)) from None
     try:
         _bring_orders_up_to_date(portfolio, client)
-        before = _order_state(portfolio)
+        before = _OrderState.of(portfolio)
         balance = client.fetch_balance()
         _bring_orders_up_to_date(portfolio, client)
     except errors.ExchangeError as error:
@@ -238,14 +254,14 @@ def _bring_orders_up_to_date(portfolio: Portfolio, client: ExchangeClient) -> No
 
 
 def _compare(
-    portfolio: Portfolio, asset: str, balance: dict[str, AssetBalance], before: frozenset
+    portfolio: Portfolio, asset: str, balance: dict[str, AssetBalance], before: _OrderState
 ) -> BalanceCheck:
     zero = Decimal(0)
     with transaction.atomic():
         locked = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
         if _outcome_unknown(locked):
             raise ReconciliationSkipped("A live order's outcome is not known yet.")
-        if _order_state(locked) != before:
+        if before.moved(locked):
             raise ReconciliationSkipped("A fill was booked while the balance was being read.")
         now = timezone.now()
         exchange_cash = balance[asset].total if asset in balance else zero
