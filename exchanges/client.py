@@ -9,7 +9,9 @@ frames the credentials).
 
 import decimal
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -59,7 +61,31 @@ ORDER_PARAMS = {"kraken": {"oflags": "fciq"}}
 # Exchanges whose order lookup takes only the exchange's id (Kraken's QueryOrders needs a txid);
 # an order is found by its client order id among the open, then the closed orders.
 LOOKUP_BY_ID_ONLY = frozenset({"kraken"})
+# Client order ids: ours are "apx" + a UUID in hex (35 characters, inside Binance's 36). Kraken
+# takes a UUID (36 characters with hyphens, or 32 hex digits) or free text of at most 18
+# characters (docs.kraken.com, "Spot Client Order Identifiers"): there, the UUID's 32 hex digits.
+CLIENT_ORDER_ID_PREFIX = "apx"
+UUID_CLIENT_ORDER_IDS = frozenset({"kraken"})
+_KRAKEN_CLIENT_ORDER_ID = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+def client_order_id(exchange: str, key: uuid.UUID) -> str:
+    """The client order id under which an order keyed by `key` (a trade's id) is sent to
+    `exchange`, in a form the exchange accepts, so it can always be found again by it."""
+    if exchange in UUID_CLIENT_ORDER_IDS:
+        return key.hex
+    return f"{CLIENT_ORDER_ID_PREFIX}{key.hex}"
+
+
+def _client_order_id_accepted(exchange: str, value: str) -> bool:
+    if exchange == "kraken":
+        return len(value) <= 18 or _KRAKEN_CLIENT_ORDER_ID.fullmatch(value) is not None
+    return True
+
+
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -156,6 +182,11 @@ class ExchangeClient:
         unknown; look it up by client order id."""
         self._require_trade()
         ccxt_type, price, params = self._order_arguments(request)
+        if not _client_order_id_accepted(self.exchange, request.client_order_id):
+            raise errors.OrderRejected(
+                f"{self.exchange} does not accept the client order id "
+                f"{request.client_order_id!r} (a UUID, or at most 18 characters)."
+            )
         params.update(ORDER_PARAMS.get(self.exchange, {}))
         params["clientOrderId"] = request.client_order_id
         markets = self._call(self._ccxt.load_markets)

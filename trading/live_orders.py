@@ -8,7 +8,8 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
   `transaction.on_commit`, a task, a command): it commits `submitted` (with `submitted_at`) BEFORE
   anything is sent, so a crash or timeout after the send can only leave a `submitted` trade that
   the reconciler looks up, never a `pending` one that would be sent again. The order goes out with
-  the client order id `apx` + the trade's UUID in hex (`client_order_id_for`), so it can always be
+  the client order id `apx` + the trade's UUID in hex (`client_order_id_for`; on Kraken, which
+  takes UUIDs or 18 characters, the UUID in hex), so it can always be
   found again on the exchange. A second call for a trade that is no longer pending sends nothing.
 - An order by amount (`quote_quantity`: a strategy's entry) is fitted to the market first
   (trading.live_sizing): its quantity rounded down to the lot size with the taker fee on top,
@@ -54,7 +55,7 @@ from compliance.models import AuditLog
 from compliance.services import record_audit_event
 from core.errors import StateConflict
 from exchanges import errors
-from exchanges.client import ExchangeClient
+from exchanges.client import ExchangeClient, client_order_id
 from exchanges.connections import client_for_key
 from exchanges.records import ExchangeOrder, OrderRequest
 from trading.live_order_reports import (
@@ -89,8 +90,9 @@ class LiveOrderError(Exception):
 
 
 def client_order_id_for(trade: Trade) -> str:
-    """35 characters ([0-9a-z]), inside every exchange's client order id limits (Binance: 36)."""
-    return f"apx{trade.pk.hex}"
+    """`apx` + the trade's UUID in hex (35 characters, inside Binance's 36); the bare UUID in hex
+    where the exchange takes UUIDs or short free text only (Kraken): exchanges.client."""
+    return client_order_id(trade.portfolio.broker or "", trade.pk)
 
 
 def api_key_for_portfolio(portfolio: Portfolio) -> ApiKey:

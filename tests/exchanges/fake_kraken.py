@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -46,6 +47,10 @@ PAIRS = {
     "XBTUSDT": ("XXBT", "USDT", 1, 8, "0.00005", "0.5"),
     "ETHUSDT": ("XETH", "USDT", 2, 8, "0.002", "0.5"),
 }
+# cl_ord_id: a UUID (with hyphens, or 32 hex digits) or free text of at most 18 characters.
+CLIENT_ORDER_ID = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}
 
 
@@ -285,7 +290,11 @@ class FakeKraken:
         with self._lock:
             plan = self.order_plan.popleft() if self.order_plan else "fill"
             client_id = params.get("cl_ord_id")
-            if client_id and any(o["cl_ord_id"] == client_id for o in self.orders.values()):
+            if client_id and not (len(client_id) <= 18 or CLIENT_ORDER_ID.fullmatch(client_id)):
+                return ["EGeneral:Invalid arguments:cl_ord_id"], None
+            if client_id and any(
+                o["cl_ord_id"] == client_id and o["status"] == "open" for o in self.orders.values()
+            ):  # unique among the open orders only
                 return ["EOrder:Duplicate order"], None
             if params.get("pair") not in PAIRS:
                 return ["EQuery:Unknown asset pair"], None

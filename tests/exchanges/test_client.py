@@ -4,16 +4,17 @@ taking `fake_binance` check Binance's own shapes."""
 
 import base64
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import pytest
 
 from exchanges import errors
-from exchanges.client import ExchangeClient
+from exchanges.client import ExchangeClient, client_order_id
 from exchanges.connections import client_for_key, public_client
 from exchanges.credentials import BrokerCredentials
 from exchanges.records import OrderRequest
-from tests.exchanges import fake_kraken
+from tests.exchanges import fake_kraken as kraken
 from tests.exchanges.fake_binance import API_KEY, API_SECRET
 from tests.factories import ApiKeyFactory
 
@@ -29,7 +30,7 @@ def key_for(fake, permissions=("read", "trade")):
             exchange="kraken",
             is_testnet=False,  # Kraken has no spot testnet
             permissions=list(permissions),
-            clear_api_secret=fake_kraken.API_SECRET,
+            clear_api_secret=kraken.API_SECRET,
         )
     return ApiKeyFactory(permissions=list(permissions))
 
@@ -171,6 +172,18 @@ def test_kraken_reports_an_orders_fees_in_the_quote_currency_with_the_order(
     # AddOrder answers the txid only: the adapter asked for the order's state at once.
     (lookup,) = fake_kraken.calls("POST", "/0/private/QueryOrders")
     assert lookup["txid"] == placed.order_id
+
+
+def test_kraken_takes_a_uuid_or_18_characters_as_client_order_id(fake_kraken) -> None:
+    key = uuid.uuid4()
+    with client_for_key(key_for(fake_kraken)) as client:
+        with pytest.raises(errors.OrderRejected, match="does not accept the client order id"):
+            client.place_order(market_buy(client_order_id=f"apx{key.hex}"))  # 35 characters
+        assert fake_kraken.placed() == []
+        order = client.place_order(market_buy(client_order_id=client_order_id("kraken", key)))
+
+    assert order.client_order_id == key.hex
+    assert client_order_id("binance", key) == f"apx{key.hex}"
 
 
 @pytest.mark.parametrize(
