@@ -70,6 +70,7 @@ _KRAKEN_CLIENT_ORDER_ID = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 60.0
 
 
 def client_order_id(exchange: str, key: uuid.UUID) -> str:
@@ -84,9 +85,6 @@ def _client_order_id_accepted(exchange: str, value: str) -> bool:
     if exchange == "kraken":
         return len(value) <= 18 or _KRAKEN_CLIENT_ORDER_ID.fullmatch(value) is not None
     return True
-
-
-MAX_BACKOFF_SECONDS = 60.0
 
 
 def _moment(milliseconds: object) -> datetime | None:
