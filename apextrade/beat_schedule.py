@@ -30,6 +30,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "trading.tasks.reconcile_live_orders",
         "schedule": crontab(minute="*"),
     },
+    # Live portfolios' cash and positions against their exchange accounts (trading.live_balances).
+    "trading.reconcile_live_balances": {
+        "task": "trading.tasks.reconcile_live_balances",
+        "schedule": crontab(minute="*/5"),
+    },
     "marketdata.enforce_retention": {
         "task": "marketdata.tasks.enforce_retention",
         "schedule": crontab(minute=17, hour=3),

@@ -9,7 +9,9 @@ frames the credentials).
 
 import decimal
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +25,7 @@ from exchanges.records import (
     AssetBalance,
     Candle,
     ExchangeOrder,
+    MarketRules,
     OrderRequest,
     to_decimal,
 )
@@ -44,8 +47,44 @@ CCXT_OPTIONS = {
         "fetchMargins": False,
     },
 }
+# Kraken answers some errors ccxt leaves unclassified (a plain ExchangeError): a bad signature
+# is the key's fault, an order over the open-orders limit is a refusal (nothing placed).
+CCXT_EXACT_ERRORS = {
+    "kraken": {
+        "EAPI:Invalid signature": ccxt.AuthenticationError,
+        "EOrder:Orders limit exceeded": ccxt.InvalidOrder,
+    },
+}
+# Extra parameters of every order: Kraken charges a sale's fee in the base asset unless asked
+# for the quote currency (fciq), and commissions are booked in the quote currency.
+ORDER_PARAMS = {"kraken": {"oflags": "fciq"}}
+# Exchanges whose order lookup takes only the exchange's id (Kraken's QueryOrders needs a txid);
+# an order is found by its client order id among the open, then the closed orders.
+LOOKUP_BY_ID_ONLY = frozenset({"kraken"})
+# Client order ids: ours are "apx" + a UUID in hex (35 characters, inside Binance's 36). Kraken
+# takes a UUID (36 characters with hyphens, or 32 hex digits) or free text of at most 18
+# characters (docs.kraken.com, "Spot Client Order Identifiers"): there, the UUID's 32 hex digits.
+CLIENT_ORDER_ID_PREFIX = "apx"
+UUID_CLIENT_ORDER_IDS = frozenset({"kraken"})
+_KRAKEN_CLIENT_ORDER_ID = re.compile(
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 DEFAULT_TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 60.0
+
+
+def client_order_id(exchange: str, key: uuid.UUID) -> str:
+    """The client order id under which an order keyed by `key` (a trade's id) is sent to
+    `exchange`, in a form the exchange accepts, so it can always be found again by it."""
+    if exchange in UUID_CLIENT_ORDER_IDS:
+        return key.hex
+    return f"{CLIENT_ORDER_ID_PREFIX}{key.hex}"
+
+
+def _client_order_id_accepted(exchange: str, value: str) -> bool:
+    if exchange == "kraken":
+        return len(value) <= 18 or _KRAKEN_CLIENT_ORDER_ID.fullmatch(value) is not None
+    return True
 
 
 def _moment(milliseconds: object) -> datetime | None:
@@ -103,9 +142,17 @@ class ExchangeClient:
         self._ccxt.logger = ScrubbingLogger(self._secrets)
         self._ccxt.number = str  # unified amounts as exact decimal strings
         if testnet:
+            if not self._ccxt.urls.get("test"):
+                # ccxt would fail with a TypeError; Kraken has no spot testnet.
+                raise errors.UnsupportedExchange(
+                    f"{exchange} has no testnet (sandbox) in ccxt; use a live key."
+                )
             self._ccxt.set_sandbox_mode(True)
         if api_urls:
             self._ccxt.urls["api"] = {**self._ccxt.urls["api"], **api_urls}
+        if ccxt_id in CCXT_EXACT_ERRORS:
+            exact = self._ccxt.exceptions.setdefault("exact", {})
+            self._ccxt.exceptions["exact"] = {**exact, **CCXT_EXACT_ERRORS[ccxt_id]}
 
     def __repr__(self) -> str:
         keyed = "with a key" if self._credentials else "public"
@@ -133,6 +180,12 @@ class ExchangeClient:
         unknown; look it up by client order id."""
         self._require_trade()
         ccxt_type, price, params = self._order_arguments(request)
+        if not _client_order_id_accepted(self.exchange, request.client_order_id):
+            raise errors.OrderRejected(
+                f"{self.exchange} does not accept the client order id "
+                f"{request.client_order_id!r} (a UUID, or at most 18 characters)."
+            )
+        params.update(ORDER_PARAMS.get(self.exchange, {}))
         params["clientOrderId"] = request.client_order_id
         markets = self._call(self._ccxt.load_markets)
         if request.symbol not in markets:
@@ -162,6 +215,15 @@ class ExchangeClient:
             params,
             placing=True,
         )
+        if order.get("status") is None and order.get("id"):
+            # Kraken answers a placement with the txid only: ask for the order's state. The
+            # order is on the book either way; if the lookup fails it is reported open, and
+            # the reconcile job asks again.
+            try:
+                return self.fetch_order(symbol=request.symbol, order_id=str(order["id"]))
+            except errors.ExchangeError as error:
+                logger.warning("%s: order %s placed; its state is not known yet (%s)",
+                               self.exchange, order["id"], error)  # fmt: skip
         return self._order(order, request.symbol)
 
     def cancel_order(
@@ -170,6 +232,11 @@ class ExchangeClient:
         self._require_trade()
         params = {"clientOrderId": client_order_id} if order_id is None else {}
         order = self._call(self._ccxt.cancel_order, order_id, symbol, params)
+        if order.get("status") is None:
+            # Kraken answers a cancel with a count only: the order as it ended up.
+            return self.fetch_order(
+                symbol=symbol, order_id=order_id, client_order_id=client_order_id
+            )
         return self._order(order, symbol)
 
     def fetch_order(
@@ -178,9 +245,30 @@ class ExchangeClient:
         """By the exchange's id, or by our client order id. OrderNotFound if neither is known."""
         if order_id is None and client_order_id is None:
             raise ValueError("Give order_id or client_order_id.")
+        if self.exchange in LOOKUP_BY_ID_ONLY:
+            if order_id is None:
+                return self._order_by_client_order_id(symbol, client_order_id)
+            try:
+                order = self._call(self._ccxt.fetch_order, order_id, symbol, {})
+            except errors.RequestRejected:
+                # Kraken: "EOrder:Invalid order" for a txid it does not know.
+                raise errors.OrderNotFound(f"{self.exchange}: no order {order_id}.") from None
+            return self._order(order, symbol)
         params = {"clientOrderId": client_order_id} if order_id is None else {}
         order = self._call(self._ccxt.fetch_order, order_id, symbol, params)
         return self._order(order, symbol)
+
+    def _order_by_client_order_id(self, symbol: str, client_order_id: str) -> ExchangeOrder:
+        """Among the open, then the closed orders, filtered by the exchange on the client order
+        id (Kraken's cl_ord_id)."""
+        params = {"clientOrderId": client_order_id}
+        for method in (self._ccxt.fetch_open_orders, self._ccxt.fetch_closed_orders):
+            for order in self._call(method, symbol, None, None, dict(params)):
+                if order.get("clientOrderId") == client_order_id:
+                    return self._order(order, symbol)
+        raise errors.OrderNotFound(
+            f"{self.exchange}: no order with client order id {client_order_id}."
+        )
 
     def fetch_open_orders(self, *, symbol: str) -> list[ExchangeOrder]:
         orders = self._call(self._ccxt.fetch_open_orders, symbol)
@@ -207,7 +295,7 @@ class ExchangeClient:
     def order_commission(self, *, symbol: str, order_id: str) -> Decimal | None:
         """The fees an order has paid so far in the quote currency, from its trades (an order
         lookup does not report fees on Binance); None where the exchange cannot list them."""
-        if not self._ccxt.has.get("fetchOrderTrades"):
+        if self._ccxt.has.get("fetchOrderTrades") is not True:  # Kraken's is "emulated"
             return None
         trades = self._call(self._ccxt.fetch_order_trades, order_id, symbol)
         return self._quote_fees(symbol, [trade.get("fee") for trade in trades])
@@ -222,6 +310,27 @@ class ExchangeClient:
                 if fee and fee.get("currency") == quote
             ),
             Decimal(0),
+        )
+
+    # --- markets ------------------------------------------------------------------------------
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """The lot size, minimum quantity, minimum order value and taker fee of `symbol`, as the
+        exchange lists them (Binance: the LOT_SIZE and NOTIONAL filters of exchangeInfo; Kraken:
+        lot_decimals, ordermin and costmin of AssetPairs). RequestRejected for an unknown market."""
+        markets = self._call(self._ccxt.load_markets)
+        market = markets.get(symbol)
+        if market is None:
+            raise errors.RequestRejected(f"{self.exchange} has no market {symbol}.")
+        limits = market.get("limits") or {}
+        return MarketRules(
+            symbol=symbol,
+            base=market["base"],
+            quote=market["quote"],
+            quantity_step=to_decimal((market.get("precision") or {}).get("amount")),
+            min_quantity=to_decimal((limits.get("amount") or {}).get("min")),
+            min_notional=to_decimal((limits.get("cost") or {}).get("min")),
+            taker_fee=to_decimal(market.get("taker")),
         )
 
     # --- account ------------------------------------------------------------------------------

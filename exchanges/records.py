@@ -47,6 +47,22 @@ class AssetBalance:
 
 
 @dataclass(frozen=True)
+class MarketRules:
+    """What a market accepts, from the exchange's market listing: quantities are multiples of
+    `quantity_step` (the lot or step size) and at least `min_quantity`; an order's value
+    (quantity × price) is at least `min_notional`. `taker_fee` is the fraction the exchange's
+    listing gives for a taking order (None when it gives none). None: no such limit listed."""
+
+    symbol: str
+    base: str
+    quote: str
+    quantity_step: Decimal | None
+    min_quantity: Decimal | None
+    min_notional: Decimal | None
+    taker_fee: Decimal | None
+
+
+@dataclass(frozen=True)
 class Candle:
     time: datetime
     open: Decimal

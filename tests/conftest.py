@@ -1,8 +1,10 @@
 """Fixtures shared by every test: the real PostgreSQL (both databases) and the real Redis."""
 
+import ccxt
 import pytest
 from django.core.cache import cache
 
+from tests.exchanges import fake_kraken as kraken
 from tests.exchanges.fake_binance import API_KEY, API_SECRET, TIMEOUT_SECONDS, FakeBinance
 
 
@@ -48,6 +50,23 @@ def fake_binance(settings):
     with the exchange settings pointing ccxt's binance at it."""
     fake = FakeBinance(API_KEY, API_SECRET, late_answer_seconds=TIMEOUT_SECONDS * 3).start()
     settings.EXCHANGE_API_URLS = {"binance": fake.api_urls}
+    settings.EXCHANGE_TIMEOUT_SECONDS = TIMEOUT_SECONDS
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_kraken(settings, monkeypatch):
+    """A fake Kraken spot API on a free port of 127.0.0.1 (tests/exchanges/fake_kraken.py), with
+    the exchange settings pointing ccxt's kraken at it. ccxt spaces Kraken's requests by a
+    second (its published public rate); against the fake, by 20 ms, so that a test's candle
+    window does not drift across a minute boundary while it waits."""
+    describe = ccxt.kraken.describe
+    monkeypatch.setattr(ccxt.kraken, "describe", lambda self: {**describe(self), "rateLimit": 20})
+    fake = kraken.FakeKraken(
+        kraken.API_KEY, kraken.API_SECRET, late_answer_seconds=TIMEOUT_SECONDS * 3
+    ).start()
+    settings.EXCHANGE_API_URLS = {"kraken": fake.api_urls}
     settings.EXCHANGE_TIMEOUT_SECONDS = TIMEOUT_SECONDS
     yield fake
     fake.stop()

@@ -17,7 +17,10 @@ from django.utils.safestring import SafeString
 from compliance.audit import AuditContext
 from core.admin_console import change_link, changelist_link
 from core.console_writes import ServiceModelAdmin
-from trading import services
+from trading import (
+    admin_reconciliation,  # noqa: F401  (registers the discrepancies' pages)
+    services,
+)
 from trading.admin_equity import PortfolioEquityChartMixin
 from trading.models import Portfolio, Position, Trade
 

@@ -77,6 +77,13 @@ def declare() -> None:
                 time_field="created_at",
             ),
             ModelPolicy(
+                "trading.LiveBalanceDiscrepancy",
+                Erasure.ERASED,
+                exported=True,
+                section="balance_discrepancies",
+                owner="portfolio__user",
+            ),
+            ModelPolicy(
                 "trading.StrategyDeployment",
                 Erasure.ERASED,
                 exported=True,
@@ -89,6 +96,9 @@ def declare() -> None:
                 "portfolio", ("create", "update", "delete", "settings_changed"), "trading.Portfolio"
             ),
             AuditEvents("position", ("create", "update", "delete"), "trading.Position"),
+            AuditEvents(
+                "live_balance_discrepancy", ("create", "update"), "trading.LiveBalanceDiscrepancy"
+            ),
             AuditEvents(
                 "trade",
                 ("order_placed", "order_filled", "order_cancelled", "update"),

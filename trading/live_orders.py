@@ -8,8 +8,13 @@ Contract (for trading's order placement and cancellation, and the reconcile beat
   `transaction.on_commit`, a task, a command): it commits `submitted` (with `submitted_at`) BEFORE
   anything is sent, so a crash or timeout after the send can only leave a `submitted` trade that
   the reconciler looks up, never a `pending` one that would be sent again. The order goes out with
-  the client order id `apx` + the trade's UUID in hex (`client_order_id_for`), so it can always be
+  the client order id `apx` + the trade's UUID in hex (`client_order_id_for`; on Kraken, which
+  takes UUIDs or 18 characters, the UUID in hex), so it can always be
   found again on the exchange. A second call for a trade that is no longer pending sends nothing.
+- An order by amount (`quote_quantity`: a strategy's entry) is fitted to the market first
+  (trading.live_sizing): its quantity rounded down to the lot size with the taker fee on top,
+  written to the trade (audited) before sending; below the market's minimum quantity or order
+  value, or when the market's rules cannot be read, the trade is `failed` unsent with the reason.
 - The outcome is written to the trade (trading.live_order_reports), in a transaction that locks
   the portfolio and then the trade (`SELECT ... FOR UPDATE`, the order paper fills lock them in):
   `broker_order_id`, `status` (see `trade_status_for`), `filled_quantity`, `filled_price`
@@ -45,15 +50,18 @@ from django.utils import timezone
 
 from accounts.credential_encryption import CredentialDecryptionError
 from accounts.models import ApiKey
+from compliance.audit import AuditContext
 from compliance.models import AuditLog
+from compliance.services import record_audit_event
 from core.errors import StateConflict
 from exchanges import errors
-from exchanges.client import ExchangeClient
+from exchanges.client import ExchangeClient, client_order_id
 from exchanges.connections import client_for_key
 from exchanges.records import ExchangeOrder, OrderRequest
 from trading.live_order_reports import (
     FINISHED_STATUSES,
     OPEN_STATUSES,
+    PRICE_PLACES,
     FillHook,
     apply_exchange_order,
     audit_trade,
@@ -61,6 +69,7 @@ from trading.live_order_reports import (
     lock_trade,
     trade_snapshot,
 )
+from trading.live_sizing import BelowMarketMinimum, fit_order_by_amount
 from trading.models import Portfolio, Trade
 
 logger = logging.getLogger(__name__)
@@ -81,8 +90,9 @@ class LiveOrderError(Exception):
 
 
 def client_order_id_for(trade: Trade) -> str:
-    """35 characters ([0-9a-z]), inside every exchange's client order id limits (Binance: 36)."""
-    return f"apx{trade.pk.hex}"
+    """`apx` + the trade's UUID in hex (35 characters, inside Binance's 36); the bare UUID in hex
+    where the exchange takes UUIDs or short free text only (Kraken): exchanges.client."""
+    return client_order_id(trade.portfolio.broker or "", trade.pk)
 
 
 def api_key_for_portfolio(portfolio: Portfolio) -> ApiKey:
@@ -135,7 +145,6 @@ def submit_live_order(
         locked.submitted_at = timezone.now()
         locked.save(update_fields=["status", "submitted_at"])
         audit_trade(locked, before, AuditLog.Action.UPDATE, note="sending to the exchange")
-    request = _order_request(locked, trigger_price)
     owned = client is None
     try:
         client = client or client_for_key(api_key)
@@ -144,6 +153,11 @@ def submit_live_order(
     except errors.ExchangeError as error:
         return _record_refusal(locked, str(error))
     try:
+        if locked.quote_quantity is not None:
+            locked = _fit_to_market(locked, client)
+            if locked.status != Trade.Status.SUBMITTED:
+                return locked
+        request = _order_request(locked, trigger_price)
         try:
             order = client.place_order(request)
         except REFUSALS as refusal:
@@ -277,6 +291,50 @@ def _order_request(trade: Trade, trigger_price: Decimal | None) -> OrderRequest:
         trigger_price=trigger,
         client_order_id=client_order_id_for(trade),
     )
+
+
+def _fit_to_market(trade: Trade, client: ExchangeClient) -> Trade:
+    """An order given by amount (a strategy's entry): its estimated quantity refitted to the
+    market's lot size, minimum quantity and minimum order value (trading.live_sizing), at the
+    price the estimate was made at (amount / estimate: the strategy's close). The trade takes the
+    fitted quantity (audited) before it is sent; below the market's minimum it fails unsent."""
+    try:
+        rules = client.market_rules(trade.symbol)
+    except errors.ExchangeError as error:
+        return _record_refusal(trade, f"Not sent: the market's rules could not be read ({error}).")
+    price = (trade.quote_quantity / trade.quantity).quantize(PRICE_PLACES)
+    try:
+        fitted = fit_order_by_amount(amount=trade.quote_quantity, price=price, rules=rules)
+    except BelowMarketMinimum as error:
+        return _record_refusal(
+            trade, f"Not sent: the order is below the exchange's minimum. {error}"
+        )
+    if fitted.quantity == trade.quantity:
+        return trade
+    with transaction.atomic():
+        locked = lock_trade(trade)
+        if locked.status != Trade.Status.SUBMITTED or locked.broker_order_id:
+            return locked
+        estimate = locked.quantity
+        locked.quantity = fitted.quantity
+        locked.save(update_fields=["quantity"])
+        record_audit_event(
+            actor=None,
+            action=AuditLog.Action.UPDATE,
+            resource_type="trade",
+            resource_id=locked.pk,
+            old_values={"quantity": str(estimate)},
+            new_values={"quantity": str(fitted.quantity)},
+            metadata={
+                "broker": locked.portfolio.broker,
+                "note": "order by amount fitted to the market's lot size",
+                "quote_quantity": str(locked.quote_quantity),
+                "sized_at_price": str(price),
+                "taker_fee": None if rules.taker_fee is None else str(rules.taker_fee),
+            },
+            context=AuditContext.system("live_orders"),
+        )
+    return locked
 
 
 def _record_refusal(trade: Trade, reason: str) -> Trade:

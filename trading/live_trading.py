@@ -22,6 +22,7 @@ from accounts.models import ApiKey
 from core.errors import StateConflict
 from trading import live_orders
 from trading.fills import book_fill, eight
+from trading.live_balances import held_by_discrepancy
 from trading.live_order_reports import LiveFill
 from trading.models import Portfolio, Trade
 
@@ -35,7 +36,8 @@ PENDING_GRACE = timedelta(seconds=30)
 
 def trading_key_for(portfolio: Portfolio) -> ApiKey:
     """The owner's broker key that live orders of `portfolio` are sent with: one key for the
-    portfolio's exchange, valid, with the `trade` permission; otherwise a StateConflict (409)."""
+    portfolio's exchange, valid, with the `trade` permission, and no open cash discrepancy with
+    the exchange (trading.live_balances); otherwise a StateConflict (409)."""
     try:
         key = live_orders.api_key_for_portfolio(portfolio)
     except live_orders.LiveOrderError as error:
@@ -46,6 +48,13 @@ def trading_key_for(portfolio: Portfolio) -> ApiKey:
         raise StateConflict(
             f"The {portfolio.broker} API key was refused by the exchange: "
             f"{key.validation_error or 'no reason given'}."
+        )
+    held = held_by_discrepancy(portfolio)
+    if held is not None:
+        raise StateConflict(
+            f"Live orders are held: the exchange reports {held.exchange_amount.normalize():f} "
+            f"{held.asset} where the books hold {held.books_amount.normalize():f}; an operator "
+            "must reconcile the balance first."
         )
     return key
 

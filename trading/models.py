@@ -438,3 +438,67 @@ class StrategyDeployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy_id} in {self.portfolio_id}"
+
+
+class LiveBalanceDiscrepancy(models.Model):
+    """Not in the spec: a difference between a live portfolio's books and its exchange account,
+    found by the balance reconciliation (trading.live_balances; table
+    `live_balance_discrepancies`). `open` cash discrepancies hold the portfolio's new live orders
+    until they are `adopted` (the books take the exchange's value, audited) or `cleared` (a later
+    check finds the two agreeing again)."""
+
+    class Kind(models.TextChoices):
+        CASH = "cash"
+        POSITION = "position"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ADOPTED = "adopted"
+        CLEARED = "cleared"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID())
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="balance_discrepancies"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    asset = models.CharField(max_length=20)
+    books_amount = models.DecimalField(max_digits=24, decimal_places=8)
+    exchange_amount = models.DecimalField(max_digits=24, decimal_places=8)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    detected_at = models.DateTimeField(db_default=TransactionNow())
+    checked_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    note = models.TextField(null=True, blank=True)
+
+    class Meta:
+        db_table = "live_balance_discrepancies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "asset"],
+                condition=Q(status="open"),
+                name="one_open_discrepancy_per_asset",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["cash", "position"]), name="valid_discrepancy_kind"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(resolved_at__isnull=True))
+                | (Q(status__in=["adopted", "cleared"]) & Q(resolved_at__isnull=False)),
+                name="valid_discrepancy_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset}: books {self.books_amount}, exchange {self.exchange_amount}"
+
+    @property
+    def difference(self) -> Decimal:
+        """What the exchange holds more than the books (negative: less)."""
+        return self.exchange_amount - self.books_amount

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from celery import shared_task
 
-from trading import equity, live_trading, orders, paper_exchange, strategy_runs
+from trading import equity, live_balances, live_trading, orders, paper_exchange, strategy_runs
 from trading.matching import PriceEvent
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True}
@@ -101,3 +101,10 @@ def reconcile_live_orders() -> dict[str, int]:
     book what filled (live_orders docstring). Idempotent: a trade already in the exchange's state
     is left as it is, a fill is booked once."""
     return live_trading.reconcile_open()
+
+
+@shared_task(name="trading.tasks.reconcile_live_balances", **MONEY_TASK)
+def reconcile_live_balances() -> dict[str, int]:
+    """Beat job: compare each live portfolio's cash and positions with its exchange account
+    (trading.live_balances). Idempotent: a second run finds what the first left."""
+    return live_balances.reconcile_live_balances()

@@ -127,6 +127,9 @@ SESSION_ENGINE = "accounts.session_store"
 # by ccxt name, as JSON: {"binance": {"public": "https://...", "private": "https://..."}}.
 EXCHANGE_TIMEOUT_SECONDS = env.float("EXCHANGE_TIMEOUT_SECONDS", default=10.0)
 EXCHANGE_API_URLS = env.json("EXCHANGE_API_URLS", default={})
+# A live portfolio's cash may differ from its exchange account's by this much (quote currency)
+# before the difference holds its live orders (trading.live_balances; docs/exchanges.md).
+LIVE_BALANCE_TOLERANCE = env.str("LIVE_BALANCE_TOLERANCE", default="1.00")
 # Candle series kept downloaded by beat, one job each: "binance:BTC/USDT:1m,binance:ETH/USDT:1h".
 OHLCV_DOWNLOADS = parse_ohlcv_downloads(env("OHLCV_DOWNLOADS", default=""))
 # How far back the beat job starts a series that has no candles stored yet.

@@ -25,7 +25,7 @@ from tests.factories import (
     PositionFactory,
     TradeFactory,
 )
-from trading.models import StrategyDeployment
+from trading.models import LiveBalanceDiscrepancy, StrategyDeployment
 
 EMAIL = "erin.erasable@example.com"
 FIRST_NAME = "Erinaceous"
@@ -64,6 +64,13 @@ def make_person() -> Person:
     PositionFactory(portfolio=portfolio)
     TradeFactory(portfolio=portfolio)
     StrategyDeployment.objects.create(strategy=trade.backtest.strategy, portfolio=portfolio)
+    LiveBalanceDiscrepancy.objects.create(
+        portfolio=portfolio,
+        kind="cash",
+        asset="USDT",
+        books_amount=Decimal("100"),
+        exchange_amount=Decimal("90"),
+    )
     optimisation = Optimisation.objects.create(
         strategy=trade.backtest.strategy,
         user=user,

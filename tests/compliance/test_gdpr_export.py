@@ -43,6 +43,7 @@ def test_a_person_with_data_in_every_table_appears_in_every_section(person, tmp_
         "audit_entries",
         "access_tokens",
         "strategy_deployments",
+        "balance_discrepancies",
         "optimisations",
         "optimisation_variants",
         "optimisation_folds",

@@ -92,6 +92,8 @@ class FakeBinance:
     order_plan: deque = field(default_factory=deque)
     # How many of the next klines requests get a 429.
     klines_rate_limited: int = 0
+    # How many of the next balance (account) requests are answered after the client's timeout.
+    balance_timeouts: int = 0
     late_answer_seconds: float = 1.5
     candles: dict = field(default_factory=dict)  # (symbol id, interval) -> [[ms, o, h, l, c, v]]
     orders: dict = field(default_factory=dict)  # orderId -> order
@@ -142,6 +144,34 @@ class FakeBinance:
     def calls(self, method: str, path: str) -> list[dict]:
         return [params for m, p, params in self.requests if m == method and p == path]
 
+    # The side every fake exchange shares (tests/exchanges/fake_kraken.py), for tests that run
+    # against each.
+    exchange = "binance"
+
+    def placed(self) -> list[dict]:
+        """The order requests received (POST /order), as sent."""
+        return self.calls("POST", "/order")
+
+    @staticmethod
+    def market_id(symbol: str) -> str:
+        return symbol.replace("/", "")
+
+    @property
+    def max_candles(self) -> int:
+        return self.max_klines
+
+    @max_candles.setter
+    def max_candles(self, value: int) -> None:
+        self.max_klines = value
+
+    @property
+    def candles_rate_limited(self) -> int:
+        return self.klines_rate_limited
+
+    @candles_rate_limited.setter
+    def candles_rate_limited(self, value: int) -> None:
+        self.klines_rate_limited = value
+
     def add_market(self, symbol: str) -> str:
         """List a unified symbol (BASE/QUOTE) as a market; its Binance id."""
         base, quote = symbol.split("/")
@@ -153,6 +183,7 @@ class FakeBinance:
     ) -> None:
         """`count` consecutive candles from `start_ms`: candle i opens at first_open+i, closes
         0.5 higher, high close+1, low open-1, volume i+1 (with 8 decimals, as Binance writes)."""
+        symbol = self.market_id(symbol) if "/" in symbol else symbol  # BTC/USDT or BTCUSDT
         rows = self.candles.setdefault((symbol, interval), [])
         width = INTERVAL_MS[interval]
         for i in range(count):
@@ -169,10 +200,10 @@ class FakeBinance:
             )
         rows.sort(key=lambda row: row[0])
 
-    def fill(self, order_id: int, quantity: Decimal | None = None) -> None:
+    def fill(self, order_id: int | str, quantity: Decimal | None = None) -> None:
         """Fill an open order further (to `quantity` in all, or completely) at the market."""
         with self._lock:
-            order = self.orders[order_id]
+            order = self.orders[int(order_id)]
             target = Decimal(order["origQty"]) if quantity is None else quantity
             self._execute(order, target - Decimal(order["executedQty"]))
 
@@ -417,6 +448,11 @@ class FakeBinance:
             return 200, trades, None
 
     def _account(self, params):
+        with self._lock:
+            late = self.balance_timeouts > 0
+            self.balance_timeouts -= late
+        if late:
+            time.sleep(self.late_answer_seconds)
         balances = [
             {"asset": asset, "free": free, "locked": locked}
             for asset, (free, locked) in self.balances.items()
