@@ -153,5 +153,22 @@ def test_a_live_strategys_entry_below_the_minimum_order_value_fails_unsent(
     assert assert_books_balance(portfolio).cash_balance == D("40.00")
     strategy.refresh_from_db()
     assert strategy.status == Strategy.Status.ACTIVE  # the strategy runs on
-    # A failed order is not waiting: the strategy may signal again.
-    assert len(evaluate_strategies(timeframe="1m", close_at=closed_candle, symbols=[SYMBOL])) == 1
+    # A failed order is not waiting: the strategy signals again on the next candle (each candle
+    # is evaluated once, so the same candle places nothing more).
+    assert evaluate_strategies(timeframe="1m", close_at=closed_candle, symbols=[SYMBOL]) == []
+    upsert_candles(
+        symbol=SYMBOL,
+        timeframe="1m",
+        candles=[
+            CandleInput(
+                time=closed_candle,
+                open=D("40000"),
+                high=D("40010"),
+                low=D("39990"),
+                close=D("40000"),
+                volume=D("5"),
+            )
+        ],
+    )
+    next_close = closed_candle + dt.timedelta(minutes=1)
+    assert len(evaluate_strategies(timeframe="1m", close_at=next_close, symbols=[SYMBOL])) == 1
