@@ -115,6 +115,55 @@ def log_invalidation(
         )
 
 
+def materialize_hourly(
+    *,
+    symbol: str,
+    rows: list[tuple],
+    earliest: datetime,
+    latest: datetime,
+    now: datetime | None = None,
+    using: str = TIMESERIES_DB,
+) -> None:
+    """Plain mode, inside the transaction that wrote a series' first 1m candles: write the hourly
+    buckets the load computed from them (marketdata.ingest.hourly_buckets), instead of logging
+    [earliest, latest] for refresh_plain_rollup to read the candles back. With no other 1m
+    candles of the symbol, they are the buckets that refresh would write; buckets from the hourly
+    cap on, and the daily buckets over them, are logged for the refresh as any write's are."""
+    cap = HOURLY.cap(now or timezone.now())
+    lo = HOUR.floor(earliest)
+    hi = min(HOUR.after(HOUR.floor(latest)), cap)
+    with connections[using].cursor() as cursor:
+        # As refresh_plain_rollup: no refresh of ohlcv_1h interleaves with this write.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"refresh:{HOURLY.name}"])
+        if lo < hi:
+            cursor.execute(
+                "DELETE FROM ohlcv_1h WHERE symbol = %s AND bucket >= %s AND bucket < %s",
+                [symbol, lo, hi],
+            )
+            written = [row for row in rows if row[0] < cap]
+            cursor.execute(
+                "INSERT INTO ohlcv_1h "
+                "(bucket, symbol, timeframe, open, high, low, close, volume, candle_count) "
+                "SELECT b, %s, '1h', o, h, l, c, v, n FROM unnest(%s::timestamptz[], "
+                "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
+                "%s::bigint[]) AS r(b, o, h, l, c, v, n)",
+                [symbol, *(list(column) for column in zip(*written, strict=True))]
+                if written
+                else [symbol, [], [], [], [], [], [], []],
+            )
+            cursor.execute(
+                "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+                "VALUES (%s, %s, %s, %s)",
+                [DAILY.name, symbol, lo, hi - timedelta(microseconds=1)],
+            )
+        if latest >= cap:
+            cursor.execute(
+                "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+                "VALUES (%s, %s, %s, %s)",
+                [HOURLY.name, symbol, max(earliest, cap), latest],
+            )
+
+
 def _merged_ranges(
     rows: list[tuple[str, datetime, datetime]], rollup: Rollup, cap: datetime
 ) -> list[tuple[str, datetime, datetime]]:

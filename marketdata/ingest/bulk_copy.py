@@ -29,6 +29,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from marketdata.ingest.files import Progress, column_positions, first_csv_row
 from marketdata.ingest.formats import CandleFile
+from marketdata.ingest.hourly_buckets import HourlyBuckets
 from marketdata.ingest.ohlcv import LoadReport, NeedsRowPath
 from marketdata.timeframes import FIXED_ORIGIN, Timeframe
 
@@ -55,9 +56,12 @@ class CopyBlock:
     """Binary COPY rows of a block of a file, and what they hold."""
 
     data: bytes
-    rows: int
-    earliest_us: int  # microseconds since 1970-01-01 UTC
-    latest_us: int
+    moments: np.ndarray  # microseconds since 1970-01-01 UTC
+    values: tuple[np.ndarray, ...]  # open, high, low, close, volume, scaled by 10**8
+
+    @property
+    def rows(self) -> int:
+        return len(self.moments)
 
 
 def takes(candle_file: CandleFile) -> bool:
@@ -303,7 +307,7 @@ class BlockEncoder:
         for name, values in zip(_VALUES, (o, h, lo, c, v), strict=True):
             _numeric_fields(values, out, name)
         out["suffix"] = self.suffix
-        return CopyBlock(out.tobytes(), len(moments), int(moments.min()), int(moments.max()))
+        return CopyBlock(out.tobytes(), moments, (o, h, lo, c, v))
 
 
 def copy_series(
@@ -318,9 +322,11 @@ def copy_series(
 ) -> LoadReport:
     """COPY every row of `files` straight into ohlcv, in the caller's transaction; raises
     NeedsRowPath (the COPY is then abandoned) unless every row is plainly good. Blocks are read
-    and encoded while a psycopg worker thread writes the previous ones to the server."""
+    and encoded while a psycopg worker thread writes the previous ones to the server. For 1m
+    candles the report carries their hourly buckets (marketdata.ingest.hourly_buckets)."""
     report = LoadReport()
     earliest = latest = None
+    hourly = HourlyBuckets() if timeframe == "1m" else None
     sql = f"COPY ohlcv ({COPY_COLUMNS}) FROM STDIN (FORMAT binary)"
     with cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:
         copy.write(COPY_SIGNATURE)
@@ -339,10 +345,15 @@ def copy_series(
                     continue
                 copy.write(encoded.data)
                 report.rows_read += encoded.rows
-                earliest = min(encoded.earliest_us, earliest or encoded.earliest_us)
-                latest = max(encoded.latest_us, latest or encoded.latest_us)
+                first, last = int(encoded.moments.min()), int(encoded.moments.max())
+                earliest = first if earliest is None else min(earliest, first)
+                latest = last if latest is None else max(latest, last)
+                if hourly is not None:
+                    hourly.add(encoded.moments, *encoded.values)
         copy.write(COPY_TRAILER)
     report.rows_valid = report.rows_written = report.rows_read
+    if hourly is not None:
+        report.hourly_rows = hourly.rows()
     if earliest is not None:
         report.earliest = _EPOCH + timedelta(microseconds=earliest)
         report.latest = _EPOCH + timedelta(microseconds=latest)

@@ -79,6 +79,9 @@ class LoadReport:
     earliest: datetime | None = None
     latest: datetime | None = None
     seconds_loading: float = 0.0
+    # The hourly buckets of the 1m candles written, when the load computed them (bulk_copy):
+    # (bucket, open, high, low, close, volume, candle_count), for rollups.materialize_hourly.
+    hourly_rows: list[tuple] | None = None
 
     @property
     def rows_unchanged(self) -> int:

@@ -31,7 +31,7 @@ from marketdata.models import DEFAULT_SOURCE
 from marketdata.price_events import announce_candle_closed
 from marketdata.services.ticker import publish_stored_price
 from marketdata.timeframes import Timeframe
-from marketdata.timescale import TIMESERIES_DB
+from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
 
@@ -119,6 +119,7 @@ def load_candle_rows(
                 timeframe=timeframe,
                 earliest=report.earliest,
                 latest=report.latest,
+                hourly_rows=report.hourly_rows,
                 using=using,
             )
     # The rollup refresh registered above has run here, after the commit. Inside a caller's
@@ -135,10 +136,18 @@ def _after_candles_written(
     earliest: datetime,
     latest: datetime,
     using: str,
+    hourly_rows: list[tuple] | None = None,
 ) -> None:
+    """`hourly_rows`: the hourly buckets of a series' first 1m candles, when the load computed
+    them; plain mode writes them rather than read the candles back (rollups.materialize_hourly)."""
     move_data_versions(symbols=[symbol], using=using)
     if timeframe == "1m":
-        rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
+        if hourly_rows is not None and not timescaledb_enabled(using):
+            rollups.materialize_hourly(
+                symbol=symbol, rows=hourly_rows, earliest=earliest, latest=latest, using=using
+            )
+        else:
+            rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
         rollups.refresh_after_write(earliest=earliest, latest=latest, using=using)
     transaction.on_commit(lambda: publish_stored_price(symbol=symbol, using=using), using=using)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from marketdata.ingest import bulk_copy
 from marketdata.ingest.ohlcv import NeedsRowPath
@@ -225,3 +226,61 @@ def test_a_second_import_goes_the_upsert_way(tmp_path, bulk_outcomes, symbol):
     out = run(str(path), "--symbol", symbol, "--timeframe", "1m")
     assert bulk_outcomes == ["copied"]  # only a first load of a series is bulk
     assert "0 written, 6 unchanged" in out
+
+
+def rollup_rows(symbol: str, rollup: str) -> list[tuple]:
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute(
+            f"SELECT bucket, open, high, low, close, volume, candle_count FROM {rollup} "
+            "WHERE symbol = %s ORDER BY bucket",
+            [symbol],
+        )
+        return cursor.fetchall()
+
+
+def minute_rows(minutes: list[int]) -> str:
+    """1m rows of 2024-03-04 from 00:00, shuffled, with negative prices and volumes near the bulk
+    way's limit, whose hourly sums exceed 2**63 once scaled by 10**8."""
+    monday = dt.datetime(2024, 3, 4, tzinfo=UTC)
+    rows = []
+    for minute in minutes:
+        base = Decimal(minute * 7 % 23 - 11) + Decimal("0.12345678")
+        time = (monday + dt.timedelta(minutes=minute)).isoformat()
+        rows.append(
+            f"{time},{base},{base + 3},{base - 2},{base + Decimal('0.5')},"
+            f"{91234567890 - minute}.{minute:08d}"
+        )
+    return "time,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.django_db(databases=["default", "timeseries"], transaction=True)
+def test_the_rollups_of_a_bulk_load_are_the_refreshs(tmp_path, monkeypatch, bulk_outcomes, symbol):
+    """Plain mode writes the hourly buckets the bulk load computed; they (and the daily buckets
+    over them) must be what the refresh computes from the stored candles after a row-by-row load.
+    Many small blocks, two files sharing hours, rows out of order."""
+    monkeypatch.setattr(bulk_copy, "BLOCK_BYTES", 600)
+    even = list(range(0, 180, 2))[::-1]
+    odd = [*range(11, 180, 2), 1, 3, 5, 7, 9]
+    first = write_csv(tmp_path / "a.csv", minute_rows(even))
+    second = write_csv(tmp_path / "b.csv", minute_rows(odd))
+    bulk_symbol, row_symbol = symbol, symbol.replace("/", "Z/")
+    run(str(first), str(second), "--symbol", bulk_symbol, "--timeframe", "1m")
+    assert bulk_outcomes == ["copied"]
+    monkeypatch.setattr(bulk_copy, "takes", lambda candle_file: False)
+    run(str(first), str(second), "--symbol", row_symbol, "--timeframe", "1m")
+    hourly = rollup_rows(bulk_symbol, "ohlcv_1h")
+    assert hourly == rollup_rows(row_symbol, "ohlcv_1h")
+    assert rollup_rows(bulk_symbol, "ohlcv_1d") == rollup_rows(row_symbol, "ohlcv_1d")
+    # By hand, 01:00-01:59: minutes 60..119; open of 60, close of 119, volumes summed.
+    monday = dt.datetime(2024, 3, 4, tzinfo=UTC)
+    base = {m: Decimal(m * 7 % 23 - 11) + Decimal("0.12345678") for m in range(60, 120)}
+    assert hourly[1] == (
+        monday + dt.timedelta(hours=1),
+        base[60],
+        max(base.values()) + 3,
+        min(base.values()) - 2,
+        base[119] + Decimal("0.5"),
+        sum(Decimal(f"{91234567890 - m}.{m:08d}") for m in range(60, 120)),
+        60,
+    )
+    assert len(hourly) == 3
