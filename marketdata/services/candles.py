@@ -206,6 +206,12 @@ def upsert_candles(
         raise RowsRejected(report)
     candles = [c for _n, c in numbered]
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # The series lock imports take (load_candles): a series' first import writes the hourly
+        # buckets it computed from its own rows (rollups.materialize_hourly), so no other write
+        # of the series may land between its check that the series is empty and its commit.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ohlcv:{symbol}:{timeframe}"]
+        )
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(candles))
         params: list[Any] = []
         for c in candles:
