@@ -81,6 +81,46 @@ def forget_symbol() -> None:
     execute("VACUUM ANALYZE ohlcv")
 
 
+def backend_cpu() -> float | None:
+    """CPU seconds so far of the server process behind this process's timeseries connection, read
+    from /proc when the server runs on this machine; None otherwise."""
+    with connections["timeseries"].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def indexed_copy_cpu(path: Path) -> float | None:
+    """Server CPU seconds of the indexed \\copy's work: the same rows COPYed as CSV text through
+    this process's connection into a table with ohlcv's key and indexes (psql's own backend
+    cannot be read once psql has exited)."""
+    execute(
+        f"DROP TABLE IF EXISTS {INDEXED_TABLE}; CREATE TABLE {INDEXED_TABLE} "
+        f"(LIKE ohlcv INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+    )
+    before = backend_cpu()
+    sql = (
+        f"COPY {INDEXED_TABLE} (time, open, high, low, close, volume, symbol, timeframe) "
+        "FROM STDIN (FORMAT csv)"
+    )
+    with (
+        path.open() as file,
+        connections["timeseries"].cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        file.readline()
+        while chunk := file.read(1 << 22):
+            chunk += file.readline()
+            copy.write(chunk.replace("\n", f",{SYMBOL},1m\n"))
+    after = backend_cpu()
+    execute(f"DROP TABLE {INDEXED_TABLE}")
+    return None if before is None or after is None else after - before
+
+
 def import_once(path: Path) -> tuple[float, str, float]:
     """Wall-clock seconds, the command's output, this process's CPU seconds (all threads)."""
     out = StringIO()
@@ -97,6 +137,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=2, help="timed imports (best is reported)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also the server CPU of the indexed COPY's work and of the import (local server)",
+    )
     args = parser.parse_args()
 
     # Starts inside ohlcv's 5-year retention: older 1m candles are refused.
@@ -122,6 +167,8 @@ def main() -> None:
         f" FROM PROGRAM 'sed \"1d; s|$|,{SYMBOL},1m|\" {path}' WITH (FORMAT csv)"
     )
     loads = [os.getloadavg()]
+    import_server_cpu: list[float] = []
+    copy_server_cpu: list[float] = []
     ceiling, indexed, key_only, sorted_build, imports = [], [], [], [], []
     # Each run times the indexed \copy and the import back to back, so that both meet the same
     # load on this shared machine; best of the runs for each.
@@ -135,7 +182,12 @@ def main() -> None:
         indexed.append(psql(f"\\copy {INDEXED_TABLE} {as_ohlcv_rows}"))
         psql(f"DROP TABLE {INDEXED_TABLE}")
         forget_symbol()
+        server_before = backend_cpu()
         imports.append(import_once(path))
+        server_after = backend_cpu()
+        if args.cpu and server_before is not None and server_after is not None:
+            import_server_cpu.append(server_after - server_before)
+            copy_server_cpu.append(indexed_copy_cpu(path))
         # Bounds that hold whatever the import does: the key alone (the issue requires it for
         # the upsert), and PostgreSQL's fastest way to the key and the spec's two indexes —
         # the rows into a table without any, then each index built by one sort.
@@ -192,6 +244,13 @@ def main() -> None:
     )
     pairs = ", ".join(f"{i / c:.0%}" for i, (c, _s, _p) in zip(indexed, imports, strict=True))
     print(f"import_ohlcv's own CPU (Python, all threads) in the best run: {best_cpu:.2f} s")
+    if import_server_cpu and all(copy_server_cpu):
+        copy_cpu, import_cpu = min(copy_server_cpu), min(import_server_cpu)
+        print(
+            "server CPU, least of the runs (one backend; parallel query workers not counted): "
+            f"indexed COPY of the same rows {copy_cpu:.2f} s, whole import {import_cpu:.2f} s; "
+            f"their ratio {copy_cpu / import_cpu:.0%}"
+        )
     print(f"each run's indexed \\copy / whole command: {pairs}")
     print(
         "load average (1 min) before, after each run, after the re-import: "
