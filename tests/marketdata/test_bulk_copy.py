@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from marketdata.data_versions import data_version
 from marketdata.ingest import bulk_copy
 from marketdata.ingest.ohlcv import NeedsRowPath
 from marketdata.models import Ohlcv
@@ -284,3 +285,18 @@ def test_the_rollups_of_a_bulk_load_are_the_refreshs(tmp_path, monkeypatch, bulk
         60,
     )
     assert len(hourly) == 3
+
+
+def test_a_bulk_load_moves_the_symbols_data_version(tmp_path, bulk_outcomes, symbol):
+    """The array cache is keyed by it: a bulk load must move it as any write does."""
+    path = write_csv(tmp_path / "v.csv", VARIED)
+    assert data_version(symbol=symbol) is None
+    run(str(path), "--symbol", symbol, "--timeframe", "1m")
+    first = data_version(symbol=symbol)
+    assert bulk_outcomes == ["copied"]
+    assert first is not None
+    later = write_csv(
+        tmp_path / "x.csv", "time,open,high,low,close,volume\n2024-03-05T00:00:00Z,1,2,1,2,3\n"
+    )
+    run(str(later), "--symbol", symbol, "--timeframe", "1m")
+    assert data_version(symbol=symbol) > first
