@@ -35,6 +35,12 @@ from marketdata.timeframes import Timeframe, bucket_sql
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 REFRESH_ATTEMPTS = 6
+# Refreshes run with JIT off: their plans cover one chunk per week of history, each with its own
+# expressions, and right after an import the new chunks have no statistics; JIT then compiled
+# thousands of functions per refresh (8.3 s of emission for a million imported 1m candles,
+# measured with EXPLAIN ANALYZE in TimescaleDB mode) to run each only a few thousand times.
+# Plain mode's refresh is one statement over the same rows.
+NO_JIT = "SET LOCAL jit = off"
 # TimescaleDB mode: a logged range is forgotten only by a refresh this long after it was logged
 # (see refresh_logged_continuous_aggregates).
 SECOND_PASS_AFTER = timedelta(minutes=1)
@@ -109,6 +115,55 @@ def log_invalidation(
         )
 
 
+def materialize_hourly(
+    *,
+    symbol: str,
+    rows: list[tuple],
+    earliest: datetime,
+    latest: datetime,
+    now: datetime | None = None,
+    using: str = TIMESERIES_DB,
+) -> None:
+    """Plain mode, inside the transaction that wrote a series' first 1m candles: write the hourly
+    buckets the load computed from them (marketdata.ingest.hourly_buckets), instead of logging
+    [earliest, latest] for refresh_plain_rollup to read the candles back. With no other 1m
+    candles of the symbol, they are the buckets that refresh would write; buckets from the hourly
+    cap on, and the daily buckets over them, are logged for the refresh as any write's are."""
+    cap = HOURLY.cap(now or timezone.now())
+    lo = HOUR.floor(earliest)
+    hi = min(HOUR.after(HOUR.floor(latest)), cap)
+    with connections[using].cursor() as cursor:
+        # As refresh_plain_rollup: no refresh of ohlcv_1h interleaves with this write.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"refresh:{HOURLY.name}"])
+        if lo < hi:
+            cursor.execute(
+                "DELETE FROM ohlcv_1h WHERE symbol = %s AND bucket >= %s AND bucket < %s",
+                [symbol, lo, hi],
+            )
+            written = [row for row in rows if row[0] < cap]
+            cursor.execute(
+                "INSERT INTO ohlcv_1h "
+                "(bucket, symbol, timeframe, open, high, low, close, volume, candle_count) "
+                "SELECT b, %s, '1h', o, h, l, c, v, n FROM unnest(%s::timestamptz[], "
+                "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
+                "%s::bigint[]) AS r(b, o, h, l, c, v, n)",
+                [symbol, *(list(column) for column in zip(*written, strict=True))]
+                if written
+                else [symbol, [], [], [], [], [], [], []],
+            )
+            cursor.execute(
+                "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+                "VALUES (%s, %s, %s, %s)",
+                [DAILY.name, symbol, lo, hi - timedelta(microseconds=1)],
+            )
+        if latest >= cap:
+            cursor.execute(
+                "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
+                "VALUES (%s, %s, %s, %s)",
+                [HOURLY.name, symbol, max(earliest, cap), latest],
+            )
+
+
 def _merged_ranges(
     rows: list[tuple[str, datetime, datetime]], rollup: Rollup, cap: datetime
 ) -> list[tuple[str, datetime, datetime]]:
@@ -146,6 +201,7 @@ def refresh_plain_rollup(
     buckets = 0
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"refresh:{rollup.name}"])
+        cursor.execute(NO_JIT)
         cursor.execute(
             "DELETE FROM ohlcv_rollup_invalidations WHERE rollup = %s AND earliest < %s "
             "RETURNING symbol, earliest, latest",
@@ -232,27 +288,40 @@ def refresh_continuous_aggregates(
     now = now or timezone.now()
     done = []
     with connections[using].cursor() as cursor:
-        for rollup in ROLLUPS:
-            lo = rollup.timeframe.floor(earliest)
-            hi = min(rollup.timeframe.after(rollup.timeframe.floor(latest)), rollup.cap(now))
-            if lo >= hi:
-                continue
-            for attempt in range(REFRESH_ATTEMPTS):
-                try:
-                    cursor.execute(
-                        "CALL refresh_continuous_aggregate(%s, %s::timestamptz, %s::timestamptz)",
-                        [rollup.name, lo, hi],
-                    )
-                    break
-                except DatabaseError as error:
-                    # A policy job may be refreshing the same aggregate right now.
-                    if "concurrent" not in str(error) or attempt == REFRESH_ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.2 * (attempt + 1))
-            done.append({"rollup": rollup.name, "from": lo.isoformat(), "to": hi.isoformat()})
+        # As NO_JIT, but for the session (there is no transaction here) until the RESET below.
+        cursor.execute("SET jit = off")
+        try:
+            done = _refresh_each(cursor, earliest=earliest, latest=latest, now=now)
+        finally:
+            cursor.execute("RESET jit")
     if done:
         # A refresh by time range covers every symbol (and may drop old buckets of any).
         move_data_versions(symbols=None, using=using)
+    return done
+
+
+def _refresh_each(cursor, *, earliest: datetime, latest: datetime, now: datetime) -> list[dict]:
+    """refresh_continuous_aggregate of ohlcv_1h, then ohlcv_1d, over what [earliest, latest]
+    touches below each one's end offset."""
+    done = []
+    for rollup in ROLLUPS:
+        lo = rollup.timeframe.floor(earliest)
+        hi = min(rollup.timeframe.after(rollup.timeframe.floor(latest)), rollup.cap(now))
+        if lo >= hi:
+            continue
+        for attempt in range(REFRESH_ATTEMPTS):
+            try:
+                cursor.execute(
+                    "CALL refresh_continuous_aggregate(%s, %s::timestamptz, %s::timestamptz)",
+                    [rollup.name, lo, hi],
+                )
+                break
+            except DatabaseError as error:
+                # A policy job may be refreshing the same aggregate right now.
+                if "concurrent" not in str(error) or attempt == REFRESH_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        done.append({"rollup": rollup.name, "from": lo.isoformat(), "to": hi.isoformat()})
     return done
 
 

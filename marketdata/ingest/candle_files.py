@@ -12,11 +12,13 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from marketdata.ingest import bulk_copy
 from marketdata.ingest.files import FileFormatError, Progress, Row
 from marketdata.ingest.formats import CandleFile
-from marketdata.ingest.ohlcv import TIMESERIES, BadRow, LoadReport, RowsRejected
+from marketdata.ingest.ohlcv import TIMESERIES, BadRow, BulkLoad, LoadReport, RowsRejected
 from marketdata.ingest.preview import Preview, preview_candles
 from marketdata.services import load_candle_rows, validate_series
 
@@ -49,6 +51,24 @@ class Series:
 
         reason = _FIRST_AT.sub(where, bad.reason)
         return f"{path.name} line {line}: {reason}" if with_file else f"line {line}: {reason}"
+
+    def bulk_load(self, *, source: str, progress: "ImportProgress | None") -> BulkLoad | None:
+        """The bulk COPY of every file of the series (bulk_copy), when their formats allow."""
+        if not all(bulk_copy.takes(candle_file) for candle_file in self.files):
+            return None
+
+        def load(cursor, not_before: datetime | None) -> LoadReport:
+            return bulk_copy.copy_series(
+                cursor,
+                self.files,
+                symbol=self.symbol,
+                timeframe=self.timeframe,
+                source=source,
+                not_before=not_before,
+                progress=None if progress is None else lambda f: progress.for_file(f.path),
+            )
+
+        return load
 
     def rows(self, progress: "ImportProgress | None" = None) -> Iterator[Row]:
         for index, candle_file in enumerate(self.files):
@@ -153,6 +173,7 @@ def import_series(
             timeframe=series.timeframe,
             source=source,
             skip_invalid=skip_invalid,
+            bulk=series.bulk_load(source=source, progress=progress),
             using=using,
         )
     except RowsRejected as rejected:

@@ -79,6 +79,9 @@ class LoadReport:
     earliest: datetime | None = None
     latest: datetime | None = None
     seconds_loading: float = 0.0
+    # The hourly buckets of the 1m candles written, when the load computed them (bulk_copy):
+    # (bucket, open, high, low, close, volume, candle_count), for rollups.materialize_hourly.
+    hourly_rows: list[tuple] | None = None
 
     @property
     def rows_unchanged(self) -> int:
@@ -295,6 +298,15 @@ def _sqlstate(error: Exception) -> str | None:
     return getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
 
 
+class NeedsRowPath(Exception):
+    """A bulk load found something that only the row-by-row path decides."""
+
+
+# A faster way in for a first load (marketdata.ingest.bulk_copy): (raw psycopg cursor,
+# not_before) -> the load's report; raises NeedsRowPath to give the rows to the general path.
+BulkLoad = Callable[[psycopg.Cursor, datetime | None], LoadReport]
+
+
 def load_candles(
     rows: Callable[[], Iterable[Row]],
     *,
@@ -303,6 +315,7 @@ def load_candles(
     source: str,
     skip_invalid: bool = False,
     not_before: datetime | None = None,
+    bulk: BulkLoad | None = None,
     using: str = TIMESERIES,
 ) -> LoadReport:
     """Load the rows that `rows()` yields into `ohlcv` inside the caller's transaction (or one
@@ -314,7 +327,11 @@ def load_candles(
     which takes about half the time; a duplicate timestamp inside the file makes that COPY fail
     and the load start over on the general path, which finds and reports the duplicates.
 
-    Rows before `not_before` are bad rows (1m candles past ohlcv's retention horizon)."""
+    Rows before `not_before` are bad rows (1m candles past ohlcv's retention horizon).
+
+    `bulk`, when given, is tried first for such a first load (marketdata.ingest.bulk_copy: the
+    same rows as binary COPY, checked in blocks); when it gives up (a bad row, anything unusual,
+    a duplicate timestamp) its writes are rolled back and the rows go the way described above."""
     age_check = {"not_before": not_before, "too_old": too_old_reason(not_before)}
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
@@ -326,6 +343,15 @@ def load_candles(
             [symbol, timeframe],
         )
         if not cursor.fetchone()[0]:
+            if bulk is not None:
+                try:
+                    with transaction.atomic(using=using):
+                        return bulk(cursor.cursor, not_before)
+                except NeedsRowPath:
+                    pass
+                except (DatabaseError, psycopg.Error) as error:
+                    if _sqlstate(error) != "23505":  # a duplicate timestamp in the file
+                        raise
             report = LoadReport()
             try:
                 with transaction.atomic(using=using):

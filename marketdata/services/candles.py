@@ -19,6 +19,7 @@ from marketdata.candle_closes import announce_closes_after_commit
 from marketdata.data_versions import move_data_versions
 from marketdata.ingest.files import Progress, Row, read_rows
 from marketdata.ingest.ohlcv import (
+    BulkLoad,
     LoadReport,
     RowsRejected,
     boundary_check,
@@ -30,7 +31,7 @@ from marketdata.models import DEFAULT_SOURCE
 from marketdata.price_events import announce_candle_closed
 from marketdata.services.ticker import publish_stored_price
 from marketdata.timeframes import Timeframe
-from marketdata.timescale import TIMESERIES_DB
+from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
 COPY_THRESHOLD = 1000  # rows; fewer go through one multi-row INSERT
 
@@ -89,10 +90,12 @@ def load_candle_rows(
     timeframe: str,
     source: str = DEFAULT_SOURCE,
     skip_invalid: bool = False,
+    bulk: BulkLoad | None = None,
     using: str = TIMESERIES_DB,
 ) -> ImportResult:
     """Load candle rows (`rows()` yields them, and may be called twice) into ohlcv. 1m rows
-    older than ohlcv's retention horizon are bad rows (see retention.ohlcv_horizon)."""
+    older than ohlcv's retention horizon are bad rows (see retention.ohlcv_horizon). `bulk` is
+    a faster way in for the same rows, tried first on a first load (see load_candles)."""
     validate_series(symbol=symbol, timeframe=timeframe)
     started = time.perf_counter()
     committed_at: list[float] = []
@@ -107,6 +110,7 @@ def load_candle_rows(
             source=source,
             skip_invalid=skip_invalid,
             not_before=retention.write_horizon(timeframe),
+            bulk=bulk,
             using=using,
         )
         if report.rows_written:
@@ -115,6 +119,7 @@ def load_candle_rows(
                 timeframe=timeframe,
                 earliest=report.earliest,
                 latest=report.latest,
+                hourly_rows=report.hourly_rows,
                 using=using,
             )
     # The rollup refresh registered above has run here, after the commit. Inside a caller's
@@ -131,10 +136,18 @@ def _after_candles_written(
     earliest: datetime,
     latest: datetime,
     using: str,
+    hourly_rows: list[tuple] | None = None,
 ) -> None:
+    """`hourly_rows`: the hourly buckets of a series' first 1m candles, when the load computed
+    them; plain mode writes them rather than read the candles back (rollups.materialize_hourly)."""
     move_data_versions(symbols=[symbol], using=using)
     if timeframe == "1m":
-        rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
+        if hourly_rows is not None and not timescaledb_enabled(using):
+            rollups.materialize_hourly(
+                symbol=symbol, rows=hourly_rows, earliest=earliest, latest=latest, using=using
+            )
+        else:
+            rollups.log_invalidation(symbol=symbol, earliest=earliest, latest=latest, using=using)
         rollups.refresh_after_write(earliest=earliest, latest=latest, using=using)
     transaction.on_commit(lambda: publish_stored_price(symbol=symbol, using=using), using=using)
 
@@ -198,6 +211,12 @@ def upsert_candles(
         raise RowsRejected(report)
     candles = [c for _n, c in numbered]
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # The series lock imports take (load_candles): a series' first import writes the hourly
+        # buckets it computed from its own rows (rollups.materialize_hourly), so no other write
+        # of the series may land between its check that the series is empty and its commit.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ohlcv:{symbol}:{timeframe}"]
+        )
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(candles))
         params: list[Any] = []
         for c in candles:
