@@ -15,9 +15,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
-
-import ccxt
 
 from exchanges import errors
 from exchanges.credentials import TRADE, BrokerCredentials
@@ -49,10 +48,11 @@ CCXT_OPTIONS = {
 }
 # Kraken answers some errors ccxt leaves unclassified (a plain ExchangeError): a bad signature
 # is the key's fault, an order over the open-orders limit is a refusal (nothing placed).
+# (ccxt's exception classes by name: ccxt is imported on first use, see ccxt_module.)
 CCXT_EXACT_ERRORS = {
     "kraken": {
-        "EAPI:Invalid signature": ccxt.AuthenticationError,
-        "EOrder:Orders limit exceeded": ccxt.InvalidOrder,
+        "EAPI:Invalid signature": "AuthenticationError",
+        "EOrder:Orders limit exceeded": "InvalidOrder",
     },
 }
 # Extra parameters of every order: Kraken charges a sale's fee in the base asset unless asked
@@ -99,6 +99,14 @@ def _milliseconds(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def ccxt_module() -> ModuleType:
+    """ccxt, imported on first use: it costs about 64 MB and a second of CPU, which every
+    process that loads the admin (and so this module) would otherwise pay without trading."""
+    import ccxt
+
+    return ccxt
+
+
 class ExchangeClient:
     """A ccxt exchange object with credentials (or none, for public data), its rate limiter on.
 
@@ -117,6 +125,7 @@ class ExchangeClient:
         """`on_call` is told of every call made through this client: None when it succeeded,
         the (scrubbed) error otherwise (connections.client_for_key: the key's usage)."""
         ccxt_id = CCXT_IDS.get(exchange)
+        ccxt = ccxt_module()
         if ccxt_id is None or not hasattr(ccxt, ccxt_id):
             raise errors.UnsupportedExchange(
                 f"No exchange adapter for {exchange!r}; supported: {', '.join(sorted(CCXT_IDS))}."
@@ -152,7 +161,10 @@ class ExchangeClient:
             self._ccxt.urls["api"] = {**self._ccxt.urls["api"], **api_urls}
         if ccxt_id in CCXT_EXACT_ERRORS:
             exact = self._ccxt.exceptions.setdefault("exact", {})
-            self._ccxt.exceptions["exact"] = {**exact, **CCXT_EXACT_ERRORS[ccxt_id]}
+            self._ccxt.exceptions["exact"] = {
+                **exact,
+                **{text: getattr(ccxt, name) for text, name in CCXT_EXACT_ERRORS[ccxt_id].items()},
+            }
 
     def __repr__(self) -> str:
         keyed = "with a key" if self._credentials else "public"
@@ -495,7 +507,7 @@ class ExchangeClient:
             # included, would round differently. A local context keeps the change inside.
             with decimal.localcontext():
                 result = method(*args)
-        except ccxt.BaseError as error:
+        except ccxt_module().BaseError as error:
             failure = errors.from_ccxt(
                 error,
                 exchange=self.exchange,

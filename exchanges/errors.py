@@ -5,11 +5,15 @@ ccxt raises some sixty exception classes; callers need to know only whether an o
 and whether the key is at fault. Messages never contain a credential: see exchanges.redaction.
 """
 
-from collections.abc import Iterable
+from __future__ import annotations
 
-import ccxt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from exchanges.redaction import scrub
+
+if TYPE_CHECKING:  # ccxt itself is imported on first use (exchanges.client: 64 MB, ~1 s)
+    import ccxt
 
 
 class ExchangeError(Exception):
@@ -80,6 +84,8 @@ def from_ccxt(
 ) -> ExchangeError:
     """Our exception for a ccxt one, its message scrubbed of `secrets`. `placing`: the call
     placed an order, so a refusal is an OrderRejected."""
+    import ccxt
+
     message = scrub(f"{exchange}: {type(error).__name__}: {error}", secrets)
     if isinstance(error, ccxt.InsufficientFunds):
         return InsufficientFunds(message)
