@@ -8,12 +8,13 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 
 from compliance.services import audited_update
@@ -178,6 +179,25 @@ def _copy_text(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
+def _copy_writer(field: models.Field) -> Callable[[Any], str]:
+    """COPY text of one column's values, chosen once per column (the type tests of _copy_text
+    for each of 180,000 values took a quarter of a second for 10,000 trades)."""
+    if isinstance(field, models.DecimalField):
+        return lambda value: "\\N" if value is None else format(value, "f")
+    if isinstance(field, models.DateTimeField):
+        return lambda value: "\\N" if value is None else value.isoformat()
+    if isinstance(field, models.IntegerField):
+        return lambda value: "\\N" if value is None else str(value)
+    return _copy_text
+
+
+TRADE_COPY_WRITERS = tuple(
+    (field.column, _copy_writer(field))
+    for field in BacktestTrade._meta.concrete_fields
+    if field.name not in ("id", "backtest")
+)
+
+
 def _copy_trades(backtest_id: uuid.UUID | str, trades: list[dict[str, Any]]) -> None:
     """Write the trade rows with one COPY, the rows written out as COPY text here (psycopg's
     per-value adaptation took most of the time for 10,000 trades)."""
@@ -186,7 +206,8 @@ def _copy_trades(backtest_id: uuid.UUID | str, trades: list[dict[str, Any]]) -> 
     columns = ", ".join(("backtest_id", *TRADE_COLUMNS))
     prefix = f"{uuid.UUID(str(backtest_id))}\t"
     text = "".join(
-        prefix + "\t".join(_copy_text(row[name]) for name in TRADE_COLUMNS) + "\n" for row in trades
+        prefix + "\t".join([write(row[name]) for name, write in TRADE_COPY_WRITERS]) + "\n"
+        for row in trades
     )
     copy_sql = f"COPY backtest_trades ({columns}) FROM STDIN"
     with connections["default"].cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
