@@ -300,6 +300,14 @@ def refresh_continuous_aggregates(
     return done
 
 
+# TimescaleDB 2.28 materializes an explicit refresh in batches of a few buckets each (1,667
+# batches of DELETE + INSERT ... SELECT for a million imported 1m candles: 1.4-2.0 s, against
+# 0.4-0.6 s for the aggregate's query alone). Batches of 10,000 buckets (over a year of hours,
+# 27 years of days) do the same work in a statement or two: 0.58 s for that import, the same
+# rows materialized.
+REFRESH_OPTIONS = '{"buckets_per_batch": 10000}'
+
+
 def _refresh_each(cursor, *, earliest: datetime, latest: datetime, now: datetime) -> list[dict]:
     """refresh_continuous_aggregate of ohlcv_1h, then ohlcv_1d, over what [earliest, latest]
     touches below each one's end offset."""
@@ -312,8 +320,9 @@ def _refresh_each(cursor, *, earliest: datetime, latest: datetime, now: datetime
         for attempt in range(REFRESH_ATTEMPTS):
             try:
                 cursor.execute(
-                    "CALL refresh_continuous_aggregate(%s, %s::timestamptz, %s::timestamptz)",
-                    [rollup.name, lo, hi],
+                    "CALL refresh_continuous_aggregate(%s, %s::timestamptz, %s::timestamptz,"
+                    " options => %s::jsonb)",
+                    [rollup.name, lo, hi, REFRESH_OPTIONS],
                 )
                 break
             except DatabaseError as error:
