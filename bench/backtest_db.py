@@ -115,11 +115,9 @@ def drop_candles(symbol: str) -> None:
 
 def copy_floor(candles, symbol: str, *, lean: bool = False) -> float:
     """Seconds for a binary COPY of the candles' stored columns, read by this client: through
-    psycopg's iteration (the issue's floor), or with `lean` straight from libpq's messages as
-    candle_arrays reads them (marketdata.columnar.read_copy_messages)."""
+    psycopg's iteration (the issue's floor), or with `lean` straight from libpq's messages, as
+    candle_arrays reads them (marketdata.columnar.read_and_decode, without its decoding)."""
     from django.db import connections
-
-    from marketdata.columnar import read_copy_messages
 
     start, end = window(candles)
     sql = (
@@ -134,7 +132,12 @@ def copy_floor(candles, symbol: str, *, lean: bool = False) -> float:
         cursor.cursor.copy(sql, [symbol, start, end]) as copy,
     ):
         if lean:
-            read_copy_messages(cursor.cursor.connection.pgconn, data)
+            get_copy_data = cursor.cursor.connection.pgconn.get_copy_data
+            while True:
+                size, chunk = get_copy_data(0)
+                data += chunk
+                if size <= 2 and (size < 0 or chunk == b"\xff\xff"):
+                    break
             assert not copy.read()
         else:
             for chunk in copy:

@@ -102,3 +102,40 @@ def test_copy_arrays_reads_no_rows_and_leaves_the_connection_usable() -> None:
     with connections["timeseries"].cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 6, 7, 10])
+def test_rows_decoded_in_slices_as_they_arrive_give_the_same_arrays(monkeypatch, count) -> None:
+    # Slices of 3 rows: the first (with the header) and the last (with the trailer) partly
+    # filled, exactly filled or alone.
+    monkeypatch.setattr(columnar, "CHUNK_ROWS", 3)
+    prices = [Decimal(f"{100 + i}.{i:02d}") for i in range(count)]
+    columns = [prices, prices, prices, prices, [Decimal(i) for i in range(count)]]
+    slices = []
+    decode = columnar.decode_binary_rows
+    monkeypatch.setattr(
+        columnar, "decode_binary_rows", lambda data: slices.append(decode(data)) or slices[-1]
+    )
+
+    arrays = columnar.copy_arrays(connections["timeseries"], QUERY, params(columns))
+
+    assert_values(arrays, columns)
+    # Decoded slice by slice (not by the row path): 3 rows each, the last with what is left.
+    assert [len(part["close"]) for part in slices] == [3] * (count // 3) + [count % 3]
+
+
+def test_a_slice_the_decoder_declines_sends_the_whole_read_the_row_path(monkeypatch) -> None:
+    monkeypatch.setattr(columnar, "CHUNK_ROWS", 3)
+    plain = [Decimal(f"{100 + i}") for i in range(8)]
+    finer = [*plain[:7], Decimal("1.000000001")]  # 9 decimals in the third slice only
+    columns = [plain, plain, plain, finer, plain]
+    calls = []
+    decode = columnar.decode_binary_rows
+    monkeypatch.setattr(
+        columnar, "decode_binary_rows", lambda data: calls.append(1) or decode(data)
+    )
+
+    arrays = columnar.copy_arrays(connections["timeseries"], QUERY, params(columns))
+
+    assert len(calls) == 3  # two slices decoded, the third declined
+    assert_values(arrays, columns)
