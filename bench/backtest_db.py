@@ -212,10 +212,25 @@ def make_backtests(candles, symbol: str, count: int) -> list[str]:
     ]
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set: VmHWM belongs to the memory it has had since its
+    execve, whereas getrusage's ru_maxrss is kept across execve (getrusage(2)) and so reported
+    the bench's parent, several hundred MB larger, whenever the parent had been the bigger."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker_run(cold_id: str, warm_id: str) -> int:
     """In a process of its own, as a Celery worker would: run the task cold (array cache
     emptied), then warm; print the times, trades and peak RSS as JSON."""
-    import resource
 
     setup_django()
     from marketdata import array_cache
@@ -233,7 +248,7 @@ def worker_run(cold_id: str, warm_id: str) -> int:
         out[f"{name}_status"] = status
         out[f"{name}_trades"] = backtest.total_trades
         out[f"{name}_error"] = backtest.error_message
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(out))
     return 0
 
