@@ -198,26 +198,6 @@ def trade_columns(trade: Trade) -> dict[str, Any]:
         "market_conditions": trade.market_conditions,
         "is_open": False,
     }
-    # _column_value's result, with its checks inlined for the common case (a value within its
-    # column); the rest (an amount beyond its column or a quantity rounding to nothing raises,
-    # a ratio clamps) goes through it.
-    for name, precision, scale, limit, step in _TRADE_DECIMALS:
-        value = getattr(trade, name)
-        if value is None or not math.isfinite(value):
-            row[name] = None
-            continue
-        number = Decimal(repr(float(value)))
-        if abs(number) <= limit:
-            number = number.quantize(step, rounding=ROUND_HALF_EVEN)
-            if number or name != "quantity":
-                row[name] = number
-                continue
-        row[name] = _column_value(name, value, precision, scale)
+    for name, (precision, scale) in TRADE_DECIMAL_COLUMNS.items():
+        row[name] = _column_value(name, getattr(trade, name), precision, scale)
     return row
-
-
-# Per decimal column of a trade row, what trade_columns needs (one lookup each, not per value).
-_TRADE_DECIMALS = tuple(
-    (name, precision, scale, column_limit(precision, scale), _step(scale))
-    for name, (precision, scale) in TRADE_DECIMAL_COLUMNS.items()
-)
