@@ -296,7 +296,8 @@ class ExchangeClient:
                 symbol=symbol, order_id=order_id, client_order_id=client_order_id
             )
         except errors.OrderNotFound:
-            pass
+            if order_id is None and self.exchange in LOOKUP_BY_ID_ONLY:
+                return None  # its open and closed orders were searched by client order id
         for order in self.fetch_open_orders(symbol=symbol):
             if (order_id and order.order_id == order_id) or (
                 client_order_id and order.client_order_id == client_order_id

@@ -5,7 +5,7 @@ and calls these; its docstring is the contract."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +13,7 @@ from django.utils import timezone
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from exchanges.records import ExchangeOrder
+from trading.fills import eight, money
 from trading.models import Portfolio, Trade
 from trading.order_events import record_trade_event, trade_snapshot
 
@@ -23,8 +24,6 @@ FINISHED_STATUSES = (
     Trade.Status.FAILED,
     Trade.Status.EXPIRED,
 )
-PRICE_PLACES = Decimal("0.00000001")
-MONEY_PLACES = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -92,10 +91,8 @@ def apply_exchange_order(trade: Trade, order: ExchangeOrder, *, on_fill: FillHoo
         locked.error_message = None
         if fill is not None:
             locked.filled_quantity = order.filled
-            locked.filled_price = (order.average_price or fill.price).quantize(
-                PRICE_PLACES, ROUND_HALF_UP
-            )
-            locked.filled_value = order.cost.quantize(MONEY_PLACES, ROUND_HALF_UP)
+            locked.filled_price = eight(order.average_price or fill.price)
+            locked.filled_value = money(order.cost)
             locked.commission = (locked.commission or 0) + fill.commission
         now = timezone.now()
         if status == Trade.Status.FILLED:
@@ -124,7 +121,7 @@ def _new_fill(trade: Trade, order: ExchangeOrder) -> LiveFill | None:
     if quantity <= 0:
         return None
     recorded_cost = recorded * (trade.filled_price or Decimal(0))
-    price = ((order.cost - recorded_cost) / quantity).quantize(PRICE_PLACES, ROUND_HALF_UP)
+    price = eight((order.cost - recorded_cost) / quantity)
     # Binance reports fees with the fills of the placement answer only; later lookups say
     # nothing, which must not read as a refund.
     commission = max(Decimal(0), order.commission - (trade.commission or Decimal(0)))

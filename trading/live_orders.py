@@ -58,10 +58,10 @@ from exchanges import errors
 from exchanges.client import ExchangeClient, client_order_id
 from exchanges.connections import client_for_key
 from exchanges.records import ExchangeOrder, OrderRequest
+from trading.fills import EIGHT_PLACES
 from trading.live_order_reports import (
     FINISHED_STATUSES,
     OPEN_STATUSES,
-    PRICE_PLACES,
     FillHook,
     apply_exchange_order,
     audit_trade,
@@ -302,7 +302,7 @@ def _fit_to_market(trade: Trade, client: ExchangeClient) -> Trade:
         rules = client.market_rules(trade.symbol)
     except errors.ExchangeError as error:
         return _record_refusal(trade, f"Not sent: the market's rules could not be read ({error}).")
-    price = (trade.quote_quantity / trade.quantity).quantize(PRICE_PLACES)
+    price = (trade.quote_quantity / trade.quantity).quantize(EIGHT_PLACES)
     try:
         fitted = fit_order_by_amount(amount=trade.quote_quantity, price=price, rules=rules)
     except BelowMarketMinimum as error:

@@ -30,7 +30,7 @@ from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB
 from strategies.engine import Candles
 from strategies.models import Strategy
-from strategies.rules.evaluate import evaluate_rules, required_warmup
+from strategies.rules.evaluate import evaluate_rules, indicator_keys, required_warmup
 from strategies.rules.schema import rule_direction
 from strategies.services.strategies import activate_strategy
 from trading.fills import EIGHT_PLACES, OPEN_STATUSES, apply_fill
@@ -43,25 +43,14 @@ from trading.orders import place_order
 RECURSIVE_INDICATORS = frozenset({"ema", "rsi", "macd", "atr", "obv", "vwap"})
 RECURSIVE_FACTOR = 10
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-PRICE_PLACES = EIGHT_PLACES
-
-
-def _indicators(tree: Any) -> set[str]:
-    if isinstance(tree, dict):
-        found = {tree["indicator"]} if "indicator" in tree else set()
-        for value in tree.values():
-            found |= _indicators(value)
-        return found
-    if isinstance(tree, list):
-        return set().union(*(_indicators(item) for item in tree)) if tree else set()
-    return set()
 
 
 def window_bars(entry_rules: dict, exit_rules: dict) -> int:
     """The closed bars one evaluation needs: the warm-up (×10 for recursive indicators), plus
     the bar before the last for crossings."""
     warmup = max(required_warmup(entry_rules), required_warmup(exit_rules))
-    recursive = (_indicators(entry_rules) | _indicators(exit_rules)) & RECURSIVE_INDICATORS
+    used = {key[0] for rules in (entry_rules, exit_rules) if rules for key in indicator_keys(rules)}
+    recursive = used & RECURSIVE_INDICATORS
     return warmup * (RECURSIVE_FACTOR if recursive else 1) + 2
 
 
@@ -246,7 +235,7 @@ def _halted_by_drawdown(deployment: _Deployed, close_at: datetime) -> bool:
 
 
 def _price(value: float) -> Decimal:
-    return Decimal(repr(float(value))).quantize(PRICE_PLACES)
+    return Decimal(repr(float(value))).quantize(EIGHT_PLACES)
 
 
 def _best_since_entry(
@@ -292,13 +281,13 @@ def _level_exit(
     hundred = Decimal(100)
     stop = target = None
     if deployment.stop_loss_pct is not None:
-        stop = (entry * (1 - sign * deployment.stop_loss_pct / hundred)).quantize(PRICE_PLACES)
+        stop = (entry * (1 - sign * deployment.stop_loss_pct / hundred)).quantize(EIGHT_PLACES)
     if deployment.take_profit_pct is not None:
-        target = (entry * (1 + sign * deployment.take_profit_pct / hundred)).quantize(PRICE_PLACES)
+        target = (entry * (1 + sign * deployment.take_profit_pct / hundred)).quantize(EIGHT_PLACES)
     reason = "stop_loss"
     if deployment.trailing_stop_pct is not None:
         best = _best_since_entry(deployment, position, candles, frame)
-        trail = (best * (1 - sign * deployment.trailing_stop_pct / hundred)).quantize(PRICE_PLACES)
+        trail = (best * (1 - sign * deployment.trailing_stop_pct / hundred)).quantize(EIGHT_PLACES)
         if stop is None or (trail > stop if long else trail < stop):
             stop, reason = trail, "trailing_stop"
 
@@ -421,7 +410,7 @@ def evaluate_strategies(
                 position = None  # flat at this close: an entry signal may open again
                 signal = _signal(deployment, window, position, close_at)
             if signal is not None:
-                close = Decimal(repr(float(candles.close[-1]))).quantize(EIGHT_PLACES)
+                close = _price(candles.close[-1])
                 placed.append(
                     _place_signal(deployment, signal, position, close_at=close_at, close=close)
                 )
