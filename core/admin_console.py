@@ -33,6 +33,11 @@ RELATED_ROWS_SHOWN = 10
 SERVICE_REFUSALS = (ValidationError, StateConflict, LimitExceeded)
 
 
+def console_context(request: HttpRequest) -> AuditContext:
+    """The audit context of an operator's console request."""
+    return AuditContext.from_request(request, channel="admin")
+
+
 def change_link(obj: models.Model | None, text: str | None = None) -> SafeString | str:
     """A link to `obj`'s admin change page, or "-" when there is none."""
     if obj is None:
@@ -110,7 +115,7 @@ class AuditedModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
         return self.audit_resource_type or registry.resource_type_for(self.model._meta.label)
 
     def audit_context(self, request: HttpRequest) -> AuditContext:
-        return AuditContext.from_request(request, channel="admin")
+        return console_context(request)
 
     def _declares(self, action: str) -> bool:
         return registry.is_declared(self.audit_type(), action)

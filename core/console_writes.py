@@ -13,19 +13,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from compliance.audit import AuditContext
-from core.admin_console import SecretLookupsRefused
-from core.errors import LimitExceeded, StateConflict
-
-# What a service raises when it refuses an action; anything else is a bug and stays a 500.
-REFUSALS = (ValidationError, StateConflict, LimitExceeded)
+from core.admin_console import SERVICE_REFUSALS, SecretLookupsRefused, console_context
 
 # Where the first attempt's refusal waits for the form that shows it (an attribute of the request).
 _REFUSAL = "_console_service_refusal"
-
-
-def console_context(request: HttpRequest) -> AuditContext:
-    """The audit context of an operator's console request."""
-    return AuditContext.from_request(request, channel="admin")
 
 
 def refusal_messages(error: Exception) -> list[str]:
@@ -161,7 +152,7 @@ class ServiceModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
         transaction); the form is then shown again as typed, with the refusal on it."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except REFUSALS as error:
+        except SERVICE_REFUSALS as error:
             setattr(request, _REFUSAL, error)
             return super().changeform_view(request, object_id, form_url, extra_context)
 
@@ -188,7 +179,7 @@ class ServiceModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
     ) -> HttpResponse:
         try:
             return super().delete_view(request, object_id, extra_context)
-        except REFUSALS as error:
+        except SERVICE_REFUSALS as error:
             self._refused(request, error, "Not deleted")
             opts = self.opts
             url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
@@ -200,7 +191,7 @@ class ServiceModelAdmin(SecretLookupsRefused, admin.ModelAdmin):
         try:
             with transaction.atomic(using=router.db_for_write(self.model)):
                 return super().response_action(request, queryset)
-        except REFUSALS as error:
+        except SERVICE_REFUSALS as error:
             self._refused(request, error, "Nothing was changed")
             return HttpResponseRedirect(request.get_full_path())
 
