@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strategies.admin_charts import _points, _scale, _seconds, _text
+from strategies.admin_charts import _moment, _points, _scale, _seconds, _text
 
 LOW_COLOUR = (220, 38, 38)  # red: the worst objective shown
 HIGH_COLOUR = (22, 163, 74)  # green: the best
@@ -133,8 +133,7 @@ def walk_forward_svg(report: Mapping[str, Any], *, width: int = 760, height: int
         )
         for fold in folds:
             start = fold["out_of_sample_start"]
-            moment = start.timestamp() if hasattr(start, "timestamp") else _seconds(str(start))
-            x = _scale(moment, times[0], times[-1], x_left, x_right)
+            x = _scale(_moment(start), times[0], times[-1], x_left, x_right)
             parts.append(
                 f'<line class="fold-start" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" '
                 f'y2="{equity_bottom:.1f}" stroke="#6b7280" stroke-dasharray="3,3"/>'

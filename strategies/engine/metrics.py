@@ -62,27 +62,16 @@ def bar_width_days(time_ns: np.ndarray) -> float:
 
 
 def _return_periods(width: float, days_a_year: int) -> float:
+    """N for Sharpe and Sortino: 365 or 252 daily returns a year (periods_per_year), or, for
+    bars wider than a day (1w, 1M), one return per bar: 365.25 days / the bar width."""
     return 365.25 / width if width > 1.0 else float(days_a_year)
 
 
-def return_periods_per_year(time_ns: np.ndarray) -> float:
-    """N for Sharpe and Sortino: 365 or 252 daily returns a year (periods_per_year), or, for
-    bars wider than a day (1w, 1M), one return per bar: 365.25 days / the bar width."""
-    return _return_periods(bar_width_days(time_ns), periods_per_year(time_ns))
-
-
-def years_covered(time_ns: np.ndarray, returns_count: int) -> float | None:
+def _years(times: np.ndarray, returns_count: int, width: float, days_a_year: int) -> float | None:
     """How many years the data spans, for annualising the return. On the 252-day basis (data
     without weekends) it is the number of daily returns / 252; otherwise calendar time from the
     first bar to the end of the last one / 365 days, so that days missing from the data (a feed
     gap) or bars wider than a day do not stretch the year."""
-    times = np.asarray(time_ns, dtype=np.int64)
-    if times.shape[0] == 0 or returns_count == 0:
-        return None
-    return _years(times, returns_count, bar_width_days(times), periods_per_year(times))
-
-
-def _years(times: np.ndarray, returns_count: int, width: float, days_a_year: int) -> float | None:
     if times.shape[0] == 0 or returns_count == 0:
         return None
     if width <= 1.0 and days_a_year == 252:
