@@ -23,7 +23,8 @@ import numpy as np
 from django.conf import settings
 from django.db import connections
 
-ARRAY_KEYS = ("time", "open", "high", "low", "close", "volume")
+from marketdata.columnar import ARRAY_KEYS
+
 DEFAULT_BYTES = 2 * 1024**3
 
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.utils import timezone
 
 from exchanges.client import CCXT_IDS, ExchangeClient
 from exchanges.connections import public_client
 from exchanges.records import Candle
+from marketdata.selectors import latest_candle_time
 from marketdata.services import CandleInput, upsert_candles, validate_series
 from marketdata.timeframes import Timeframe
 from marketdata.timescale import TIMESERIES_DB
@@ -40,16 +40,6 @@ class DownloadReport:
     pages: int = 0
     first: datetime | None = None
     last: datetime | None = None
-
-
-def newest_stored_candle(
-    *, symbol: str, timeframe: str, using: str = TIMESERIES_DB
-) -> datetime | None:
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT max(time) FROM ohlcv WHERE symbol = %s AND timeframe = %s", [symbol, timeframe]
-        )
-        return cursor.fetchone()[0]
 
 
 def _check_target(*, exchange: str, symbol: str, timeframe: str) -> None:
@@ -77,7 +67,7 @@ def download_start(
 ) -> tuple[datetime, bool]:
     """Where a download begins and whether that is a resume: after the newest stored candle, or
     at `since` if that is later. ValidationError when nothing is stored and no `since` is given."""
-    newest = newest_stored_candle(symbol=symbol, timeframe=timeframe, using=using)
+    newest = latest_candle_time(symbol=symbol, timeframe=timeframe, using=using)
     if newest is None:
         if since is None:
             raise ValidationError(

@@ -157,11 +157,7 @@ def materialize_hourly(
                 [DAILY.name, symbol, lo, hi - timedelta(microseconds=1)],
             )
         if latest >= cap:
-            cursor.execute(
-                "INSERT INTO ohlcv_rollup_invalidations (rollup, symbol, earliest, latest) "
-                "VALUES (%s, %s, %s, %s)",
-                [HOURLY.name, symbol, max(earliest, cap), latest],
-            )
+            log_invalidation(symbol=symbol, earliest=max(earliest, cap), latest=latest, using=using)
 
 
 def _merged_ranges(

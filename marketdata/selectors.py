@@ -20,8 +20,6 @@ from marketdata.services import publish_stored_price
 from marketdata.timeframes import RAW, Timeframe, bucket_expression
 from marketdata.timescale import TIMESERIES_DB, timescaledb_enabled
 
-ARRAY_KEYS = columnar.ARRAY_KEYS
-
 
 @dataclass(frozen=True)
 class Candle:
@@ -230,10 +228,13 @@ def stored_range(
         return cursor.fetchone()
 
 
-def latest_candle_time(*, symbol: str, using: str = TIMESERIES_DB) -> datetime | None:
+def latest_candle_time(
+    *, symbol: str, timeframe: str = "1m", using: str = TIMESERIES_DB
+) -> datetime | None:
+    """The newest candle of `symbol` stored at `timeframe`."""
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT max(time) FROM ohlcv WHERE symbol = %s AND timeframe = '1m'", [symbol]
+            "SELECT max(time) FROM ohlcv WHERE symbol = %s AND timeframe = %s", [symbol, timeframe]
         )
         return cursor.fetchone()[0]
 

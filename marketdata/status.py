@@ -105,9 +105,9 @@ def timeseries_status(*, exact_counts: bool = True, using: str = TIMESERIES_DB) 
                 "s.total_runs, s.total_failures "
                 "FROM timescaledb_information.jobs j "
                 "LEFT JOIN timescaledb_information.job_stats s USING (job_id) "
-                "WHERE j.hypertable_name IN ('ohlcv', 'equity_history', 'tick_data', "
-                "'ohlcv_1h', 'ohlcv_1d') OR j.proc_name = 'ohlcv_retention' "
+                "WHERE j.hypertable_name = ANY(%s) OR j.proc_name = 'ohlcv_retention' "
                 "ORDER BY j.job_id",
+                [list(HYPERTABLES + ROLLUP_RELATIONS)],
             )
             status["continuous_aggregates"] = _fetch_dicts(
                 cursor,
