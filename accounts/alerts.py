@@ -142,7 +142,7 @@ def evaluate_alerts(update: MarketUpdate) -> list[TriggeredAlert]:
             f"""
             UPDATE alerts SET is_triggered = false
             WHERE symbol = %(symbol)s AND is_active AND is_triggered AND is_recurring
-              AND condition IN ('above', 'below', 'equals')
+              AND condition IN {LEVEL_CONDITIONS}
               AND ({where}) IS NOT TRUE
               AND ({_rearm_scope(update)})
             """,

@@ -4,20 +4,10 @@ Django's cache session store reads a session it cannot reach as an empty one: wi
 signed-in client would be told it is signed out (403) and might drop its session. This store
 raises core.errors.ServiceUnavailable instead (a 503 in the API), so the client knows to retry."""
 
-import redis
 from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
-from django_redis.exceptions import ConnectionInterrupted
 
 from core.cache_keys import SESSION_KEY_PREFIX
-from core.errors import ServiceUnavailable
-
-# What django-redis and redis-py raise when Redis is out of reach (sessions, sign-in attempts,
-# used TOTP codes all turn it into ServiceUnavailable).
-REDIS_UNREACHABLE = (
-    ConnectionInterrupted,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
+from core.errors import REDIS_UNREACHABLE, ServiceUnavailable
 
 
 class SessionStore(CacheSessionStore):

@@ -16,11 +16,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html
 from django.views import defaults
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.errors import ServiceUnavailable
+from core.errors import REDIS_UNREACHABLE, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +46,7 @@ def unavailable_service(error: BaseException | None) -> str | None:
     for link in _chain(error):
         if isinstance(link, ServiceUnavailable):
             return link.service
-        if isinstance(link, RedisConnectionError | RedisTimeoutError | ConnectionInterrupted):
+        if isinstance(link, REDIS_UNREACHABLE):
             return "Redis"
         if isinstance(link, OperationalError | InterfaceError):
             cause = link.__cause__

@@ -1,6 +1,17 @@
 """Errors that services raise and every caller understands: the API maps them to HTTP answers in
 one place (core.api_errors), the console and commands show their message."""
 
+import redis
+from django_redis.exceptions import ConnectionInterrupted
+
+# What django-redis and redis-py raise when Redis is out of reach (sessions, sign-in attempts,
+# used TOTP codes turn it into ServiceUnavailable; core.api_failures answers it with a 503).
+REDIS_UNREACHABLE = (
+    ConnectionInterrupted,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
 
 class StateConflict(Exception):
     """The action does not fit the object's current state (a finished backtest cancelled, an

@@ -15,27 +15,10 @@ from accounts.api.auth_serializers import (
     RecoveryCodesSerializer,
 )
 from accounts.api.permissions import SessionOnly
-from accounts.api.sign_in_views import api_context, body_of, refusal_as_api_error
+from accounts.api.sign_in_views import api_context, body_of, check_password_and_code
 from accounts.security import two_factor
-from accounts.security.sign_in import SignInRefused, confirm_identity
+from accounts.security.sign_in import confirm_identity
 from core.api_serializers import refuse_body_fields
-
-
-def _confirm_identity(request: Request) -> None:
-    """Password and a code (TOTP or recovery), checked like a sign-in (throttled, audited)."""
-    serializer = IdentitySerializer(data=body_of(request))
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    try:
-        confirm_identity(
-            user=request.user,
-            password=data["password"],
-            otp_code=data.get("otp_code") or None,
-            recovery_code=data.get("recovery_code") or None,
-            context=api_context(request),
-        )
-    except SignInRefused as refusal:
-        raise refusal_as_api_error(refusal) from refusal
 
 
 class MfaStatusView(APIView):
@@ -96,7 +79,7 @@ class MfaDisableView(APIView):
         responses={204: None, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
-        _confirm_identity(request)
+        check_password_and_code(request, IdentitySerializer, confirm_identity, user=request.user)
         two_factor.turn_off(user=request.user, context=api_context(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -111,6 +94,6 @@ class MfaRecoveryCodesView(APIView):
         responses={200: RecoveryCodesSerializer, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
-        _confirm_identity(request)
+        check_password_and_code(request, IdentitySerializer, confirm_identity, user=request.user)
         codes = two_factor.renew_recovery_codes(user=request.user, context=api_context(request))
         return Response({"recovery_codes": codes})

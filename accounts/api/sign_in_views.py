@@ -1,6 +1,9 @@
 """/api/v1/auth/: registration, email verification, sign-in and sign-out (a session, with CSRF,
 for the browsable API and the docs page), and passwords. The rules are in accounts.security."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.http import HttpResponseRedirect
 from django.middleware.csrf import get_token
@@ -11,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -46,6 +49,29 @@ ACCEPTED = {"detail": "Accepted: if the address has an account, an email is on i
 
 def api_context(request: Request) -> AuditContext:
     return AuditContext.from_request(request, channel="api")
+
+
+def check_password_and_code(
+    request: Request, serializer_class: type[serializers.Serializer], check: Callable, **who: Any
+) -> Any:
+    """Validate a body of a password and a code (TOTP or recovery; with the email when signing
+    in) and pass it to `check` (sign_in, or confirm_identity with user=), throttled and audited
+    there; a refusal as the API answers it."""
+    serializer = serializer_class(data=body_of(request))
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    if "email" in data:
+        who["email"] = data["email"]
+    try:
+        return check(
+            **who,
+            password=data["password"],
+            otp_code=data.get("otp_code") or None,
+            recovery_code=data.get("recovery_code") or None,
+            context=api_context(request),
+        )
+    except SignInRefused as refusal:
+        raise refusal_as_api_error(refusal) from refusal
 
 
 def refusal_as_api_error(refusal: SignInRefused) -> exceptions.APIException:
@@ -118,19 +144,7 @@ class LoginView(APIView):
         # JSON body cannot be sent across sites without a CORS preflight, which we never allow.
         if request.content_type.split(";")[0].strip() != "application/json":
             SessionAuthentication().enforce_csrf(request)
-        serializer = SignInSerializer(data=body_of(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            user = sign_in(
-                email=data["email"],
-                password=data["password"],
-                otp_code=data.get("otp_code") or None,
-                recovery_code=data.get("recovery_code") or None,
-                context=api_context(request),
-            )
-        except SignInRefused as refusal:
-            raise refusal_as_api_error(refusal) from refusal
+        user = check_password_and_code(request, SignInSerializer, sign_in)
         login(request._request, user, backend="accounts.backends.EmailSignInBackend")
         target = _redirect_target(request)
         if target:

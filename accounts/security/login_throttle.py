@@ -19,9 +19,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
 
-from accounts.session_store import REDIS_UNREACHABLE
 from core.cache_keys import login_attempts_key
-from core.errors import LimitExceeded, ServiceUnavailable
+from core.errors import REDIS_UNREACHABLE, LimitExceeded, ServiceUnavailable
 
 # KEYS: the counters; ARGV: each counter's limit, then the window in seconds. Returns 0 when the
 # attempt is reserved, else the seconds until the fullest counter expires.

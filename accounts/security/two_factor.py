@@ -26,12 +26,11 @@ from django_redis import get_redis_connection
 
 from accounts.credential_encryption import decrypt_text_secret, encrypt_text_secret
 from accounts.models import MfaRecoveryCode, User
-from accounts.session_store import REDIS_UNREACHABLE
 from compliance.audit import AuditContext
 from compliance.models import AuditLog
 from compliance.services import audited_update, record_audit_event
 from core.cache_keys import totp_used_key
-from core.errors import ServiceUnavailable, StateConflict
+from core.errors import REDIS_UNREACHABLE, ServiceUnavailable, StateConflict
 
 RECOVERY_CODE_COUNT = 10
 # Codes of the step before and after the current one are accepted too (clock drift).

@@ -164,10 +164,6 @@ CELERY_TASK_ROUTES = {"strategies.tasks.run_optimisation_chunk": {"queue": "opti
 # scheduler copies them into django_celery_beat's tables when beat starts.
 CELERY_BEAT_SCHEDULE = {**BEAT_SCHEDULE, **ohlcv_download_schedule(OHLCV_DOWNLOADS)}
 
-# --- Email (alert notifications). The console backend unless configured.
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="alerts@apextrade.local")
-
 # --- Optimisations (docs/optimisation.md): a cap on the variants of one optimisation, variants
 # per chunk task, per-user limits, and each worker process's candle cache.
 OPTIMISATION_MAX_VARIANTS = env.int("OPTIMISATION_MAX_VARIANTS", default=10_000)
